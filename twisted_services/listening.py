@@ -1,0 +1,253 @@
+"""
+The listening options every TCP service shares (C{--port}, C{--interface},
+C{--listen}), and the services that listen on them.
+
+Each listener logs the address it actually bound, so C{--port 0} is usable by
+tests and scripts. A listener that cannot be parsed or bound ends the process
+with a one-line error and exit status 1 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from twisted.application.service import IService, MultiService, Service
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.endpoints import quoteStringArgument, serverFromString
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IReactorCore,
+    IReactorUDP,
+)
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
+from twisted.python import usage
+from twisted.python.failure import Failure
+
+from twisted_services.addresses import describeAddress
+
+
+def portNumber(value: str) -> int:
+    """Coerce an option to a port number, 0 (any free port) to 65535."""
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{value} is not a port number (0-65535)")
+    return port
+
+
+portNumber.coerceDoc = "A port number, 0-65535."  # type: ignore[attr-defined]
+
+
+def positiveInt(value: str) -> int:
+    """Coerce an option to an integer of at least 1."""
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"{value} is not a positive whole number")
+    return number
+
+
+positiveInt.coerceDoc = "A whole number, at least 1."  # type: ignore[attr-defined]
+
+
+def nonNegativeFloat(value: str) -> float:
+    """Coerce an option to a number of seconds, 0 or more."""
+    number = float(value)
+    if not number >= 0 or number == float("inf"):
+        raise ValueError(f"{value} is not a finite number, 0 or more")
+    return number
+
+
+nonNegativeFloat.coerceDoc = "A number, 0 or more."  # type: ignore[attr-defined]
+
+
+def positiveFloat(value: str) -> float:
+    """Coerce an option to a finite number above 0."""
+    number = float(value)
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"{value} is not a finite number above 0")
+    return number
+
+
+positiveFloat.coerceDoc = "A number above 0."  # type: ignore[attr-defined]
+
+
+def tcpDescription(port: int, interface: str | None) -> str:
+    """The endpoint description for TCP C{port} on C{interface} (IPv6 allowed)."""
+    if not interface:
+        return f"tcp:{port}"
+    kind = "tcp6" if ":" in interface else "tcp"
+    return f"{kind}:{port}:interface={quoteStringArgument(interface)}"
+
+
+class ListenOptions(usage.Options):
+    """
+    C{--port}, C{--interface} and the repeatable C{--listen}, for a service
+    whose default port is L{defaultPort}. After parsing, C{self["listen"]}
+    holds every endpoint description to listen on.
+    """
+
+    defaultPort: int
+
+    optParameters = [
+        ["port", "p", None, "Listen on this TCP port (0: any free port).", portNumber],
+        [
+            "interface",
+            "i",
+            None,
+            "With --port or the default port: the address to listen on "
+            "(default: all IPv4 interfaces; IPv6 addresses allowed).",
+        ],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, description: str) -> None:
+        """
+        Listen on a Twisted server endpoint description, e.g. tcp:8888,
+        tcp6:8888:interface=\\:\\:1, unix:/run/echo.sock,
+        ssl:8443:privateKey=key.pem:certKey=cert.pem or
+        systemd:domain=INET:index=0. Repeatable: every listener is used.
+        """
+        self["listen"].append(description)
+
+    def postOptions(self) -> None:
+        if self["port"] is not None or not self["listen"]:
+            port = self["port"] if self["port"] is not None else self.defaultPort
+            self["listen"].insert(0, tcpDescription(port, self["interface"]))
+        elif self["interface"]:
+            raise usage.UsageError("--interface goes with --port, not with --listen")
+
+
+class Listener(Service):
+    """
+    Listens while running, through a C{listen} callable that returns the
+    port (or a L{Deferred} of it), and logs the address bound.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        serviceName: str,
+        description: str,
+        listen: Callable[[], IListeningPort | Deferred[IListeningPort]],
+        reactor: IReactorCore,
+    ) -> None:
+        self._reactor = reactor
+        self.serviceName = serviceName
+        self.description = description
+        self._listen = listen
+        self.port: IListeningPort | None = None
+        self._listening: Deferred[IListeningPort | None] | None = None
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        failedNow: list[Failure] = []
+
+        def failed(failure: Failure) -> None:
+            if self._listening is None:
+                failedNow.append(failure)
+            else:
+                self._failedLater(failure)
+
+        # Twisted's server endpoints listen synchronously, so a port in use
+        # can end startup here with a one-line message instead of a traceback.
+        listening = maybeDeferred(self._listen).addCallbacks(self._bound, failed)
+        if failedNow:
+            self._log.critical("{message}", message=self._failureMessage(failedNow[0]))
+            raise SystemExit(1)
+        self._listening = listening
+
+    def startService(self) -> None:
+        super().startService()
+        if self._listening is None:
+            self.privilegedStartService()
+
+    def stopService(self) -> Deferred[None] | None:
+        super().stopService()
+        port, self.port = self.port, None
+        if port is not None:
+            return maybeDeferred(port.stopListening)
+        return None
+
+    def _bound(self, port: IListeningPort) -> IListeningPort:
+        self.port = port
+        self._log.info(
+            "{service} listening on {address}",
+            service=self.serviceName,
+            address=describeAddress(port.getHost()),
+        )
+        return port
+
+    def _failedLater(self, failure: Failure) -> None:
+        self._log.critical("{message}", message=self._failureMessage(failure))
+        self._reactor.stop()
+
+    def _failureMessage(self, failure: Failure) -> str:
+        return (
+            f"{self.serviceName}: cannot listen on {self.description}: "
+            f"{failure.getErrorMessage()}"
+        )
+
+
+def streamListeners(
+    serviceName: str,
+    descriptions: Sequence[str],
+    factory: IProtocolFactory,
+    reactor: IReactorCore,
+) -> list[IService]:
+    """
+    One L{Listener} per endpoint description, all serving C{factory}.
+
+    @raise SystemExit: with a one-line message, for a description that Twisted
+        cannot parse (or whose certificate files cannot be read).
+    """
+    listeners: list[IService] = []
+    for description in descriptions:
+        try:
+            endpoint = serverFromString(reactor, description)
+        except Exception as error:  # parsers raise anything from ValueError to SSL errors
+            raise SystemExit(
+                f"{serviceName}: bad listen description {description!r}: "
+                f"{error or type(error).__name__}"
+            ) from None
+        listeners.append(
+            Listener(
+                serviceName,
+                description,
+                lambda e=endpoint: e.listen(factory),
+                reactor,
+            )
+        )
+    return listeners
+
+
+def serviceWith(children: Sequence[IService]) -> MultiService:
+    """A L{MultiService} that starts and stops C{children} together."""
+    parent = MultiService()
+    for child in children:
+        child.setServiceParent(parent)
+    return parent
+
+
+def datagramListener(
+    serviceName: str,
+    port: int,
+    interface: str,
+    protocol: DatagramProtocol,
+    reactor: IReactorUDP,
+) -> Listener:
+    """
+    A L{Listener} for UDP C{port} on C{interface} (C{""}: all IPv4
+    addresses; C{"::"}: IPv6 too). UDP has no endpoint descriptions, so this
+    is the datagram counterpart of L{streamListeners}.
+    """
+    return Listener(
+        serviceName,
+        f"udp:{port}" + (f":interface={interface}" if interface else ""),
+        lambda: reactor.listenUDP(port, protocol, interface=interface),
+        reactor,
+    )

@@ -1,0 +1,89 @@
+"""
+Token buckets: one per client for chat flood control, one per source address
+for the UDP services, with a bounded table of sources.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from twisted.internet.interfaces import IReactorTime
+
+
+class TokenBucket:
+    """
+    Allows C{burst} events at once and C{rate} events per second on average.
+    Time is passed in, so the bucket is a pure value that tests drive directly.
+    """
+
+    __slots__ = ("_burst", "_rate", "_tokens", "_updated")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._updated = now
+
+    def take(self, now: float) -> bool:
+        """Spend one token if there is one; C{False} means over the limit."""
+        elapsed = now - self._updated
+        if elapsed > 0:
+            self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
+            self._updated = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+    def idleSince(self) -> float:
+        return self._updated
+
+
+class SourceRateLimiter:
+    """
+    One L{TokenBucket} per source (an IP address), in a table of at most
+    C{maxSources} entries.
+
+    A bucket left alone for C{burst / rate} seconds is full again, so it is
+    indistinguishable from a new one and is expired. When the table is full
+    the least recently seen source is forgotten: a flood of spoofed sources
+    costs bounded memory, and at worst gives a forgotten source one more burst.
+    """
+
+    def __init__(
+        self, rate: float, burst: int, clock: IReactorTime, maxSources: int = 10000
+    ) -> None:
+        TokenBucket(rate, burst, 0)  # validates the parameters up front
+        self._rate = rate
+        self._burst = burst
+        self._clock = clock
+        self._maxSources = maxSources
+        self._refillTime = burst / rate
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def allow(self, source: str) -> bool:
+        """Whether C{source} may have one more reply now."""
+        now = self._clock.seconds()
+        buckets = self._buckets
+        bucket = buckets.get(source)
+        if bucket is None:
+            self._expire(now)
+            if len(buckets) >= self._maxSources:
+                buckets.popitem(last=False)
+            bucket = buckets[source] = TokenBucket(self._rate, self._burst, now)
+        else:
+            buckets.move_to_end(source)
+        return bucket.take(now)
+
+    def _expire(self, now: float) -> None:
+        buckets = self._buckets
+        while buckets:
+            oldest = next(iter(buckets.values()))
+            if now - oldest.idleSince() < self._refillTime:
+                return
+            buckets.popitem(last=False)

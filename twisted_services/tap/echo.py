@@ -1,0 +1,98 @@
+"""
+C{twistd echo}: options and service for L{twisted_services.echo}.
+"""
+
+from __future__ import annotations
+
+from twisted.application.service import MultiService
+from twisted.internet.interfaces import IReactorTCP
+
+from twisted_services.echo import DatagramEcho, EchoFactory
+from twisted_services.listening import (
+    ListenOptions,
+    datagramListener,
+    nonNegativeFloat,
+    portNumber,
+    positiveFloat,
+    positiveInt,
+    serviceWith,
+    streamListeners,
+)
+from twisted_services.udpguard import ReflectionGuard
+
+
+class Options(ListenOptions):
+    """Options for C{twistd echo}."""
+
+    synopsis = "[--port N | --listen DESCRIPTION ...] [options]"
+    longdesc = (
+        "Echo server (RFC 862): every byte a client sends comes back unchanged. "
+        "Default: TCP port 8888 on all IPv4 interfaces."
+    )
+    defaultPort = 8888
+
+    optParameters = [
+        [
+            "idle-timeout",
+            None,
+            300.0,
+            "Close a connection after this many seconds without data from "
+            "the client (0: never).",
+            nonNegativeFloat,
+        ],
+        [
+            "max-connections",
+            None,
+            10000,
+            "Accept at most this many connections at once; more are closed "
+            "at once.",
+            positiveInt,
+        ],
+        [
+            "udp-port",
+            None,
+            None,
+            "Also serve UDP echo on this port (on --interface, if given).",
+            portNumber,
+        ],
+        [
+            "udp-rate",
+            None,
+            20.0,
+            "UDP: replies per second allowed to one source address.",
+            positiveFloat,
+        ],
+        [
+            "udp-burst",
+            None,
+            40,
+            "UDP: replies one source address may get at once.",
+            positiveInt,
+        ],
+    ]
+
+
+def makeService(options: Options, reactor: IReactorTCP | None = None) -> MultiService:
+    """The echo service on every listener C{options} names."""
+    if reactor is None:
+        from twisted.internet import reactor
+    factory = EchoFactory(
+        reactor,
+        idleTimeout=options["idle-timeout"],
+        maxConnections=options["max-connections"],
+    )
+    listeners = streamListeners("echo", options["listen"], factory, reactor)
+    if options["udp-port"] is not None:
+        guard = ReflectionGuard(
+            "echo", reactor, options["udp-rate"], options["udp-burst"]
+        )
+        listeners.append(
+            datagramListener(
+                "echo",
+                options["udp-port"],
+                options["interface"] or "",
+                DatagramEcho(guard),
+                reactor,
+            )
+        )
+    return serviceWith(listeners)
