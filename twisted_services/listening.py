@@ -209,7 +209,8 @@ def streamListeners(
     for description in descriptions:
         try:
             endpoint = serverFromString(reactor, description)
-        except Exception as error:  # parsers raise anything from ValueError to SSL errors
+        except Exception as error:
+            # Endpoint parsers raise anything from ValueError to SSL errors.
             raise SystemExit(
                 f"{serviceName}: bad listen description {description!r}: "
                 f"{error or type(error).__name__}"
