@@ -2,22 +2,26 @@
 Runs the real C{twistd} as a subprocess for integration tests, and finds the
 addresses its listeners bound from the log lines they write.
 
-Waiting is done with deadlines on C{select} and C{Popen.wait}, never with
-sleeps, and every process is killed if a test forgets it.
+A thread drains the process's output from the moment it starts, so a chatty
+server can never block on a full pipe while a test is busy with its sockets.
+Waiting is done with deadlines on a condition variable and on C{Popen.wait},
+never with sleeps, and L{startTwistd} kills the process when the test ends.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from twisted.trial.unittest import SynchronousTestCase
 
 STARTUP_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
@@ -26,6 +30,20 @@ _LISTENING = re.compile(
     r"(?P<service>\w+) listening on (?P<kind>tcp|udp|unix):(?P<address>\S+)"
 )
 _TWISTD = "from twisted.scripts.twistd import run; run()"
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def twistdCommand(plugin: str, arguments: Sequence[str] = ()) -> list[str]:
+    """
+    The command line for C{twistd -n PLUGIN ARGUMENTS} in this interpreter,
+    with no pidfile (tests run in parallel and in read-only places).
+    """
+    return [sys.executable, "-c", _TWISTD, "-n", "--pidfile=", plugin, *arguments]
+
+
+def _environment(extra: dict[str, str] | None) -> dict[str, str]:
+    # Unbuffered, so every log line reaches the pipe as it is written.
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **(extra or {})}
 
 
 @dataclass
@@ -40,22 +58,27 @@ class Bound:
 
     @property
     def family(self) -> int:
+        if self.kind == "unix":
+            return socket.AF_UNIX
         return socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+    @property
+    def loopbackAddress(self) -> tuple[str, int]:
+        """Where a local client reaches it (wildcards become loopback)."""
+        return _WILDCARDS.get(self.host, self.host), self.port
 
     def connect(self, timeout: float = 10.0) -> socket.socket:
         """A blocking TCP (or UNIX) socket connected to this listener."""
         if self.kind == "unix":
             client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             client.settimeout(timeout)
-            client.connect(self.path)
+            try:
+                client.connect(self.path)
+            except BaseException:
+                client.close()
+                raise
             return client
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
-        return socket.create_connection((host, self.port), timeout=timeout)
-
-    @property
-    def loopbackAddress(self) -> tuple[str, int]:
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
-        return host, self.port
+        return socket.create_connection(self.loopbackAddress, timeout=timeout)
 
 
 def _parseBound(match: re.Match[str]) -> Bound:
@@ -66,14 +89,19 @@ def _parseBound(match: re.Match[str]) -> Bound:
     return Bound(service, kind, host.strip("[]"), int(port))
 
 
-@dataclass
 class Twistd:
     """A running C{twistd -n PLUGIN ...}, its output and its bound listeners."""
 
-    process: subprocess.Popen[bytes]
-    bound: list[Bound] = field(default_factory=list)
-    output: list[str] = field(default_factory=list)
-    _pending: bytes = b""
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.bound: list[Bound] = []
+        self.output: list[str] = []
+        self._changed = threading.Condition()
+        self._eof = False
+        self._reader = threading.Thread(
+            target=self._drain, name=f"twistd-{process.pid}-output", daemon=True
+        )
+        self._reader.start()
 
     @classmethod
     def start(
@@ -87,24 +115,15 @@ class Twistd:
     ) -> Twistd:
         """
         Start C{twistd -n PLUGIN ARGUMENTS} and wait until C{listeners}
-        listeners have logged their addresses.
+        listeners have logged their addresses. Prefer L{startTwistd} in
+        tests: it also arranges the clean-up.
         """
-        command = [
-            *prefix,
-            sys.executable,
-            "-c",
-            _TWISTD,
-            "-n",
-            "--pidfile=",
-            plugin,
-            *arguments,
-        ]
         process = subprocess.Popen(
-            command,
+            [*prefix, *twistdCommand(plugin, arguments)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env=_environment(env),
             pass_fds=pass_fds,
         )
         twistd = cls(process)
@@ -115,37 +134,42 @@ class Twistd:
             raise
         return twistd
 
-    def _readAvailable(self, timeout: float) -> bool:
-        """Read what output there is within C{timeout}; C{False} at EOF."""
+    def _drain(self) -> None:
+        """Read the output line by line until EOF (runs in its own thread)."""
         stdout = self.process.stdout
         assert stdout is not None
-        ready, _, _ = select.select([stdout], [], [], timeout)
-        if not ready:
-            return True
-        chunk = os.read(stdout.fileno(), 65536)
-        if not chunk:
-            return False
-        lines = (self._pending + chunk).split(b"\n")
-        self._pending = lines.pop()
-        for raw in lines:
-            line = raw.decode("utf-8", "replace")
-            self.output.append(line)
-            match = _LISTENING.search(line)
-            if match:
-                self.bound.append(_parseBound(match))
-        return True
+        try:
+            for raw in stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                match = _LISTENING.search(line)
+                with self._changed:
+                    self.output.append(line)
+                    if match:
+                        self.bound.append(_parseBound(match))
+                    self._changed.notify_all()
+        except ValueError:
+            pass  # the pipe was closed under us by kill()
+        finally:
+            with self._changed:
+                self._eof = True
+                self._changed.notify_all()
 
-    def waitFor(self, condition, timeout: float) -> None:  # type: ignore[no-untyped-def]
-        """Read output until C{condition()} holds; fail after C{timeout}."""
+    def waitFor(self, condition: Callable[[], bool], timeout: float) -> None:
+        """
+        Wait until C{condition()} holds, checking it whenever output arrives;
+        fail after C{timeout} seconds or if the process ends first.
+        """
         deadline = time.monotonic() + timeout
-        while not condition():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(
-                    "twistd: timed out; output so far:\n" + self.log()
-                )
-            if not self._readAvailable(min(remaining, 0.5)) and not condition():
-                raise AssertionError("twistd exited; output:\n" + self.log())
+        with self._changed:
+            while not condition():
+                if self._eof:
+                    raise AssertionError("twistd exited; output:\n" + self._log())
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        "twistd: timed out; output so far:\n" + self._log()
+                    )
+                self._changed.wait(remaining)
 
     def waitForLog(self, pattern: str, timeout: float = 10.0) -> str:
         """Wait for a log line matching the regular expression C{pattern}."""
@@ -159,12 +183,21 @@ class Twistd:
         self.waitFor(seen, timeout)
         return found[0]
 
-    def log(self) -> str:
+    def _log(self) -> str:
         return "\n".join(self.output)
+
+    def log(self) -> str:
+        """All the output so far, one string."""
+        with self._changed:
+            return self._log()
 
     def listener(self, kind: str = "tcp") -> Bound:
         """The first listener of C{kind} (C{tcp}, C{udp} or C{unix})."""
-        return next(bound for bound in self.bound if bound.kind == kind)
+        with self._changed:
+            for bound in self.bound:
+                if bound.kind == kind:
+                    return bound
+        raise AssertionError(f"no {kind} listener; output:\n" + self.log())
 
     def rss(self) -> int:
         """The process's resident memory in bytes, from /proc."""
@@ -175,32 +208,58 @@ class Twistd:
         raise AssertionError("no VmRSS in /proc status")
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int:
-        """Send C{signum}, collect the rest of the output, return the exit status."""
+        """
+        Send C{signum}, wait for the process to exit and its output to end,
+        and return the exit status (C{-signum} if it re-raised the signal).
+        """
         if self.process.poll() is None:
             self.process.send_signal(signum)
-        deadline = time.monotonic() + timeout
-        while self._readAvailable(max(0.0, min(0.5, deadline - time.monotonic()))):
-            if time.monotonic() >= deadline:
-                self.kill()
-                raise AssertionError("twistd did not stop:\n" + self.log())
-        return self.process.wait(timeout=timeout)
+        try:
+            status = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("twistd did not stop:\n" + self.log()) from None
+        self._reader.join(timeout)
+        return status
 
     def kill(self) -> None:
+        """Kill the process if it still runs and release its pipe; idempotent."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        self._reader.join(STOP_TIMEOUT)
         if self.process.stdout is not None:
             self.process.stdout.close()
 
 
+def startTwistd(
+    testCase: SynchronousTestCase,
+    plugin: str,
+    arguments: Sequence[str] = (),
+    listeners: int = 1,
+    env: dict[str, str] | None = None,
+) -> Twistd:
+    """
+    L{Twistd.start} for C{testCase}: the process is killed when the test
+    ends, whatever happened, and a failing test shows its output.
+    """
+    twistd = Twistd.start(plugin, arguments, listeners, env)
+    testCase.addCleanup(twistd.kill)
+    return twistd
+
+
 def runTwistd(
-    plugin: str, arguments: Sequence[str] = (), timeout: float = 30.0
+    plugin: str,
+    arguments: Sequence[str] = (),
+    timeout: float = 30.0,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run C{twistd -n PLUGIN ARGUMENTS} to completion (for start-up failures)."""
     return subprocess.run(
-        [sys.executable, "-c", _TWISTD, "-n", "--pidfile=", plugin, *arguments],
+        twistdCommand(plugin, arguments),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=_environment(env),
     )

@@ -13,21 +13,3 @@ echo = ServiceMaker(
     "TCP (and optional UDP) echo server, RFC 862.",
     "echo",
 )
-chat = ServiceMaker(
-    "twisted-services chat",
-    "twisted_services.tap.chat",
-    "Multi-user, line-based chat server with rooms.",
-    "chat",
-)
-http = ServiceMaker(
-    "twisted-services http",
-    "twisted_services.tap.http",
-    "Minimal, fast HTTP/1.1 responder (hello world, health, request echo).",
-    "http",
-)
-temperature = ServiceMaker(
-    "twisted-services temperature",
-    "twisted_services.tap.temperature",
-    "UDP Celsius/Fahrenheit/Kelvin converter, safe against reflection.",
-    "temperature",
-)
