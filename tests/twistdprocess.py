@@ -33,12 +33,17 @@ _TWISTD = "from twisted.scripts.twistd import run; run()"
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
-def twistdCommand(plugin: str, arguments: Sequence[str] = ()) -> list[str]:
+def twistdCommand(arguments: Sequence[str]) -> list[str]:
+    """The command line for C{twistd ARGUMENTS} in this interpreter."""
+    return [sys.executable, "-c", _TWISTD, *arguments]
+
+
+def pluginCommand(plugin: str, arguments: Sequence[str] = ()) -> list[str]:
     """
-    The command line for C{twistd -n PLUGIN ARGUMENTS} in this interpreter,
-    with no pidfile (tests run in parallel and in read-only places).
+    The command line for C{twistd -n PLUGIN ARGUMENTS}, with no pidfile
+    (tests run in parallel and in read-only places).
     """
-    return [sys.executable, "-c", _TWISTD, "-n", "--pidfile=", plugin, *arguments]
+    return twistdCommand(["-n", "--pidfile=", plugin, *arguments])
 
 
 def _environment(extra: dict[str, str] | None) -> dict[str, str]:
@@ -119,7 +124,7 @@ class Twistd:
         tests: it also arranges the clean-up.
         """
         process = subprocess.Popen(
-            [*prefix, *twistdCommand(plugin, arguments)],
+            [*prefix, *pluginCommand(plugin, arguments)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -241,11 +246,25 @@ def startTwistd(
 ) -> Twistd:
     """
     L{Twistd.start} for C{testCase}: the process is killed when the test
-    ends, whatever happened, and a failing test shows its output.
+    ends, whatever happened.
     """
     twistd = Twistd.start(plugin, arguments, listeners, env)
     testCase.addCleanup(twistd.kill)
     return twistd
+
+
+def runCommand(
+    command: Sequence[str], timeout: float = 30.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run C{command} to completion, its output captured as text."""
+    return subprocess.run(
+        command,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_environment(env),
+    )
 
 
 def runTwistd(
@@ -255,11 +274,4 @@ def runTwistd(
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run C{twistd -n PLUGIN ARGUMENTS} to completion (for start-up failures)."""
-    return subprocess.run(
-        twistdCommand(plugin, arguments),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=_environment(env),
-    )
+    return runCommand(pluginCommand(plugin, arguments), timeout, env)

@@ -90,7 +90,7 @@ class ListenOptions(usage.Options):
     defaultPort: int
 
     optParameters = [
-        ["port", "p", None, "Listen on this TCP port (0: any free port).", portNumber],
+        ["port", "p", None, "Listen on this TCP port (0: any free port)", portNumber],
         [
             "interface",
             "i",
@@ -105,13 +105,15 @@ class ListenOptions(usage.Options):
         self["listen"] = []
 
     def opt_listen(self, description: str) -> None:
-        """
-        Listen on a Twisted server endpoint description, e.g. tcp:8888,
-        tcp6:8888:interface=\\:\\:1, unix:/run/echo.sock,
-        ssl:8443:privateKey=key.pem:certKey=cert.pem or
-        systemd:domain=INET:index=0. Repeatable: every listener is used.
-        """
         self["listen"].append(description)
+
+    # One line: usage.Options prints an opt_ docstring's line breaks verbatim.
+    opt_listen.__doc__ = (
+        "Listen on a Twisted server endpoint description, e.g. tcp:8888, "
+        "tcp6:8888:interface=\\:\\:1, unix:/run/echo.sock, "
+        "ssl:8443:privateKey=key.pem:certKey=cert.pem or "
+        "systemd:domain=INET:index=0. Repeatable: every listener is used."
+    )
 
     def postOptions(self) -> None:
         if self["port"] is not None or not self["listen"]:
@@ -157,7 +159,7 @@ class Listener(Service):
         # can end startup here with a one-line message instead of a traceback.
         listening = maybeDeferred(self._listen).addCallbacks(self._bound, failed)
         if failedNow:
-            self._log.critical("{message}", message=self._failureMessage(failedNow[0]))
+            self._logCannotListen(failedNow[0])
             raise SystemExit(1)
         self._listening = listening
 
@@ -168,6 +170,8 @@ class Listener(Service):
 
     def stopService(self) -> Deferred[None] | None:
         super().stopService()
+        # Forget the last start, so that starting again listens again.
+        self._listening = None
         port, self.port = self.port, None
         if port is not None:
             return maybeDeferred(port.stopListening)
@@ -183,13 +187,17 @@ class Listener(Service):
         return port
 
     def _failedLater(self, failure: Failure) -> None:
-        self._log.critical("{message}", message=self._failureMessage(failure))
+        self._logCannotListen(failure)
         self._reactor.stop()
 
-    def _failureMessage(self, failure: Failure) -> str:
-        return (
-            f"{self.serviceName}: cannot listen on {self.description}: "
-            f"{failure.getErrorMessage()}"
+    def _logCannotListen(self, failure: Failure) -> None:
+        # Not a "message" field: Twisted's legacy-log bridge overwrites that
+        # key in the shared event, blanking the line for later observers.
+        self._log.critical(
+            "{service}: cannot listen on {description}: {error}",
+            service=self.serviceName,
+            description=self.description,
+            error=failure.getErrorMessage(),
         )
 
 

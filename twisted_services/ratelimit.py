@@ -29,8 +29,10 @@ class TokenBucket:
     def take(self, now: float) -> bool:
         """Spend one token if there is one; C{False} means over the limit."""
         elapsed = now - self._updated
-        if elapsed > 0:
-            self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
+        if elapsed:
+            # A wall clock set backwards refills nothing, but moves the mark.
+            refill = max(elapsed, 0.0) * self._rate
+            self._tokens = min(self._burst, self._tokens + refill)
             self._updated = now
         if self._tokens >= 1:
             self._tokens -= 1

@@ -24,12 +24,12 @@ from twisted.internet.testing import StringTransportWithDisconnection
 SERVER_ADDRESS = IPv4Address("TCP", "127.0.0.1", 8888)
 """The host address the fake transports report, unless told otherwise."""
 
-_peerPorts: Iterator[int] = count(40000)
+_peerPorts: Iterator[int] = count()
 
 
 def peerAddress(host: str = "127.0.0.1") -> IPv4Address | IPv6Address:
     """A client address on C{host} with a port no other call returned."""
-    port = next(_peerPorts)
+    port = 40000 + next(_peerPorts) % 25000
     if ":" in host:
         return IPv6Address("TCP", host, port)
     return IPv4Address("TCP", host, port)

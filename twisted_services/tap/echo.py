@@ -44,15 +44,14 @@ class Options(ListenOptions):
             "max-connections",
             None,
             10000,
-            "Accept at most this many connections at once; more are closed "
-            "at once.",
+            "Accept at most this many connections at once; more are closed at once.",
             positiveInt,
         ],
         [
             "udp-port",
             None,
             None,
-            "Also serve UDP echo on this port (on --interface, if given).",
+            "Also serve UDP echo on this port (on --interface, if given)",
             portNumber,
         ],
         [

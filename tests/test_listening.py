@@ -1,0 +1,404 @@
+"""
+Tests for L{twisted_services.listening}: option coercion, the shared listening
+options, and the services that listen on them.
+"""
+
+from __future__ import annotations
+
+from twisted.application.service import MultiService
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.defer import Deferred
+from twisted.internet.error import CannotListenError
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import (
+    LegacyLogObserverWrapper,
+    LogLevel,
+    capturedLogs,
+    formatEvent,
+    globalLogPublisher,
+)
+from twisted.python.usage import UsageError
+from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_services.listening import (
+    Listener,
+    ListenOptions,
+    datagramListener,
+    nonNegativeFloat,
+    portNumber,
+    positiveFloat,
+    positiveInt,
+    serviceWith,
+    streamListeners,
+    tcpDescription,
+)
+from twisted_services.testing import FakeDatagramTransport, attachDatagram
+
+
+class DemoOptions(ListenOptions):
+    """Listening options for a service whose default port is 1234."""
+
+    defaultPort = 1234
+
+
+def parse(*arguments: str) -> DemoOptions:
+    """L{DemoOptions} parsed from C{arguments}."""
+    options = DemoOptions()
+    options.parseOptions(list(arguments))
+    return options
+
+
+class FakePort:
+    """An L{IListeningPort} stand-in that records being stopped."""
+
+    def __init__(self, address: object) -> None:
+        self.address = address
+        self.stopped = 0
+
+    def getHost(self) -> object:
+        return self.address
+
+    def stopListening(self) -> None:
+        self.stopped += 1
+
+
+class RecordingListen:
+    """A C{listen} callable for L{Listener} that returns a new L{FakePort}."""
+
+    def __init__(self, address: object = None) -> None:
+        self.address = address or IPv4Address("TCP", "127.0.0.1", 43210)
+        self.ports: list[FakePort] = []
+
+    def __call__(self) -> FakePort:
+        port = FakePort(self.address)
+        self.ports.append(port)
+        return port
+
+
+class UDPMemoryReactor(MemoryReactorClock):
+    """A L{MemoryReactorClock} that also fakes C{listenUDP}."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.udpServers: list[tuple[int, DatagramProtocol, str]] = []
+
+    def listenUDP(
+        self,
+        port: int,
+        protocol: DatagramProtocol,
+        interface: str = "",
+        maxPacketSize: int = 8192,
+    ) -> FakeDatagramTransport:
+        self.udpServers.append((port, protocol, interface))
+        return attachDatagram(protocol, FakeDatagramTransport(interface or "0.0.0.0"))
+
+
+def listenFailure() -> CannotListenError:
+    """The error a server endpoint raises for a port already in use."""
+    return CannotListenError("", 8888, OSError(98, "Address already in use"))
+
+
+class CoercionTests(SynchronousTestCase):
+    """The option coercers accept what they document and refuse the rest."""
+
+    def test_portNumber(self) -> None:
+        """Port numbers run from 0 to 65535."""
+        self.assertEqual([portNumber("0"), portNumber("65535")], [0, 65535])
+        for bad in ("-1", "65536", "http", "", "1.5"):
+            self.assertRaises(ValueError, portNumber, bad)
+
+    def test_positiveInt(self) -> None:
+        """Positive integers start at 1."""
+        self.assertEqual(positiveInt("1"), 1)
+        for bad in ("0", "-3", "two", "1.0"):
+            self.assertRaises(ValueError, positiveInt, bad)
+
+    def test_nonNegativeFloat(self) -> None:
+        """Non-negative numbers include 0 but not infinity or NaN."""
+        self.assertEqual([nonNegativeFloat("0"), nonNegativeFloat("2.5")], [0, 2.5])
+        for bad in ("-0.1", "inf", "nan", "soon"):
+            self.assertRaises(ValueError, nonNegativeFloat, bad)
+
+    def test_positiveFloat(self) -> None:
+        """Positive numbers exclude 0, infinity and NaN."""
+        self.assertEqual(positiveFloat("0.5"), 0.5)
+        for bad in ("0", "-1", "inf", "nan", "lots"):
+            self.assertRaises(ValueError, positiveFloat, bad)
+
+    def test_coerceDocs(self) -> None:
+        """Each coercer documents its range for C{--help}."""
+        for coercer in (portNumber, positiveInt, nonNegativeFloat, positiveFloat):
+            self.assertTrue(coercer.coerceDoc)
+
+
+class TCPDescriptionTests(SynchronousTestCase):
+    """L{tcpDescription} turns C{--port}/C{--interface} into an endpoint string."""
+
+    def test_allInterfaces(self) -> None:
+        """Without an interface the description is plain C{tcp:PORT}."""
+        self.assertEqual(tcpDescription(8888, None), "tcp:8888")
+        self.assertEqual(tcpDescription(8888, ""), "tcp:8888")
+
+    def test_ipv4Interface(self) -> None:
+        """An IPv4 interface becomes the C{interface} argument of C{tcp:}."""
+        self.assertEqual(tcpDescription(0, "127.0.0.1"), "tcp:0:interface=127.0.0.1")
+
+    def test_ipv6Interface(self) -> None:
+        """An IPv6 interface selects C{tcp6:} with its colons escaped."""
+        self.assertEqual(tcpDescription(8888, "::1"), "tcp6:8888:interface=\\:\\:1")
+
+
+class ListenOptionsTests(SynchronousTestCase):
+    """L{ListenOptions} collects every endpoint description to listen on."""
+
+    def test_defaultPort(self) -> None:
+        """With no options the service listens on its default TCP port."""
+        self.assertEqual(parse()["listen"], ["tcp:1234"])
+
+    def test_port(self) -> None:
+        """C{--port} replaces the default port."""
+        self.assertEqual(parse("--port", "0")["listen"], ["tcp:0"])
+        self.assertEqual(parse("-p", "80")["listen"], ["tcp:80"])
+
+    def test_interface(self) -> None:
+        """C{--interface} applies to the default port too."""
+        self.assertEqual(
+            parse("--interface", "127.0.0.1")["listen"],
+            ["tcp:1234:interface=127.0.0.1"],
+        )
+
+    def test_ipv6Interface(self) -> None:
+        """An IPv6 C{--interface} listens with C{tcp6:}."""
+        self.assertEqual(
+            parse("--port", "80", "-i", "::")["listen"], ["tcp6:80:interface=\\:\\:"]
+        )
+
+    def test_repeatedListen(self) -> None:
+        """Every C{--listen} is used, in order, instead of the default port."""
+        options = parse("--listen", "tcp:1", "--listen", "unix:/tmp/s")
+        self.assertEqual(options["listen"], ["tcp:1", "unix:/tmp/s"])
+
+    def test_portAndListen(self) -> None:
+        """C{--port} and C{--listen} together listen on both."""
+        options = parse("--listen", "unix:/tmp/s", "--port", "9", "-i", "::1")
+        self.assertEqual(options["listen"], ["tcp6:9:interface=\\:\\:1", "unix:/tmp/s"])
+
+    def test_interfaceWithOnlyListen(self) -> None:
+        """C{--interface} without C{--port} next to C{--listen} is an error."""
+        self.assertRaises(UsageError, parse, "--listen", "tcp:1", "--interface", "::1")
+
+    def test_badPort(self) -> None:
+        """A port outside 0-65535 is a usage error."""
+        self.assertRaises(UsageError, parse, "--port", "65536")
+        self.assertRaises(UsageError, parse, "--port", "eighty")
+
+    def test_instancesIndependent(self) -> None:
+        """Two option objects do not share their list of listeners."""
+        parse("--listen", "tcp:1")
+        self.assertEqual(parse()["listen"], ["tcp:1234"])
+
+
+class ListenerTests(SynchronousTestCase):
+    """L{Listener} listens while running and logs the address it bound."""
+
+    def test_listensOnStart(self) -> None:
+        """Starting the service listens once and keeps the port."""
+        listen = RecordingListen()
+        listener = Listener("demo", "tcp:0", listen, MemoryReactorClock())
+        listener.privilegedStartService()
+        listener.startService()
+        self.assertEqual(len(listen.ports), 1)
+        self.assertIs(listener.port, listen.ports[0])
+        self.assertTrue(listener.running)
+
+    def test_startServiceAlone(self) -> None:
+        """C{startService} without C{privilegedStartService} listens too."""
+        listen = RecordingListen()
+        listener = Listener("demo", "tcp:0", listen, MemoryReactorClock())
+        listener.startService()
+        self.assertEqual(len(listen.ports), 1)
+
+    def test_logsBoundAddress(self) -> None:
+        """The log names the service and the address actually bound."""
+        listen = RecordingListen(IPv4Address("TCP", "127.0.0.1", 43210))
+        listener = Listener("demo", "tcp:0", listen, MemoryReactorClock())
+        with capturedLogs() as events:
+            listener.startService()
+        self.assertEqual(
+            [formatEvent(event) for event in events],
+            ["demo listening on tcp:127.0.0.1:43210"],
+        )
+
+    def test_logsBoundUnixAddress(self) -> None:
+        """A UNIX socket listener logs its path."""
+        listen = RecordingListen(UNIXAddress("/run/demo.sock"))
+        listener = Listener("demo", "unix:/run/demo.sock", listen, MemoryReactorClock())
+        with capturedLogs() as events:
+            listener.startService()
+        self.assertEqual(
+            formatEvent(events[0]), "demo listening on unix:/run/demo.sock"
+        )
+
+    def test_stopStopsListening(self) -> None:
+        """Stopping the service stops the port."""
+        listen = RecordingListen()
+        listener = Listener("demo", "tcp:0", listen, MemoryReactorClock())
+        listener.startService()
+        listener.stopService()
+        self.assertEqual(listen.ports[0].stopped, 1)
+        self.assertIsNone(listener.port)
+        self.assertFalse(listener.running)
+
+    def test_restartListensAgain(self) -> None:
+        """A stopped listener listens again when started again."""
+        listen = RecordingListen()
+        listener = Listener("demo", "tcp:0", listen, MemoryReactorClock())
+        listener.startService()
+        listener.stopService()
+        listener.startService()
+        self.assertEqual(len(listen.ports), 2)
+        self.assertIs(listener.port, listen.ports[1])
+
+    def test_synchronousFailureExits(self) -> None:
+        """A port in use ends startup with exit status 1 and one critical line."""
+
+        def listen() -> FakePort:
+            raise listenFailure()
+
+        listener = Listener("demo", "tcp:8888", listen, MemoryReactorClock())
+        with capturedLogs() as events:
+            exit = self.assertRaises(SystemExit, listener.privilegedStartService)
+        self.assertEqual(exit.code, 1)
+        self.assertEqual(len(events), 1)
+        self.assertEqual(events[0]["log_level"], LogLevel.critical)
+        message = formatEvent(events[0])
+        self.assertTrue(
+            message.startswith("demo: cannot listen on tcp:8888: "), message
+        )
+        self.assertIn("Address already in use", message)
+        self.assertNotIn("\n", message)
+
+    def test_failureLineSurvivesLegacyObservers(self) -> None:
+        """The critical line keeps its text when a legacy log observer sees it first."""
+        legacy = LegacyLogObserverWrapper(lambda event: None)
+        globalLogPublisher.addObserver(legacy)
+        self.addCleanup(globalLogPublisher.removeObserver, legacy)
+
+        def listen() -> FakePort:
+            raise listenFailure()
+
+        listener = Listener("demo", "tcp:8888", listen, MemoryReactorClock())
+        with capturedLogs() as events:
+            self.assertRaises(SystemExit, listener.privilegedStartService)
+        self.assertIn("demo: cannot listen on tcp:8888: ", formatEvent(events[0]))
+
+    def test_laterFailureStopsReactor(self) -> None:
+        """A listen that fails later logs one critical line and stops the reactor."""
+        listening: Deferred[FakePort] = Deferred()
+        reactor = MemoryReactorClock()
+        listener = Listener("demo", "systemd:x", lambda: listening, reactor)
+        listener.startService()
+        with capturedLogs() as events:
+            listening.errback(listenFailure())
+        self.assertTrue(reactor.hasStopped)
+        self.assertEqual(len(events), 1)
+        self.assertEqual(events[0]["log_level"], LogLevel.critical)
+        self.assertIn("demo: cannot listen on systemd:x: ", formatEvent(events[0]))
+
+    def test_laterSuccess(self) -> None:
+        """A listen that succeeds later keeps the port and logs its address."""
+        listening: Deferred[FakePort] = Deferred()
+        listener = Listener("demo", "tcp:0", lambda: listening, MemoryReactorClock())
+        listener.startService()
+        self.assertIsNone(listener.port)
+        port = FakePort(IPv6Address("TCP", "::1", 5))
+        with capturedLogs() as events:
+            listening.callback(port)
+        self.assertIs(listener.port, port)
+        self.assertEqual(formatEvent(events[0]), "demo listening on tcp:[::1]:5")
+
+
+class StreamListenersTests(SynchronousTestCase):
+    """L{streamListeners} makes one L{Listener} per endpoint description."""
+
+    def test_onePerDescription(self) -> None:
+        """Every description is listened on with the one factory."""
+        reactor = MemoryReactorClock()
+        factory = Factory.forProtocol(Protocol)
+        service = serviceWith(
+            streamListeners(
+                "demo",
+                ["tcp:0", "tcp6:0:interface=\\:\\:1", "unix:/tmp/d"],
+                factory,
+                reactor,
+            )
+        )
+        service.startService()
+        self.assertEqual(
+            [(port, interface) for port, _, _, interface in reactor.tcpServers],
+            [(0, ""), (0, "::1")],
+        )
+        self.assertEqual([server[0] for server in reactor.unixServers], ["/tmp/d"])
+        self.assertTrue(all(server[1] is factory for server in reactor.tcpServers))
+
+    def test_badDescription(self) -> None:
+        """An unparseable description is a one-line exit message naming it."""
+        for description in [
+            "bogus:1",
+            "tcp:notaport",
+            "ssl:443:privateKey=/nonexistent",
+        ]:
+            exit = self.assertRaises(
+                SystemExit,
+                streamListeners,
+                "demo",
+                ["tcp:0", description],
+                Factory(),
+                MemoryReactorClock(),
+            )
+            self.assertIsInstance(exit.code, str)
+            self.assertTrue(
+                exit.code.startswith(f"demo: bad listen description {description!r}: "),
+                exit.code,
+            )
+            self.assertNotIn("\n", exit.code)
+
+
+class ServiceWithTests(SynchronousTestCase):
+    """L{serviceWith} groups services so they start and stop together."""
+
+    def test_children(self) -> None:
+        """The result is a L{MultiService} parenting every given service."""
+        children = [
+            Listener("demo", "tcp:0", RecordingListen(), MemoryReactorClock())
+            for _ in range(2)
+        ]
+        parent = serviceWith(children)
+        self.assertIsInstance(parent, MultiService)
+        self.assertEqual(list(parent), children)
+        parent.startService()
+        self.assertTrue(all(child.running for child in children))
+
+
+class DatagramListenerTests(SynchronousTestCase):
+    """L{datagramListener} listens on UDP through the reactor."""
+
+    def test_listensUDP(self) -> None:
+        """The protocol is listened on the given port and interface."""
+        reactor = UDPMemoryReactor()
+        protocol = DatagramProtocol()
+        protocol.noisy = False
+        listener = datagramListener("demo", 1314, "::", protocol, reactor)
+        with capturedLogs() as events:
+            listener.startService()
+        self.assertEqual(reactor.udpServers, [(1314, protocol, "::")])
+        self.assertEqual(listener.description, "udp:1314:interface=::")
+        self.assertIn("demo listening on udp:", formatEvent(events[0]))
+
+    def test_allInterfaces(self) -> None:
+        """With no interface the description is plain C{udp:PORT}."""
+        listener = datagramListener(
+            "demo", 1314, "", DatagramProtocol(), UDPMemoryReactor()
+        )
+        self.assertEqual(listener.description, "udp:1314")

@@ -1,0 +1,110 @@
+"""
+Tests for the twistd dropin, C{twisted/plugins/twisted_services_plugins.py}:
+that C{twistd} finds it, lists the echo service in one line, documents every
+option, and imports a service's module only when it runs.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from twisted.application.service import IServiceMaker
+from twisted.plugin import getPlugins
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.twistdprocess import runCommand, runTwistd, twistdCommand
+
+ECHO_OPTIONS = [
+    "port",
+    "interface",
+    "listen",
+    "idle-timeout",
+    "max-connections",
+    "udp-port",
+    "udp-rate",
+    "udp-burst",
+]
+
+# Loads every twistd plugin, then prints which of our tap modules that imported.
+LIST_PLUGINS_AND_MODULES = """
+import sys
+from twisted.application.service import IServiceMaker
+from twisted.plugin import getPlugins
+tapnames = {maker.tapname for maker in getPlugins(IServiceMaker)}
+assert "echo" in tapnames, tapnames
+print(sorted(name for name in sys.modules if name.startswith("twisted_services.tap")))
+"""
+
+
+def commandsSection(helpText: str) -> list[str]:
+    """The lines after C{Commands:} in C{twistd --help}."""
+    lines = helpText.splitlines()
+    return lines[lines.index("Commands:") + 1 :]
+
+
+class DropinTests(SynchronousTestCase):
+    """The dropin as Twisted's plugin system sees it, in this process."""
+
+    def echoMaker(self) -> IServiceMaker:
+        makers = [m for m in getPlugins(IServiceMaker) if m.tapname == "echo"]
+        self.assertEqual(len(makers), 1, "exactly one echo service maker")
+        return makers[0]
+
+    def test_echoPlugin(self) -> None:
+        """The C{echo} maker builds its options from the echo tap module."""
+        from twisted_services.tap import echo
+
+        maker = self.echoMaker()
+        self.assertIsInstance(maker.options(), echo.Options)
+        self.assertIs(maker.makeService, echo.makeService)
+
+    def test_oneLineDescription(self) -> None:
+        """The description is a single, non-empty line."""
+        description = self.echoMaker().description
+        self.assertTrue(description.strip())
+        self.assertNotIn("\n", description)
+
+    def test_lazyImport(self) -> None:
+        """
+        Loading the dropin imports no tap module, so one broken service
+        cannot break C{twistd --help}.
+        """
+        result = runCommand([sys.executable, "-c", LIST_PLUGINS_AND_MODULES])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), "[]")
+
+
+class TwistdHelpTests(SynchronousTestCase):
+    """What C{twistd --help} and C{twistd echo --help} print."""
+
+    def test_twistdHelpListsEcho(self) -> None:
+        """C{twistd --help} lists C{echo} with a description on one line."""
+        result = runCommand(twistdCommand(["--help"]))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertNotIn("Traceback", result.stdout + result.stderr)
+        commands = commandsSection(result.stdout)
+        entries = [
+            index
+            for index, line in enumerate(commands)
+            if re.match(r"\s+echo\s+\S", line)
+        ]
+        self.assertEqual(len(entries), 1, result.stdout)
+        line = commands[entries[0]]
+        self.assertRegex(line, r"^\s+echo\s+\S.*echo server")
+        # A wrapped description continues on an indented line with no name.
+        following = commands[entries[0] + 1 : entries[0] + 2]
+        for nextLine in following:
+            self.assertRegex(nextLine, r"^(\s{1,8}\S|$)", "description wraps")
+
+    def test_echoHelpDocumentsEveryOption(self) -> None:
+        """C{twistd echo --help} names and explains every echo option."""
+        result = runTwistd("echo", ["--help"])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        helpText = result.stdout
+        for option in ECHO_OPTIONS:
+            self.assertRegex(
+                helpText, rf"(?m)^\s+(-\w, )?--{option}=\s+\w", f"--{option}"
+            )
+        self.assertIn("Echo server (RFC 862)", helpText)
+        self.assertNotRegex(helpText, r"(?<!\.)\.\.(?!\.)", "a doubled full stop")

@@ -1,0 +1,179 @@
+"""
+Tests for the public test helpers in L{twisted_services.testing}.
+"""
+
+from __future__ import annotations
+
+import doctest
+
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_services import testing
+from twisted_services.testing import (
+    SERVER_ADDRESS,
+    ConnectionRefused,
+    FakeDatagramTransport,
+    attachDatagram,
+    connect,
+    connectMany,
+    peerAddress,
+)
+
+
+class Recorder(Protocol):
+    """Remembers how its connection began and ended."""
+
+    made = False
+    lost = None
+
+    def connectionMade(self) -> None:
+        self.made = True
+
+    def connectionLost(self, reason: object) -> None:
+        self.lost = reason
+
+
+class RefusingFactory(Factory):
+    """A factory that refuses every connection."""
+
+    def buildProtocol(self, addr: object) -> None:
+        return None
+
+
+class StartRecorder(DatagramProtocol):
+    """Remembers whether it was started."""
+
+    noisy = False
+    started = 0
+
+    def startProtocol(self) -> None:
+        self.started += 1
+
+
+class PeerAddressTests(SynchronousTestCase):
+    """L{peerAddress} makes distinct client addresses."""
+
+    def test_distinctPorts(self) -> None:
+        """Each call gives a port no earlier call gave."""
+        ports = {peerAddress().port for _ in range(100)}
+        self.assertEqual(len(ports), 100)
+
+    def test_ipv4(self) -> None:
+        """An IPv4 host gives a TCP L{IPv4Address} on that host."""
+        address = peerAddress("192.0.2.1")
+        self.assertIsInstance(address, IPv4Address)
+        self.assertEqual((address.type, address.host), ("TCP", "192.0.2.1"))
+
+    def test_ipv6(self) -> None:
+        """An IPv6 host gives a TCP L{IPv6Address}."""
+        address = peerAddress("::1")
+        self.assertIsInstance(address, IPv6Address)
+        self.assertEqual((address.type, address.host), ("TCP", "::1"))
+
+
+class ConnectTests(SynchronousTestCase):
+    """L{connect} builds a protocol from a factory on an in-memory transport."""
+
+    def test_connected(self) -> None:
+        """The protocol is built by the factory and its connection is made."""
+        factory = Factory.forProtocol(Recorder)
+        protocol, transport = connect(factory)
+        self.assertIsInstance(protocol, Recorder)
+        self.assertIs(protocol.factory, factory)
+        self.assertTrue(protocol.made)
+        self.assertIs(protocol.transport, transport)
+        self.assertIs(transport.protocol, protocol)
+
+    def test_addresses(self) -> None:
+        """The transport reports the given peer, and the server address as host."""
+        peer = IPv6Address("TCP", "2001:db8::1", 5000)
+        _, transport = connect(Factory.forProtocol(Recorder), peer)
+        self.assertEqual(transport.getPeer(), peer)
+        self.assertEqual(transport.getHost(), SERVER_ADDRESS)
+
+    def test_hostAddress(self) -> None:
+        """A host address can be given too."""
+        host = IPv4Address("TCP", "10.0.0.1", 1)
+        _, transport = connect(Factory.forProtocol(Recorder), host=host)
+        self.assertEqual(transport.getHost(), host)
+
+    def test_writes(self) -> None:
+        """What the protocol writes is in C{transport.value()}."""
+        protocol, transport = connect(Factory.forProtocol(Recorder))
+        protocol.transport.write(b"out")
+        self.assertEqual(transport.value(), b"out")
+
+    def test_loseConnection(self) -> None:
+        """Closing the transport calls the protocol's C{connectionLost}."""
+        protocol, transport = connect(Factory.forProtocol(Recorder))
+        transport.loseConnection()
+        self.assertIsNotNone(protocol.lost)
+        self.assertFalse(transport.connected)
+
+    def test_refused(self) -> None:
+        """A factory returning L{None} makes L{connect} raise L{ConnectionRefused}."""
+        peer = peerAddress()
+        error = self.assertRaises(ConnectionRefused, connect, RefusingFactory(), peer)
+        self.assertEqual(error.args, (peer,))
+
+    def test_connectMany(self) -> None:
+        """L{connectMany} connects clients from distinct addresses to one factory."""
+        factory = Factory.forProtocol(Recorder)
+        clients = connectMany(factory, 5)
+        self.assertEqual(len(clients), 5)
+        self.assertEqual(len({t.getPeer() for _, t in clients}), 5)
+        self.assertTrue(all(p.factory is factory for p, _ in clients))
+
+    def test_moduleExample(self) -> None:
+        """The example in the module docstring runs as shown."""
+        result = doctest.testmod(testing, optionflags=doctest.ELLIPSIS)
+        self.assertEqual((result.failed, result.attempted > 0), (0, True))
+
+
+class FakeDatagramTransportTests(SynchronousTestCase):
+    """L{FakeDatagramTransport} stands in for a UDP port."""
+
+    def test_recordsWrites(self) -> None:
+        """Each write is recorded with its destination, in order."""
+        transport = FakeDatagramTransport()
+        transport.write(b"a", ("192.0.2.1", 1))
+        transport.write(b"b", ("192.0.2.2", 2))
+        self.assertEqual(
+            transport.written, [(b"a", ("192.0.2.1", 1)), (b"b", ("192.0.2.2", 2))]
+        )
+
+    def test_defaultHost(self) -> None:
+        """By default the port is UDP 1314 on IPv4 loopback."""
+        self.assertEqual(
+            FakeDatagramTransport().getHost(), IPv4Address("UDP", "127.0.0.1", 1314)
+        )
+
+    def test_ipv6Host(self) -> None:
+        """An IPv6 host gives an L{IPv6Address}."""
+        self.assertEqual(
+            FakeDatagramTransport("::1", 7).getHost(), IPv6Address("UDP", "::1", 7)
+        )
+
+    def test_stopListening(self) -> None:
+        """C{stopListening} and C{loseConnection} mark the port stopped."""
+        for method in ("stopListening", "loseConnection"):
+            transport = FakeDatagramTransport()
+            getattr(transport, method)()
+            self.assertTrue(transport.stopped)
+
+    def test_attachStarts(self) -> None:
+        """L{attachDatagram} gives the protocol its transport and starts it."""
+        protocol = StartRecorder()
+        transport = FakeDatagramTransport(port=9)
+        self.assertIs(attachDatagram(protocol, transport), transport)
+        self.assertIs(protocol.transport, transport)
+        self.assertEqual(protocol.started, 1)
+
+    def test_attachDefaultTransport(self) -> None:
+        """Without a transport L{attachDatagram} makes a default one."""
+        protocol = StartRecorder()
+        transport = attachDatagram(protocol)
+        self.assertIsInstance(transport, FakeDatagramTransport)
+        self.assertIs(protocol.transport, transport)
