@@ -13,18 +13,8 @@ from twisted.application.service import IServiceMaker
 from twisted.plugin import getPlugins
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.test_tap_echo import LONG_OPTIONS
 from tests.twistdprocess import runCommand, runTwistd, twistdCommand
-
-ECHO_OPTIONS = [
-    "port",
-    "interface",
-    "listen",
-    "idle-timeout",
-    "max-connections",
-    "udp-port",
-    "udp-rate",
-    "udp-burst",
-]
 
 # Loads every twistd plugin, then prints which of our tap modules that imported.
 LIST_PLUGINS_AND_MODULES = """
@@ -102,7 +92,7 @@ class TwistdHelpTests(SynchronousTestCase):
         result = runTwistd("echo", ["--help"])
         self.assertEqual(result.returncode, 0, result.stderr)
         helpText = result.stdout
-        for option in ECHO_OPTIONS:
+        for option in LONG_OPTIONS:
             self.assertRegex(
                 helpText, rf"(?m)^\s+(-\w, )?--{option}=\s+\w", f"--{option}"
             )

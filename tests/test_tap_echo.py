@@ -93,27 +93,6 @@ class OptionsTests(SynchronousTestCase):
         """C{--port} picks the TCP port on all interfaces."""
         self.assertEqual(parse("--port", "7")["listen"], ["tcp:7"])
 
-    def test_ipv6Interface(self) -> None:
-        """An IPv6 C{--interface} becomes a C{tcp6:} listener with escaped colons."""
-        self.assertEqual(
-            parse("--port", "0", "--interface", "::1")["listen"],
-            ["tcp6:0:interface=\\:\\:1"],
-        )
-
-    def test_ipv4Interface(self) -> None:
-        """An IPv4 C{--interface} applies to the default port."""
-        self.assertEqual(
-            parse("--interface", "127.0.0.1")["listen"],
-            ["tcp:8888:interface=127.0.0.1"],
-        )
-
-    def test_repeatedListen(self) -> None:
-        """Each C{--listen} is a listener of its own, and the default is dropped."""
-        self.assertEqual(
-            parse("--listen", "tcp:1", "--listen", "unix:/tmp/echo")["listen"],
-            ["tcp:1", "unix:/tmp/echo"],
-        )
-
     def test_numbers(self) -> None:
         """The numeric options are parsed to numbers."""
         options = parse(
