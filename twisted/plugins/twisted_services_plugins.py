@@ -13,3 +13,10 @@ echo = ServiceMaker(
     "TCP (and optional UDP) echo server, RFC 862.",
     "echo",
 )
+
+chat = ServiceMaker(
+    "twisted-services chat",
+    "twisted_services.tap.chat",
+    "Multi-user line chat server with rooms, safe with hostile clients.",
+    "chat",
+)

@@ -1,0 +1,1116 @@
+"""
+Tests for L{twisted_services.chat}: several clients joined to one
+L{ChatFactory} on fake transports, with a L{Clock} for time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+from hypothesis import given, settings, strategies
+from twisted.internet.address import IPv4Address
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransportWithDisconnection
+from twisted.logger import LogEvent, LogLevel, capturedLogs, formatEvent
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from tests.test_chattext import isSafe
+from twisted_services.chat import (
+    CLOSE_GRACE,
+    ChatFactory,
+    ChatMember,
+    ChatProtocol,
+    ServerFull,
+)
+from twisted_services.chatstate import ChatState, IChatMember
+from twisted_services.limits import REFUSAL_LOG_INTERVAL
+from twisted_services.testing import connect, peerAddress
+
+
+class LingeringTransport(StringTransportWithDisconnection):
+    """
+    A transport whose client never takes its last lines: closing gracefully
+    does not end the connection, only aborting does.
+    """
+
+    def loseConnection(self) -> None:
+        self.disconnecting = True
+
+    def abortConnection(self) -> None:
+        self.disconnected = True
+        StringTransportWithDisconnection.loseConnection(self)
+
+
+class LateLossTransport(StringTransportWithDisconnection):
+    """
+    A transport that, like a reactor's, reports an abort's connection loss
+    later rather than from inside C{abortConnection}.
+    """
+
+    def abortConnection(self) -> None:
+        self.disconnected = True
+
+
+class Client:
+    """
+    One chat client on a fake transport: L{send} lines, read the L{lines}
+    it has been sent since last asked.
+    """
+
+    def __init__(
+        self,
+        factory: ChatFactory,
+        transport: StringTransportWithDisconnection | None = None,
+    ) -> None:
+        if transport is None:
+            protocol, transport = connect(factory)
+        else:
+            protocol = factory.buildProtocol(peerAddress())
+            transport.protocol = protocol
+            protocol.makeConnection(transport)
+        self.protocol = protocol
+        self.transport = transport
+
+    def send(self, *lines: str | bytes) -> None:
+        """Send each of C{lines} with an LF, one C{dataReceived} each."""
+        for line in lines:
+            data = line.encode() if isinstance(line, str) else line
+            self.protocol.dataReceived(data + b"\n")
+
+    def lines(self) -> list[str]:
+        """The lines received since the last call, without their CRLF."""
+        data = self.transport.value()
+        self.transport.clear()
+        if not data:
+            return []
+        assert data.endswith(b"\r\n"), data
+        return data.decode("utf-8").split("\r\n")[:-1]
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.transport.connected)
+
+    @property
+    def member(self) -> ChatMember:
+        return self.protocol.member
+
+
+def chatFactory(**kwargs: object) -> tuple[ChatFactory, Clock]:
+    """A L{ChatFactory} with C{kwargs} on a fresh L{Clock}, and that clock."""
+    clock = Clock()
+    return ChatFactory(clock, **kwargs), clock  # type: ignore[arg-type]
+
+
+def clients(factory: ChatFactory, *nicks: str) -> list[Client]:
+    """
+    A connected client per nick, named with C{/nick} unless the nick is the
+    guest name it got, with everything they were sent so far read.
+    """
+    connected = [Client(factory) for _ in nicks]
+    for client, nick in zip(connected, nicks, strict=True):
+        if client.member.nick != nick:
+            client.send(f"/nick {nick}")
+    drain(*connected)
+    return connected
+
+
+def drain(*readers: Client) -> None:
+    """Read and forget what each of C{readers} was sent so far."""
+    for reader in readers:
+        reader.lines()
+
+
+def guests(factory: ChatFactory, howMany: int) -> list[Client]:
+    """
+    C{howMany} connected clients under their guest nicks, with everything
+    they were sent so far read: unlike L{clients}, no line spent on C{/nick}.
+    """
+    connected = [Client(factory) for _ in range(howMany)]
+    for client in connected:
+        client.lines()
+    return connected
+
+
+def messages(events: Sequence[LogEvent]) -> list[str]:
+    """The formatted text of captured log events."""
+    return [formatEvent(event) for event in events]
+
+
+class ConnectTests(SynchronousTestCase):
+    """What a newcomer and the lobby see when a client connects."""
+
+    def test_welcome(self) -> None:
+        """The newcomer is told its guest nick, its room and about /help."""
+        factory, _ = chatFactory()
+        self.assertEqual(
+            Client(factory).lines(),
+            ["* welcome, you are guest1 in lobby; type /help for commands"],
+        )
+
+    def test_lobbySeesJoin(self) -> None:
+        """The lobby is told of the newcomer, who is not told of itself."""
+        factory, _ = chatFactory()
+        [first] = clients(factory, "guest1")
+        second = Client(factory)
+        self.assertEqual(first.lines(), ["* guest2 has joined"])
+        self.assertEqual(
+            second.lines(),
+            ["* welcome, you are guest2 in lobby; type /help for commands"],
+        )
+
+    def test_guestsNumberedPerFactory(self) -> None:
+        """Each server process (factory) numbers its guests from 1."""
+        first, _ = chatFactory()
+        second, _ = chatFactory()
+        Client(first)
+        self.assertEqual(Client(first).member.nick, "guest2")
+        self.assertEqual(Client(second).member.nick, "guest1")
+
+    def test_guestNickSkipsTakenNick(self) -> None:
+        """A guest number someone took with /nick is skipped."""
+        factory, _ = chatFactory()
+        clients(factory, "guest2")
+        self.assertEqual(Client(factory).member.nick, "guest3")
+
+    def test_memberIsStreamingProducer(self) -> None:
+        """Each member is its own transport's streaming producer."""
+        factory, _ = chatFactory()
+        client = Client(factory)
+        self.assertIs(client.transport.producer, client.member)
+        self.assertTrue(client.transport.streaming)
+        self.assertTrue(verifyObject(IPushProducer, client.member))
+        self.assertTrue(verifyObject(IChatMember, client.member))
+
+    def test_connectLogged(self) -> None:
+        """A connection is logged with the peer and the guest nick."""
+        factory, _ = chatFactory()
+        with capturedLogs() as events:
+            connect(factory, IPv4Address("TCP", "192.0.2.5", 4000))
+        self.assertIn(
+            "chat: tcp:192.0.2.5:4000 connected as guest1, in lobby", messages(events)
+        )
+
+
+class MessageTests(SynchronousTestCase):
+    """Plain lines go to the rest of the sender's room."""
+
+    def test_deliveredToOthers(self) -> None:
+        """The others in the room see C{<nick> text}; the sender sees nothing."""
+        factory, _ = chatFactory()
+        alice, bob, carol = clients(factory, "alice", "bob", "carol")
+        alice.send("hello")
+        self.assertEqual(alice.lines(), [])
+        self.assertEqual(bob.lines(), ["<alice> hello"])
+        self.assertEqual(carol.lines(), ["<alice> hello"])
+
+    def test_otherRoomsDoNotSee(self) -> None:
+        """A line stays in its room."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        bob.send("/join #games")
+        bob.lines()
+        alice.send("hello")
+        self.assertEqual(bob.lines(), [])
+
+    def test_sameBytesToEveryone(self) -> None:
+        """A line is encoded once: every recipient is written the same bytes."""
+        factory, _ = chatFactory()
+        alice, *others = clients(factory, "alice", "b", "c", "d")
+        written: list[bytes] = []
+        for other in others:
+            other.transport.write = written.append  # type: ignore[method-assign]
+        alice.send("hi")
+        self.assertEqual(len(written), 3)
+        self.assertTrue(all(data is written[0] for data in written))
+
+    def test_doubleSlash(self) -> None:
+        """A line starting with C{//} sends a line starting with C{/}."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("//etc/passwd", "//")
+        self.assertEqual(bob.lines(), ["<alice> /etc/passwd", "<alice> /"])
+
+    def test_emptyLinesIgnored(self) -> None:
+        """Empty and blank lines are not delivered and get no reply."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("", "\r", "   ", "\x1b[0m")
+        self.assertEqual(alice.lines(), [])
+        self.assertEqual(bob.lines(), [])
+
+    def test_crlf(self) -> None:
+        """A CRLF line ending is accepted and the CR is not delivered."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.protocol.dataReceived(b"hello\r\nworld\r\n")
+        self.assertEqual(bob.lines(), ["<alice> hello", "<alice> world"])
+
+    def test_linesAcrossChunks(self) -> None:
+        """Lines split across reads arrive whole, several per read too."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        for chunk in [b"he", b"llo\r", b"\nwor", b"ld\none\ntwo\n"]:
+            alice.protocol.dataReceived(chunk)
+        self.assertEqual(
+            bob.lines(),
+            ["<alice> hello", "<alice> world", "<alice> one", "<alice> two"],
+        )
+
+
+class NickTests(SynchronousTestCase):
+    """C{/nick NAME}."""
+
+    def test_nick(self) -> None:
+        """The actor is told its new nick; its room sees the change."""
+        factory, _ = chatFactory()
+        guest, bob, elsewhere = clients(factory, "guest1", "bob", "carol")
+        elsewhere.send("/join #games")
+        drain(guest, bob, elsewhere)
+        guest.send("/nick alice")
+        self.assertEqual(guest.lines(), ["* you are now known as alice"])
+        self.assertEqual(bob.lines(), ["* guest1 is now known as alice"])
+        self.assertEqual(elsewhere.lines(), [])
+        self.assertEqual(guest.member.nick, "alice")
+
+    def test_takenCaseInsensitively(self) -> None:
+        """A nick someone has, in any case, is refused."""
+        factory, _ = chatFactory()
+        alice, guest = clients(factory, "alice", "guest2")
+        guest.send("/nick ALICE")
+        self.assertEqual(guest.lines(), ["! nick ALICE is taken"])
+        self.assertEqual(alice.lines(), [])
+        self.assertEqual(guest.member.nick, "guest2")
+
+    def test_ownNickNewCase(self) -> None:
+        """A member may change the case of its own nick."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("/nick Alice")
+        self.assertEqual(alice.lines(), ["* you are now known as Alice"])
+        self.assertEqual(bob.lines(), ["* alice is now known as Alice"])
+
+    def test_sameNick(self) -> None:
+        """Taking the nick one has is confirmed and not announced."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("/nick alice")
+        self.assertEqual(alice.lines(), ["* you are now known as alice"])
+        self.assertEqual(bob.lines(), [])
+
+    def test_usage(self) -> None:
+        """No nick, or more than one word, is a usage error."""
+        factory, _ = chatFactory()
+        [guest] = clients(factory, "guest1")
+        guest.send("/nick", "/nick a b", "/nick   ")
+        self.assertEqual(guest.lines(), ["! usage: /nick NAME"] * 3)
+        self.assertEqual(guest.member.nick, "guest1")
+
+    def test_invalid(self) -> None:
+        """Non-ASCII, punctuation or over 32 characters are refused."""
+        factory, _ = chatFactory()
+        [guest] = clients(factory, "guest1")
+        guest.send("/nick zoë", "/nick a.b", "/nick #x", "/nick " + "a" * 33)
+        self.assertEqual(
+            guest.lines(), ["! invalid nick: 1-32 letters, digits, _ or -"] * 4
+        )
+        guest.send("/nick " + "a" * 32)
+        self.assertEqual(guest.lines(), ["* you are now known as " + "a" * 32])
+
+    def test_nickLogged(self) -> None:
+        """A nick change is logged with the old and new nick."""
+        factory, _ = chatFactory()
+        [guest] = clients(factory, "guest1")
+        with capturedLogs() as events:
+            guest.send("/nick alice")
+        [line] = messages(events)
+        self.assertTrue(line.startswith("chat: guest1 (tcp:127.0.0.1:"), line)
+        self.assertTrue(line.endswith(") is now known as alice"), line)
+
+
+class MeTests(SynchronousTestCase):
+    """C{/me ACTION}."""
+
+    def test_me(self) -> None:
+        """Room and actor alike see C{* nick ACTION}."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("/me waves at everyone")
+        self.assertEqual(alice.lines(), ["* alice waves at everyone"])
+        self.assertEqual(bob.lines(), ["* alice waves at everyone"])
+
+    def test_usage(self) -> None:
+        """C{/me} with no action is a usage error and tells no one."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("/me", "/me  ")
+        self.assertEqual(alice.lines(), ["! usage: /me ACTION"] * 2)
+        self.assertEqual(bob.lines(), [])
+
+
+class WhoTests(SynchronousTestCase):
+    """C{/who}."""
+
+    def test_who(self) -> None:
+        """The room's members, sorted ignoring case, and only the room's."""
+        factory, _ = chatFactory()
+        carol, _, _, dave = clients(factory, "carol", "Bob", "alice", "dave")
+        dave.send("/join #games")
+        carol.lines()
+        carol.send("/who")
+        self.assertEqual(carol.lines(), ["* in lobby: alice, Bob, carol"])
+        dave.lines()
+        dave.send("/who")
+        self.assertEqual(dave.lines(), ["* in #games: dave"])
+
+    def test_usage(self) -> None:
+        """C{/who} takes no argument."""
+        factory, _ = chatFactory()
+        [alice] = clients(factory, "alice")
+        alice.send("/who lobby")
+        self.assertEqual(alice.lines(), ["! usage: /who"])
+
+
+class JoinTests(SynchronousTestCase):
+    """C{/join ROOM}."""
+
+    def test_join(self) -> None:
+        """The actor, the room it left and the room it joined are each told."""
+        factory, _ = chatFactory()
+        alice, bob, carol = clients(factory, "alice", "bob", "carol")
+        carol.send("/join #games")
+        drain(alice, bob, carol)
+        alice.send("/join #games")
+        self.assertEqual(alice.lines(), ["* you joined #games"])
+        self.assertEqual(bob.lines(), ["* alice has left (joined #games)"])
+        self.assertEqual(carol.lines(), ["* alice has joined"])
+
+    def test_messagesFollowMember(self) -> None:
+        """After joining, the member talks with the new room, not the old."""
+        factory, _ = chatFactory()
+        alice, bob, carol = clients(factory, "alice", "bob", "carol")
+        alice.send("/join #games")
+        carol.send("/join #games")
+        for client in (alice, bob, carol):
+            client.lines()
+        alice.send("gg")
+        self.assertEqual(bob.lines(), [])
+        self.assertEqual(carol.lines(), ["<alice> gg"])
+
+    def test_alreadyThere(self) -> None:
+        """Joining one's own room, in any case, is an error."""
+        factory, _ = chatFactory()
+        [alice] = clients(factory, "alice")
+        alice.send("/join lobby", "/join #games")
+        alice.lines()
+        alice.send("/join #GAMES")
+        self.assertEqual(alice.lines(), ["! you are already in #games"])
+
+    def test_existingRoomKeepsItsName(self) -> None:
+        """Joining a room in another case joins it under its own name."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("/join #Games")
+        bob.lines()
+        bob.send("/join #GAMES")
+        self.assertEqual(bob.lines(), ["* you joined #Games"])
+
+    def test_usage(self) -> None:
+        """No room, or more than one word, is a usage error."""
+        factory, _ = chatFactory()
+        [alice] = clients(factory, "alice")
+        alice.send("/join", "/join a b")
+        self.assertEqual(alice.lines(), ["! usage: /join ROOM"] * 2)
+
+    def test_invalid(self) -> None:
+        """Bad characters or over 32 characters are refused."""
+        factory, _ = chatFactory()
+        [alice] = clients(factory, "alice")
+        alice.send("/join a.b", "/join #jeux-vidéo", "/join " + "r" * 33)
+        self.assertEqual(
+            alice.lines(),
+            ["! invalid room name: 1-32 letters, digits, _, - or #"] * 3,
+        )
+        self.assertEqual(factory.state.roomOf(alice.member), "lobby")
+
+    def test_emptiedRoomDisappears(self) -> None:
+        """A room goes when its last member leaves; the lobby stays."""
+        factory, _ = chatFactory()
+        [alice] = clients(factory, "alice")
+        alice.send("/join #games", "/join #chess", "/rooms")
+        self.assertEqual(alice.lines()[-1], "* rooms: #chess (1), lobby (0)")
+
+    def test_joinLogged(self) -> None:
+        """Moving between rooms is logged."""
+        factory, _ = chatFactory()
+        [alice] = clients(factory, "alice")
+        with capturedLogs() as events:
+            alice.send("/join #games")
+        [line] = messages(events)
+        self.assertTrue(line.endswith("moved from lobby to #games"), line)
+
+
+class RoomsTests(SynchronousTestCase):
+    """C{/rooms}."""
+
+    def test_rooms(self) -> None:
+        """Every room, sorted, with its number of members."""
+        factory, _ = chatFactory()
+        alice, _, _ = clients(factory, "alice", "bob", "carol")
+        alice.send("/join #games")
+        alice.lines()
+        alice.send("/rooms")
+        self.assertEqual(alice.lines(), ["* rooms: #games (1), lobby (2)"])
+
+    def test_usage(self) -> None:
+        """C{/rooms} takes no argument."""
+        factory, _ = chatFactory()
+        [alice] = clients(factory, "alice")
+        alice.send("/rooms all")
+        self.assertEqual(alice.lines(), ["! usage: /rooms"])
+
+
+class MsgTests(SynchronousTestCase):
+    """C{/msg NICK TEXT}."""
+
+    def test_acrossRooms(self) -> None:
+        """The target, in any room, and no one else gets the private line."""
+        factory, _ = chatFactory()
+        alice, bob, carol = clients(factory, "alice", "bob", "carol")
+        bob.send("/join #games")
+        drain(alice, bob, carol)
+        alice.send("/msg bob meet me in #games")
+        self.assertEqual(bob.lines(), ["*alice* meet me in #games"])
+        self.assertEqual(alice.lines(), ["-> *bob* meet me in #games"])
+        self.assertEqual(carol.lines(), [])
+
+    def test_nickIgnoresCase(self) -> None:
+        """The nick is found in any case; the sender sees its real spelling."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "Bob")
+        alice.send("/msg BOB  hi  there")
+        self.assertEqual(alice.lines(), ["-> *Bob* hi  there"])
+        self.assertEqual(bob.lines(), ["*alice* hi  there"])
+
+    def test_noSuchNick(self) -> None:
+        """An unknown nick, or something that cannot be a nick, is an error."""
+        factory, _ = chatFactory()
+        [alice] = clients(factory, "alice")
+        alice.send("/msg nobody hi", "/msg n.b. hi")
+        self.assertEqual(alice.lines(), ["! no such nick"] * 2)
+
+    def test_usage(self) -> None:
+        """Without both a nick and text C{/msg} is a usage error."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("/msg", "/msg bob", "/msg bob   ")
+        self.assertEqual(alice.lines(), ["! usage: /msg NICK TEXT"] * 3)
+        self.assertEqual(bob.lines(), [])
+
+
+class QuitTests(SynchronousTestCase):
+    """C{/quit [REASON]} and connections that drop."""
+
+    def test_quit(self) -> None:
+        """The room sees C{(quit)}, the actor C{* bye}, and the connection closes."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("/quit")
+        self.assertEqual(bob.lines(), ["* alice has left (quit)"])
+        self.assertEqual(alice.lines(), ["* bye"])
+        self.assertFalse(alice.connected)
+
+    def test_reason(self) -> None:
+        """The reason, if any, is shown to the room."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("/quit  gone fishing ")
+        self.assertEqual(bob.lines(), ["* alice has left (gone fishing)"])
+
+    def test_nothingAfterQuit(self) -> None:
+        """Lines after C{/quit} in the same read are not acted on."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.protocol.dataReceived(b"/quit\nstill here?\n/nick ghost\n")
+        self.assertEqual(bob.lines(), ["* alice has left (quit)"])
+
+    def test_connectionLost(self) -> None:
+        """A dropped connection is announced like C{/quit}, once."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.transport.loseConnection()
+        self.assertEqual(bob.lines(), ["* alice has left (connection lost)"])
+
+    def test_nickFreed(self) -> None:
+        """A departed member's nick is free and no longer reachable."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("/quit")
+        bob.lines()
+        bob.send("/msg alice hi", "/nick alice")
+        self.assertEqual(
+            bob.lines(), ["! no such nick", "* you are now known as alice"]
+        )
+
+    def test_quitLeavesNoTimers(self) -> None:
+        """A closed connection leaves nothing scheduled."""
+        factory, clock = chatFactory(idleTimeout=30)
+        [alice] = clients(factory, "alice")
+        alice.send("/quit")
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_disconnectLogged(self) -> None:
+        """Quitting and disconnecting are logged, with the reason."""
+        factory, _ = chatFactory()
+        [alice] = clients(factory, "alice")
+        with capturedLogs() as events:
+            alice.send("/quit tired")
+        text = messages(events)
+        self.assertTrue(text[0].endswith("quit lobby (tired)"), text)
+        self.assertTrue(
+            text[1].startswith("chat: alice (tcp:127.0.0.1:")
+            and "disconnected (" in text[1],
+            text,
+        )
+
+
+class CloseGraceTests(SynchronousTestCase):
+    """A client that does not take its last lines is aborted after a grace."""
+
+    def test_quitThenAbort(self) -> None:
+        """After C{/quit} the connection closes gracefully, else is aborted."""
+        factory, clock = chatFactory()
+        alice = Client(factory, LingeringTransport())
+        alice.send("/quit")
+        self.assertTrue(alice.transport.disconnecting)
+        self.assertIsNone(alice.transport.producer)
+        self.assertTrue(alice.connected)
+        clock.advance(CLOSE_GRACE)
+        self.assertTrue(alice.transport.disconnected)
+        self.assertFalse(alice.connected)
+        self.assertEqual(factory.limit.open, 0)
+
+
+class HelpTests(SynchronousTestCase):
+    """C{/help} and unknown commands."""
+
+    def test_help(self) -> None:
+        """Several C{* } lines name every command and the C{//} rule."""
+        factory, _ = chatFactory()
+        [alice] = clients(factory, "alice")
+        alice.send("/help")
+        lines = alice.lines()
+        self.assertGreater(len(lines), 5)
+        self.assertTrue(all(line.startswith("* ") for line in lines), lines)
+        text = "\n".join(lines)
+        for command in ["nick", "me", "who", "join", "rooms", "msg", "quit", "help"]:
+            self.assertIn(f"/{command} ", text + " ")
+        self.assertIn("//", text)
+
+    def test_helpUsage(self) -> None:
+        """C{/help} takes no argument."""
+        factory, _ = chatFactory()
+        [alice] = clients(factory, "alice")
+        alice.send("/help me")
+        self.assertEqual(alice.lines(), ["! usage: /help"])
+
+    def test_unknownCommand(self) -> None:
+        """An unknown command gets one line pointing at /help."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("/foo bar", "/", "/__init__")
+        self.assertEqual(
+            alice.lines(),
+            [
+                "! unknown command /foo; type /help",
+                "! unknown command /; type /help",
+                "! unknown command /__init__; type /help",
+            ],
+        )
+        self.assertEqual(bob.lines(), [])
+
+    def test_commandsIgnoreCase(self) -> None:
+        """Command names are not case-sensitive."""
+        factory, _ = chatFactory()
+        [guest] = clients(factory, "guest1")
+        guest.send("/NICK alice")
+        self.assertEqual(guest.lines(), ["* you are now known as alice"])
+
+
+class LineLengthTests(SynchronousTestCase):
+    """C{--max-line}: over-long lines are dropped, once noticed, harmlessly."""
+
+    def test_longestLineDelivered(self) -> None:
+        """A line of exactly C{maxLine} bytes passes, with LF or CRLF."""
+        factory, _ = chatFactory(maxLine=20)
+        alice, bob = clients(factory, "alice", "bob")
+        alice.protocol.dataReceived(b"x" * 20 + b"\n" + b"y" * 20 + b"\r\n")
+        self.assertEqual(bob.lines(), ["<alice> " + "x" * 20, "<alice> " + "y" * 20])
+        self.assertEqual(alice.lines(), [])
+
+    def test_oneByteOver(self) -> None:
+        """One byte over gets one notice and is not delivered."""
+        factory, _ = chatFactory(maxLine=20)
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send(b"x" * 21, b"y" * 20 + b"\r\r")
+        self.assertEqual(alice.lines(), ["! line too long"] * 2)
+        self.assertEqual(bob.lines(), [])
+
+    def test_connectionStaysUsable(self) -> None:
+        """Lines after an over-long one, in the same read, get through."""
+        factory, _ = chatFactory(maxLine=20)
+        alice, bob = clients(factory, "alice", "bob")
+        alice.protocol.dataReceived(b"a" * 100 + b"\nafter\n" + b"b" * 50 + b"\nlast\n")
+        self.assertEqual(alice.lines(), ["! line too long"] * 2)
+        self.assertEqual(bob.lines(), ["<alice> after", "<alice> last"])
+        self.assertTrue(alice.connected)
+
+    def test_longLineInPieces(self) -> None:
+        """
+        A long line arriving in many reads gets exactly one notice and none of
+        it is delivered, not even the part after the limit.
+        """
+        factory, _ = chatFactory(maxLine=20)
+        alice, bob = clients(factory, "alice", "bob")
+        for _ in range(100):
+            alice.protocol.dataReceived(b"0123456789")
+        alice.protocol.dataReceived(b"tail\nnext\n")
+        self.assertEqual(alice.lines(), ["! line too long"])
+        self.assertEqual(bob.lines(), ["<alice> next"])
+
+    def test_megabyteWithoutNewline(self) -> None:
+        """A megabyte with no newline is not buffered: the line buffer stays small."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        for _ in range(16):
+            alice.protocol.dataReceived(b"z" * 65536)
+        self.assertEqual(alice.lines(), ["! line too long"])
+        self.assertEqual(bob.lines(), [])
+        self.assertLessEqual(len(alice.protocol.clearLineBuffer()), 4097)
+        alice.send("", "ok")
+        self.assertEqual(bob.lines(), ["<alice> ok"])
+
+
+class EncodingTests(SynchronousTestCase):
+    """Invalid UTF-8: a fallback encoding, or U+FFFD."""
+
+    def test_replacement(self) -> None:
+        """Without a fallback, invalid bytes reach others as U+FFFD."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send(b"caf\xe9 \xff!")
+        self.assertEqual(bob.lines(), ["<alice> caf\ufffd \ufffd!"])
+
+    def test_fallback(self) -> None:
+        """With C{gbk} as fallback, a GBK line reaches others as UTF-8."""
+        factory, _ = chatFactory(fallbackEncoding="gbk")
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("你好, 世界".encode("gbk"))
+        alice.send("ünïcode")
+        self.assertEqual(bob.lines(), ["<alice> 你好, 世界", "<alice> ünïcode"])
+
+    def test_fallbackInCommands(self) -> None:
+        """Commands are decoded with the fallback too."""
+        factory, _ = chatFactory(fallbackEncoding="gbk")
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("/msg bob 你好".encode("gbk"))
+        self.assertEqual(bob.lines(), ["*alice* 你好"])
+
+    def test_badFallbackRefused(self) -> None:
+        """A factory will not take an encoding that does not decode to text."""
+        self.assertRaises(ValueError, ChatFactory, Clock(), fallbackEncoding="hex")
+        self.assertRaises(ValueError, ChatFactory, Clock(), fallbackEncoding="nope")
+
+
+class EscapeTests(SynchronousTestCase):
+    """No client can drive another's terminal."""
+
+    def test_stripped(self) -> None:
+        """Escape sequences and controls are stripped before anyone sees them."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send(
+            b"\x1b[2J\x1b[31mred\x1b[0m",
+            b"\x1b]0;owned\x07title",
+            "\u009b31mc1".encode(),
+            b"bell\x07\x08\x7f",
+            b"\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\",
+        )
+        self.assertEqual(
+            bob.lines(),
+            [
+                "<alice> red",
+                "<alice> title",
+                "<alice> c1",
+                "<alice> bell",
+                "<alice> link",
+            ],
+        )
+
+    def test_strippedInCommands(self) -> None:
+        """Private messages and actions are stripped too."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send(b"/msg bob \x1b[5mhi", b"/me \x1b[1mbows")
+        self.assertEqual(bob.lines(), ["*alice* hi", "* alice bows"])
+
+    def test_escapeInNick(self) -> None:
+        """An escape in a nick is stripped before the nick is checked."""
+        factory, _ = chatFactory()
+        [guest] = clients(factory, "guest1")
+        guest.send(b"/nick \x1b[31mred")
+        self.assertEqual(guest.lines(), ["* you are now known as red"])
+
+
+class FloodTests(SynchronousTestCase):
+    """C{--rate} and C{--burst}: a token bucket per client on the clock."""
+
+    def test_burstThenDropped(self) -> None:
+        """Past the burst lines are dropped, with one notice for the episode."""
+        factory, _ = chatFactory(rate=1, burst=3)
+        alice, bob = guests(factory, 2)
+        for index in range(10):
+            alice.send(f"line {index}")
+        self.assertEqual(
+            bob.lines(), ["<guest1> line 0", "<guest1> line 1", "<guest1> line 2"]
+        )
+        self.assertEqual(alice.lines(), ["! slow down"])
+
+    def test_recovers(self) -> None:
+        """Time refills the bucket; a new flood is a new episode, a new notice."""
+        factory, clock = chatFactory(rate=2, burst=1)
+        alice, bob = guests(factory, 2)
+        alice.send("one", "dropped", "dropped")
+        clock.advance(0.5)
+        alice.send("two", "dropped")
+        self.assertEqual(bob.lines(), ["<guest1> one", "<guest1> two"])
+        self.assertEqual(alice.lines(), ["! slow down", "! slow down"])
+
+    def test_perClient(self) -> None:
+        """One client's flood does not use up another's bucket."""
+        factory, _ = chatFactory(rate=1, burst=1)
+        alice, bob = guests(factory, 2)
+        alice.send("a", "b", "c")
+        bob.lines()
+        bob.send("hi")
+        self.assertEqual(alice.lines(), ["! slow down", "<guest2> hi"])
+
+    def test_commandsAndEmptyLinesCount(self) -> None:
+        """Every line takes a token: commands and empty lines too."""
+        factory, _ = chatFactory(rate=1, burst=3)
+        [alice] = guests(factory, 1)
+        alice.send("/who", "", "/rooms", "/help")
+        lines = alice.lines()
+        self.assertEqual(lines[0], "* in lobby: guest1")
+        self.assertTrue(lines[1].startswith("* rooms: "), lines)
+        self.assertEqual(lines[2:], ["! slow down"])
+
+    def test_overLongLinesNotThrottled(self) -> None:
+        """Every over-long line gets its notice, flooded or not."""
+        factory, _ = chatFactory(rate=1, burst=1, maxLine=5)
+        [alice] = guests(factory, 1)
+        alice.send("a", "b", "toolong", "toolong")
+        self.assertEqual(
+            alice.lines(), ["! slow down", "! line too long", "! line too long"]
+        )
+
+
+class SlowReaderTests(SynchronousTestCase):
+    """C{--max-buffer}: a client that does not read is cut off, alone."""
+
+    def test_pausedAndOverLimitDisconnected(self) -> None:
+        """
+        A member its transport paused is aborted once more than C{maxBuffer}
+        bytes are written to it; the others keep receiving.
+        """
+        factory, _ = chatFactory(maxBuffer=100, rate=1000, burst=1000)
+        alice, slow, carol = clients(factory, "alice", "slow", "carol")
+        slow.transport.producer.pauseProducing()
+        with capturedLogs() as events:
+            for index in range(10):
+                alice.send(f"message number {index}")
+        self.assertTrue(slow.transport.disconnected)
+        self.assertFalse(slow.connected)
+        # "<alice> message number N\r\n" is 26 bytes: the fourth passes 100.
+        self.assertEqual(len(slow.lines()), 3)
+        self.assertEqual(
+            carol.lines(),
+            ["<alice> message number 0", "<alice> message number 1"]
+            + ["<alice> message number 2", "* slow has left (connection lost)"]
+            + [f"<alice> message number {index}" for index in range(3, 10)],
+        )
+        warnings = [e for e in events if e["log_level"] == LogLevel.warn]
+        self.assertEqual(len(warnings), 1)
+        self.assertIn("slow (tcp:127.0.0.1:", formatEvent(warnings[0]))
+        self.assertIn("is not reading", formatEvent(warnings[0]))
+
+    def test_pausedUnderLimitStays(self) -> None:
+        """Up to C{maxBuffer} bytes while paused is fine."""
+        factory, _ = chatFactory(maxBuffer=100)
+        alice, slow = clients(factory, "alice", "slow")
+        slow.transport.producer.pauseProducing()
+        alice.send("x" * 90)
+        self.assertTrue(slow.connected)
+
+    def test_notPausedNotCounted(self) -> None:
+        """A transport that never paused its member is not limited."""
+        factory, _ = chatFactory(maxBuffer=100)
+        alice, reader = clients(factory, "alice", "reader")
+        alice.send(*["x" * 90] * 5)
+        self.assertTrue(reader.connected)
+
+    def test_resumeResetsCount(self) -> None:
+        """Once the buffer drains and the member is resumed, counting starts over."""
+        factory, _ = chatFactory(maxBuffer=100)
+        alice, slow = clients(factory, "alice", "slow")
+        slow.transport.producer.pauseProducing()
+        alice.send("x" * 80)
+        slow.transport.producer.resumeProducing()
+        slow.transport.producer.pauseProducing()
+        alice.send("x" * 80)
+        self.assertTrue(slow.connected)
+        alice.send("x" * 20)
+        self.assertFalse(slow.connected)
+
+    def test_pauseDoesNotStopReading(self) -> None:
+        """A paused member is still read from: its lines still get through."""
+        factory, _ = chatFactory()
+        alice, slow = clients(factory, "alice", "slow")
+        slow.transport.producer.pauseProducing()
+        self.assertEqual(slow.transport.producerState, "producing")
+        slow.send("still talking")
+        self.assertEqual(alice.lines(), ["<slow> still talking"])
+
+    def test_nothingAfterCutOff(self) -> None:
+        """
+        The rest of what a client sent in the read that got it cut off is
+        not acted on, though its connection is not yet lost.
+        """
+        factory, _ = chatFactory(maxBuffer=100)
+        [alice] = clients(factory, "alice")
+        slow = Client(factory, LateLossTransport())
+        drain(alice, slow)
+        slow.transport.producer.pauseProducing()
+        slow.protocol.dataReceived(b"/help\nhello\n/nick spam\n")
+        self.assertTrue(slow.transport.disconnected)
+        self.assertEqual(alice.lines(), [])
+        slow.protocol.dataReceived(b"more\n")
+        self.assertEqual(alice.lines(), [])
+        self.assertEqual(slow.lines(), [])
+
+    def test_ownRepliesCount(self) -> None:
+        """What a paused client asks for itself counts against its limit too."""
+        factory, _ = chatFactory(maxBuffer=1000, rate=1000, burst=1000)
+        [slow] = clients(factory, "slow")
+        slow.transport.producer.pauseProducing()
+        slow.send(*["/help"] * 3)
+        self.assertFalse(slow.connected)
+
+
+class IdleTimeoutTests(SynchronousTestCase):
+    """C{--idle-timeout}: silent clients are told and closed."""
+
+    def test_idleClosed(self) -> None:
+        """After the timeout the client is told, closed, and its room told."""
+        factory, clock = chatFactory(idleTimeout=30)
+        quiet, bob = clients(factory, "quiet", "bob")
+        clock.advance(20)
+        bob.send("still here")
+        clock.advance(10)
+        self.assertEqual(
+            quiet.lines(), ["<bob> still here", "* idle too long, closing"]
+        )
+        self.assertFalse(quiet.connected)
+        self.assertTrue(bob.connected)
+        self.assertEqual(bob.lines(), ["* quiet has left (connection lost)"])
+
+    def test_dataResetsTimer(self) -> None:
+        """Data from the client starts the timeout again."""
+        factory, clock = chatFactory(idleTimeout=30)
+        [alice] = clients(factory, "alice")
+        clock.advance(29)
+        alice.protocol.dataReceived(b"partial")
+        clock.advance(29)
+        self.assertTrue(alice.connected)
+        clock.advance(1)
+        self.assertFalse(alice.connected)
+
+    def test_zeroNeverTimesOut(self) -> None:
+        """An idle timeout of 0 leaves silent clients connected for ever."""
+        factory, clock = chatFactory(idleTimeout=0)
+        [alice] = clients(factory, "alice")
+        clock.advance(10**9)
+        self.assertTrue(alice.connected)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_noTimersLeft(self) -> None:
+        """A timed-out connection leaves nothing scheduled."""
+        factory, clock = chatFactory(idleTimeout=30)
+        clients(factory, "alice")
+        clock.advance(30)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class ConnectionLimitTests(SynchronousTestCase):
+    """C{--max-connections}."""
+
+    def test_serverFull(self) -> None:
+        """Past the limit a client is told the server is full, and closed."""
+        factory, _ = chatFactory(maxConnections=2)
+        alice, _ = clients(factory, "alice", "bob")
+        protocol, transport = connect(factory)
+        self.assertIsInstance(protocol, ServerFull)
+        self.assertEqual(transport.value(), b"! server full, try later\r\n")
+        self.assertFalse(transport.connected)
+        self.assertEqual(alice.lines(), [])
+        self.assertEqual(factory.limit.open, 2)
+
+    def test_closingFreesSlot(self) -> None:
+        """When a client leaves, the next one gets in."""
+        factory, _ = chatFactory(maxConnections=1)
+        [alice] = clients(factory, "alice")
+        alice.send("/quit")
+        self.assertIsInstance(Client(factory).protocol, ChatProtocol)
+
+    def test_refusalsLogged(self) -> None:
+        """Refusals are logged, at most once per interval."""
+        factory, clock = chatFactory(maxConnections=1)
+        Client(factory)
+        with capturedLogs() as events:
+            for _ in range(3):
+                connect(factory)
+            clock.advance(REFUSAL_LOG_INTERVAL)
+        self.assertEqual(
+            messages(events),
+            [
+                "chat: refused 1 connection(s): limit of 1 reached",
+                "chat: refused 2 connection(s): limit of 1 reached",
+            ],
+        )
+
+
+class ShutdownTests(SynchronousTestCase):
+    """L{ChatFactory.shutdown}: every client is told, then closed."""
+
+    def test_everyoneTold(self) -> None:
+        """Each client's last line is the shutdown notice; no departures told."""
+        factory, _ = chatFactory()
+        everyone = clients(factory, "alice", "bob", "carol")
+        everyone[2].send("/join #games")
+        drain(*everyone)
+        done = factory.shutdown()
+        for client in everyone:
+            self.assertEqual(client.lines(), ["* server shutting down"])
+            self.assertFalse(client.connected)
+        self.assertIsNone(self.successResultOf(done))
+
+    def test_noOneConnects(self) -> None:
+        """While shutting down, new connections are refused."""
+        factory, _ = chatFactory()
+        factory.shutdown()
+        self.assertIsNone(factory.buildProtocol(peerAddress()))
+
+    def test_noClients(self) -> None:
+        """With no one connected shutting down is immediate."""
+        factory, _ = chatFactory()
+        self.successResultOf(factory.shutdown())
+
+    def test_waitsForClose(self) -> None:
+        """The result waits for connections to close, aborting them after a grace."""
+        factory, clock = chatFactory()
+        lingering = Client(factory, LingeringTransport())
+        lingering.lines()
+        done = factory.shutdown()
+        self.assertNoResult(done)
+        self.assertEqual(lingering.lines(), ["* server shutting down"])
+        clock.advance(CLOSE_GRACE)
+        self.assertTrue(lingering.transport.disconnected)
+        self.successResultOf(done)
+
+
+class RobustnessTests(SynchronousTestCase):
+    """Nothing a client sends raises out of the protocol or kills the connection."""
+
+    def test_brokenStateLogged(self) -> None:
+        """An error handling a line is logged; the connection goes on."""
+
+        class BrokenState(ChatState):
+            def roomCounts(self) -> dict[str, int]:
+                raise RuntimeError("broken")
+
+        factory, _ = chatFactory(state=BrokenState())
+        [alice] = clients(factory, "alice")
+        alice.send("/rooms", "/who")
+        self.assertEqual(alice.lines(), ["* in lobby: alice"])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        strategies.lists(
+            strategies.one_of(
+                strategies.binary(max_size=40),
+                strategies.sampled_from(
+                    [
+                        b"\n",
+                        b"\r\n",
+                        b"\r",
+                        b"\x1b[",
+                        b"\x1b]0;",
+                        b"\xc2\x9b",
+                        b"\xff\xfe",
+                        b"/",
+                        b"//",
+                        b"/nick ",
+                        b"/msg peer ",
+                        b"/join #",
+                        b"/me ",
+                        b"x" * 50,
+                    ]
+                ),
+            ),
+            max_size=30,
+        )
+    )
+    def test_arbitraryBytes(self, chunks: list[bytes]) -> None:
+        """
+        Any bytes in any chunking leave the sender connected and working
+        (unless it quit) and never put a control character on the peer's
+        screen.
+        """
+        factory, _ = chatFactory(maxLine=40, rate=10**6, burst=10**6)
+        fuzzer, peer = clients(factory, "fuzzer", "peer")
+        with capturedLogs() as events:
+            for chunk in chunks:
+                fuzzer.protocol.dataReceived(chunk)
+            # End whatever line is still open: it may be a /quit.
+            fuzzer.protocol.dataReceived(b"\n")
+        self.assertEqual([e for e in events if "log_failure" in e], [])
+        for line in peer.lines():
+            self.assertTrue(isSafe(line), repr(line))
+        if "* bye" in fuzzer.lines():
+            self.assertFalse(fuzzer.connected)
+            return
+        self.assertTrue(fuzzer.connected)
+        fuzzer.send(b"/who")
+        self.assertTrue(fuzzer.lines()[-1].startswith("* in "))
+
+    @settings(max_examples=100, deadline=None)
+    @given(
+        strategies.binary(max_size=300).map(lambda data: data.replace(b"/", b"")),
+        strategies.lists(strategies.integers(min_value=0, max_value=300)),
+    )
+    def test_chunkingDoesNotMatter(self, data: bytes, cuts: list[int]) -> None:
+        """Cut anywhere, the same bytes make the same lines for everyone."""
+
+        def run(chunks: list[bytes]) -> tuple[bytes, bytes]:
+            factory, _ = chatFactory(maxLine=16, rate=10**6, burst=10**6)
+            sender, peer = clients(factory, "sender", "peer")
+            for chunk in chunks:
+                sender.protocol.dataReceived(chunk)
+            return sender.transport.value(), peer.transport.value()
+
+        bounds = sorted({0, len(data), *(cut for cut in cuts if cut < len(data))})
+        pieces = [data[start:end] for start, end in pairwise(bounds)]
+        self.assertEqual(run(pieces), run([data]))

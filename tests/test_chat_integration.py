@@ -1,0 +1,239 @@
+"""
+Integration tests: the real C{twistd -n chat} in a subprocess, several raw
+loopback clients talking to it at once.
+
+Cross-client ordering is made deterministic by waiting for each effect
+before the next step; that something did I{not} arrive is shown by the next
+line a client gets being a later marker. Every read has a deadline, every
+loop a bound; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import signal
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.chatsockets import LineClient, deadline
+from tests.twistdprocess import Twistd, startTwistd
+
+LOOPBACK = ["--port", "0", "--interface", "127.0.0.1"]
+# Tests that send quickly must not meet flood control.
+FAST = ["--rate", "100000", "--burst", "100000"]
+WELCOME = "* welcome, you are {} in lobby; type /help for commands"
+
+
+class ChatIntegrationTestCase(SynchronousTestCase):
+    """Starting C{twistd -n chat} and connecting clients to it."""
+
+    def startChat(self, *arguments: str) -> Twistd:
+        self.twistd = startTwistd(self, "chat", [*LOOPBACK, *arguments])
+        return self.twistd
+
+    def connect(self, receiveBuffer: int | None = None) -> LineClient:
+        client = LineClient.connect(
+            self.twistd.listener().loopbackAddress, receiveBuffer
+        )
+        self.addCleanup(client.close)
+        return client
+
+    def join(self, guest: str, nick: str, *others: LineClient) -> LineClient:
+        """
+        Connect as C{guest}, rename to C{nick}; each of C{others} (in the
+        lobby) sees both announcements.
+        """
+        client = self.connect()
+        client.expect(WELCOME.format(guest))
+        client.send(f"/nick {nick}")
+        client.expect(f"* you are now known as {nick}")
+        for other in others:
+            other.expect(f"* {guest} has joined", f"* {guest} is now known as {nick}")
+        return client
+
+
+class ConversationTests(ChatIntegrationTestCase):
+    """Three clients, two rooms, private messages."""
+
+    def test_twoRooms(self) -> None:
+        """Room lines reach exactly the rest of the sender's room, in order."""
+        self.startChat()
+        alice = self.join("guest1", "alice")
+        bob = self.join("guest2", "bob", alice)
+        carol = self.join("guest3", "carol", alice, bob)
+
+        carol.send("/join #games")
+        carol.expect("* you joined #games")
+        alice.expect("* carol has left (joined #games)")
+        bob.expect("* carol has left (joined #games)")
+
+        alice.send("hi bob")
+        bob.expect("<alice> hi bob")
+        alice.send("//join is not a command")
+        bob.expect("<alice> /join is not a command")
+        carol.send("anyone here?")  # alone in #games: nobody gets it
+        carol.send("/who")
+        carol.expect("* in #games: carol")
+
+        bob.send("/join #games")
+        bob.expect("* you joined #games")
+        carol.expect("* bob has joined")
+        alice.expect("* bob has left (joined #games)")
+
+        carol.send("hi bob")
+        bob.expect("<carol> hi bob")
+        bob.send("/me waves")
+        bob.expect("* bob waves")
+        carol.expect("* bob waves")
+        alice.send("/rooms")
+        alice.expect("* rooms: #games (2), lobby (1)")
+        bob.send("/who")
+        bob.expect("* in #games: bob, carol")
+        carol.send("/who")
+        carol.expect("* in #games: bob, carol")
+
+    def test_privateMessage(self) -> None:
+        """C{/msg} reaches its target in any room, and no one else."""
+        self.startChat()
+        alice = self.join("guest1", "alice")
+        bob = self.join("guest2", "bob", alice)
+        carol = self.join("guest3", "carol", alice, bob)
+        carol.send("/join #games")
+        carol.expect("* you joined #games")
+        alice.expect("* carol has left (joined #games)")
+        bob.expect("* carol has left (joined #games)")
+
+        alice.send("/msg carol psst")
+        alice.expect("-> *carol* psst")
+        carol.expect("*alice* psst")
+        alice.send("/msg bob just you")
+        alice.expect("-> *bob* just you")
+        bob.expect("*alice* just you")
+        alice.send("/msg nobody hello?")
+        alice.expect("! no such nick")
+        # Had either private line gone to the room, it would come first.
+        alice.send("to the room")
+        bob.expect("<alice> to the room")
+        bob.send("/msg carol done")
+        carol.expect("*bob* done")
+
+
+class HostileClientTests(ChatIntegrationTestCase):
+    """What one hostile client sends does not reach or hurt the others."""
+
+    def setUp(self) -> None:
+        self.startChat(*FAST)
+        self.alice = self.join("guest1", "alice")
+        self.bob = self.join("guest2", "bob", self.alice)
+        self.mallory = self.connect()
+        self.mallory.expect(WELCOME.format("guest3"))
+        self.alice.expect("* guest3 has joined")
+        self.bob.expect("* guest3 has joined")
+
+    def assertStillTalking(self) -> None:
+        """Alice and bob still talk; mallory still hears them."""
+        self.alice.send("still fine?")
+        self.bob.expect("<alice> still fine?")
+        self.mallory.expect("<alice> still fine?")
+        self.bob.send("yes")
+        self.alice.expect("<bob> yes")
+        self.mallory.expect("<bob> yes")
+
+    def test_megabyteWithoutNewline(self) -> None:
+        """
+        A 1 MB line gets its sender one C{! line too long}, reaches no one,
+        and the sender's next line goes through.
+        """
+        self.mallory.sendRaw(b"A" * (1024 * 1024))
+        self.mallory.expect("! line too long")
+        self.assertStillTalking()
+        self.mallory.sendRaw(b"A" * 1000 + b"\nback\n")
+        self.alice.expect("<guest3> back")
+        self.bob.expect("<guest3> back")
+        self.assertStillTalking()  # and no second notice came before
+
+    def test_invalidUTF8(self) -> None:
+        """Invalid UTF-8 reaches the others as U+FFFD; nothing breaks."""
+        self.mallory.send(b"caf\xe9 \xff\xfe ok")
+        self.alice.expect("<guest3> caf\ufffd \ufffd\ufffd ok")
+        self.bob.expect("<guest3> caf\ufffd \ufffd\ufffd ok")
+        self.mallory.send(b"\xc3\x28")
+        self.alice.expect("<guest3> \ufffd(")
+        self.bob.expect("<guest3> \ufffd(")
+        self.assertStillTalking()
+
+    def test_escapeSequences(self) -> None:
+        """Escape sequences and controls are stripped before anyone sees them."""
+        self.mallory.send(b"\x1b[2J\x1b]0;pwned\x07hi \x1b[31mred\x1b[0m\x07\x08\r\n")
+        self.alice.expect("<guest3> hi red")
+        self.bob.expect("<guest3> hi red")
+        # A lone escape and an 8-bit CSI, as valid UTF-8.
+        self.mallory.send("x\x1b \u009b1mz".encode())
+        self.alice.expect("<guest3> xz")
+        self.bob.expect("<guest3> xz")
+        self.assertStillTalking()
+
+
+class SlowReaderTests(ChatIntegrationTestCase):
+    """A client that never reads is cut off; the others never wait for it."""
+
+    def test_slowReaderDisconnected(self) -> None:
+        """
+        Past C{--max-buffer} the non-reader is disconnected and logged, and
+        the reader gets every line throughout.
+        """
+        self.startChat(*FAST, "--max-buffer", "65536")
+        alice = self.join("guest1", "alice")
+        bob = self.join("guest2", "bob", alice)
+        slow = self.connect(receiveBuffer=4096)
+        alice.expect("* guest3 has joined")
+        bob.expect("* guest3 has joined")
+
+        batch = 64
+        payload = "x" * 1000
+        sent = 0
+        departure = "* guest3 has left (connection lost)"
+        departed = False
+        for _ in deadline(10.0, "disconnecting the client that does not read", 400):
+            if "is not reading" in self.twistd.log():
+                break
+            alice.sendRaw(
+                b"".join(f"{sent + n} {payload}\n".encode() for n in range(batch))
+            )
+            # Every line, in order; the departure may come between any two.
+            expected = [f"<alice> {sent + n} {payload}" for n in range(batch)]
+            while expected:
+                line = bob.readLine()
+                if line == departure and not departed:
+                    departed = True
+                else:
+                    self.assertEqual(line, expected.pop(0))
+            sent += batch
+        if not departed:
+            bob.expect(departure)
+        alice.expect(departure)
+        alice.send("after")
+        bob.expect("<alice> after")
+        self.assertTrue(slow.closedByPeer())
+        self.twistd.waitForLog(r"guest3 .* is not reading: more than 65536 bytes")
+
+
+class ShutdownTests(ChatIntegrationTestCase):
+    """SIGTERM says goodbye to every client, then exits cleanly."""
+
+    def test_sigterm(self) -> None:
+        """
+        Each client gets C{* server shutting down}, then EOF; twistd shuts
+        down without an error (exiting 0, or re-raising SIGTERM).
+        """
+        self.startChat()
+        alice = self.join("guest1", "alice")
+        bob = self.join("guest2", "bob", alice)
+        status = self.twistd.stop(signal.SIGTERM)
+        output = self.twistd.log()
+        self.assertIn(status, (0, -signal.SIGTERM), output)
+        self.assertIn("Server Shut Down.", output)
+        self.assertNotIn("Traceback", output)
+        for client in (alice, bob):
+            # No departures are announced during shutdown.
+            client.expect("* server shutting down")
+            self.assertTrue(client.closedByPeer())

@@ -1,0 +1,659 @@
+"""
+The chat service: a room-based, line-based chat anyone can use with C{nc} or
+C{telnet}, safe with hostile clients.
+
+L{ChatProtocol} frames, decodes, sanitizes and rate-limits what one client
+sends and turns it into operations on the factory's L{IChatState}; the state
+knows rooms and members but no transports. What a client is sent goes
+through its L{ChatMember}, which is also the streaming producer on its
+transport: it learns from the transport when the client stops reading, and
+disconnects a client that lets too much output pile up, so that one slow
+reader never holds back anyone else.
+
+The wire protocol, in brief (C{/help} lists the commands): lines are UTF-8
+ending in LF or CRLF; the server's lines end in CRLF; a plain line goes to
+the rest of the sender's room as C{<nick> text}; server notices start with
+C{* }, errors with C{! }.
+
+Run as C{python -m twisted_services.chat HOST:PORT}, this module is the
+terminal client (L{twisted_services.chatclient}).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+from twisted.application.service import Service
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IPushProducer,
+    IReactorTime,
+    ITCPTransport,
+)
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.logger import Logger
+from twisted.protocols.basic import LineReceiver
+from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from twisted_services.addresses import describeAddress
+from twisted_services.chatstate import (
+    LOBBY,
+    ChatState,
+    IChatMember,
+    IChatState,
+    NickTaken,
+)
+from twisted_services.chattext import (
+    decodeLine,
+    encodeLine,
+    isTextEncoding,
+    isValidNick,
+    isValidRoom,
+    parseLine,
+    sanitize,
+)
+from twisted_services.limits import ConnectionLimit
+from twisted_services.ratelimit import TokenBucket
+
+CLOSE_GRACE = 3.0
+"""
+Seconds a closing connection has to take its last lines before it is
+aborted: a client that does not read would otherwise keep it open for ever.
+"""
+
+LINE_TOO_LONG = encodeLine("! line too long")
+SLOW_DOWN = encodeLine("! slow down")
+SHUTTING_DOWN = encodeLine("* server shutting down")
+IDLE_CLOSING = encodeLine("* idle too long, closing")
+SERVER_FULL = encodeLine("! server full, try later")
+BYE = encodeLine("* bye")
+
+NICK_USAGE = encodeLine("! usage: /nick NAME")
+NICK_INVALID = encodeLine("! invalid nick: 1-32 letters, digits, _ or -")
+ME_USAGE = encodeLine("! usage: /me ACTION")
+WHO_USAGE = encodeLine("! usage: /who")
+JOIN_USAGE = encodeLine("! usage: /join ROOM")
+ROOM_INVALID = encodeLine("! invalid room name: 1-32 letters, digits, _, - or #")
+ROOMS_USAGE = encodeLine("! usage: /rooms")
+MSG_USAGE = encodeLine("! usage: /msg NICK TEXT")
+NO_SUCH_NICK = encodeLine("! no such nick")
+HELP_USAGE = encodeLine("! usage: /help")
+
+HELP = b"".join(
+    encodeLine(line)
+    for line in [
+        "* commands:",
+        "*   /nick NAME      change your nick (1-32 letters, digits, _ or -)",
+        "*   /me ACTION      tell your room what you are doing",
+        "*   /who            list who is in your room",
+        "*   /join ROOM      move to ROOM (1-32 letters, digits, _, - or #), "
+        "creating it if needed",
+        "*   /rooms          list the rooms and how many are in each",
+        "*   /msg NICK TEXT  send TEXT to NICK alone, in whichever room",
+        "*   /quit [REASON]  leave the chat",
+        "*   /help           this list",
+        "* any other line goes to everyone else in your room; "
+        "start it with // to send a line that begins with /",
+    ]
+)
+
+
+@implementer(IChatMember, IPushProducer)
+class ChatMember:
+    """
+    One client as the chat state sees it: a nick, and L{send} for the lines
+    it is sent.
+
+    It is also the streaming producer on the client's transport, but it
+    produces nothing: the transport calls L{pauseProducing} when its write
+    buffer is full, which here means the client is not keeping up. Reading
+    from that client goes on. Bytes sent while paused are counted, and past
+    C{maxBuffer} the connection is aborted instead of buffering without
+    limit; the transport calls L{resumeProducing} when the buffer drains.
+
+    @ivar unsent: bytes written since the transport paused us.
+    @ivar gone: whether the connection is closing or closed, so that sending
+        is pointless.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self, transport: ITCPTransport, peer: str, maxBuffer: int, nick: str = ""
+    ) -> None:
+        self.nick = nick
+        self.transport = transport
+        self.peer = peer
+        self.maxBuffer = maxBuffer
+        self.paused = False
+        self.unsent = 0
+        self.gone = False
+
+    def send(self, line: bytes) -> None:
+        """Write C{line}, unless the client has let too much pile up."""
+        if self.gone:
+            return
+        if self.paused:
+            self.unsent += len(line)
+            if self.unsent > self.maxBuffer:
+                self.gone = True
+                self._log.warn(
+                    "chat: {nick} ({peer}) is not reading: more than "
+                    "{maxBuffer} bytes unsent, disconnecting",
+                    nick=self.nick,
+                    peer=self.peer,
+                    maxBuffer=self.maxBuffer,
+                )
+                self.transport.abortConnection()
+                return
+        self.transport.write(line)
+
+    def pauseProducing(self) -> None:
+        """The client's write buffer is full: count what is sent from now on."""
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        """The client's write buffer drained: it is keeping up again."""
+        self.paused = False
+        self.unsent = 0
+
+    def stopProducing(self) -> None:
+        """The connection is going away; L{ChatProtocol} cleans up."""
+        self.gone = True
+
+
+class ChatProtocol(LineReceiver, TimeoutMixin):
+    """
+    One chat client: lines in, commands and messages out.
+
+    Lines end in LF, with an optional CR before it. L{LineReceiver.MAX_LENGTH}
+    is C{--max-line} plus one for that CR; a longer line is discarded, all of
+    it, with one C{! line too long}, and the connection goes on.
+
+    Nothing a client sends raises out of this protocol: an unexpected error
+    handling a line is logged and the line is dropped.
+    """
+
+    delimiter = b"\n"
+    _log = Logger()
+    factory: ChatFactory
+    # Every stream transport Twisted has (TCP, TLS, UNIX) can abort.
+    transport: ITCPTransport
+    member: ChatMember
+
+    _peer = "(not connected)"
+    _discarding = False
+    _leftover = b""
+    _closing = False
+    _flooded = False
+    _closeTimer: IDelayedCall | None = None
+
+    def connectionMade(self) -> None:
+        factory = self.factory
+        factory.limit.opened()
+        factory.connected(self)
+        self._peer = describeAddress(self.transport.getPeer())
+        self.MAX_LENGTH = factory.maxLine + 1
+        self._bucket = TokenBucket(factory.rate, factory.burst, factory.clock.seconds())
+        nick = factory.nextGuestNick()
+        self.member = ChatMember(self.transport, self._peer, factory.maxBuffer, nick)
+        self.transport.registerProducer(self.member, True)
+        factory.state.join(self.member, LOBBY)
+        self._log.info(
+            "chat: {peer} connected as {nick}, in {room}",
+            peer=self._peer,
+            nick=nick,
+            room=LOBBY,
+        )
+        self.member.send(
+            encodeLine(f"* welcome, you are {nick} in {LOBBY}; type /help for commands")
+        )
+        factory.state.broadcast(
+            LOBBY, encodeLine(f"* {nick} has joined"), exclude=self.member
+        )
+        self.setTimeout(factory.idleTimeout or None)
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Frame C{data} into lines, skipping what is left of an over-long line
+        (see L{lineLengthExceeded}).
+        """
+        if self._closing or self.member.gone:
+            return
+        self.resetTimeout()
+        try:
+            if self._discarding:
+                end = data.find(b"\n")
+                if end == -1:
+                    return
+                self._discarding = False
+                data = data[end + 1 :]
+            super().dataReceived(data)
+            # LineReceiver stops at an over-long line; what followed it is
+            # framed here, possibly holding more over-long lines.
+            while self._leftover and not self._closing:
+                data, self._leftover = self._leftover, b""
+                super().dataReceived(data)
+        except Exception:
+            self._log.failure("chat: error framing data from {peer}", peer=self._peer)
+            self.clearLineBuffer()
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """
+        Drop an over-long line, telling the client once, and keep the
+        connection.
+
+        @param line: the buffer from the start of the over-long line. If it
+            holds the line's end, what follows is framed again by
+            L{dataReceived}; if not, the rest of the line is skipped as it
+            arrives.
+        """
+        end = line.find(b"\n")
+        if end == -1:
+            self._discarding = True
+        else:
+            self._leftover = line[end + 1 :]
+        self.member.send(LINE_TOO_LONG)
+
+    def lineReceived(self, line: bytes) -> None:
+        if self._closing or self.member.gone:
+            # Closing, or cut off as a slow reader: the rest of this read
+            # is not acted on while the transport finishes the job.
+            self.clearLineBuffer()
+            return
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        factory = self.factory
+        if len(line) > factory.maxLine:
+            # MAX_LENGTH allows for a CR that this line did not have.
+            self.member.send(LINE_TOO_LONG)
+            return
+        if not self._bucket.take(factory.clock.seconds()):
+            if not self._flooded:
+                self._flooded = True
+                self.member.send(SLOW_DOWN)
+            return
+        self._flooded = False
+        try:
+            self._handle(sanitize(decodeLine(line, factory.fallbackEncoding)))
+        except Exception:
+            self._log.failure(
+                "chat: error handling a line from {nick} ({peer})",
+                nick=self.member.nick,
+                peer=self._peer,
+            )
+
+    def _handle(self, text: str) -> None:
+        name, argument = parseLine(text)
+        if name is None:
+            if argument.strip():
+                self._say(argument)
+            return
+        command: Callable[[str], None] | None = getattr(self, "command_" + name, None)
+        if command is None:
+            self.member.send(encodeLine(f"! unknown command /{name}; type /help"))
+        else:
+            command(argument)
+
+    def _say(self, text: str) -> None:
+        """Send C{text} to the rest of the room, encoded once for all of them."""
+        member = self.member
+        room = self.factory.state.roomOf(member)
+        if room is not None:
+            line = encodeLine(f"<{member.nick}> {text}")
+            self.factory.state.broadcast(room, line, exclude=member)
+
+    def command_nick(self, argument: str) -> None:
+        """C{/nick NAME}: change nick, if no one else has it."""
+        words = argument.split()
+        if len(words) != 1:
+            self.member.send(NICK_USAGE)
+            return
+        [nick] = words
+        if not isValidNick(nick):
+            self.member.send(NICK_INVALID)
+            return
+        state, member = self.factory.state, self.member
+        old = member.nick
+        try:
+            state.rename(member, nick)
+        except NickTaken:
+            self.member.send(encodeLine(f"! nick {nick} is taken"))
+            return
+        member.send(encodeLine(f"* you are now known as {nick}"))
+        if nick != old:
+            self._log.info(
+                "chat: {old} ({peer}) is now known as {nick}",
+                old=old,
+                peer=self._peer,
+                nick=nick,
+            )
+            room = state.roomOf(member)
+            if room is not None:
+                state.broadcast(
+                    room, encodeLine(f"* {old} is now known as {nick}"), exclude=member
+                )
+
+    def command_me(self, argument: str) -> None:
+        """C{/me ACTION}: the room, and the actor as confirmation, see the action."""
+        if not argument:
+            self.member.send(ME_USAGE)
+            return
+        room = self.factory.state.roomOf(self.member)
+        if room is not None:
+            line = encodeLine(f"* {self.member.nick} {argument}")
+            self.factory.state.broadcast(room, line)
+
+    def command_who(self, argument: str) -> None:
+        """C{/who}: the members of the room, sorted."""
+        if argument:
+            self.member.send(WHO_USAGE)
+            return
+        state = self.factory.state
+        room = state.roomOf(self.member)
+        if room is None:
+            return
+        nicks = sorted((each.nick for each in state.members(room)), key=str.lower)
+        self.member.send(encodeLine(f"* in {room}: {', '.join(nicks)}"))
+
+    def command_join(self, argument: str) -> None:
+        """C{/join ROOM}: leave this room for C{ROOM}, creating it if need be."""
+        words = argument.split()
+        if len(words) != 1:
+            self.member.send(JOIN_USAGE)
+            return
+        [wanted] = words
+        if not isValidRoom(wanted):
+            self.member.send(ROOM_INVALID)
+            return
+        state, member = self.factory.state, self.member
+        current = state.roomOf(member)
+        if current is not None and current.lower() == wanted.lower():
+            member.send(encodeLine(f"! you are already in {current}"))
+            return
+        old = state.join(member, wanted)
+        room = state.roomOf(member) or wanted
+        member.send(encodeLine(f"* you joined {room}"))
+        if old is not None:
+            state.broadcast(
+                old, encodeLine(f"* {member.nick} has left (joined {room})")
+            )
+        state.broadcast(room, encodeLine(f"* {member.nick} has joined"), exclude=member)
+        self._log.info(
+            "chat: {nick} ({peer}) moved from {old} to {room}",
+            nick=member.nick,
+            peer=self._peer,
+            old=old,
+            room=room,
+        )
+
+    def command_rooms(self, argument: str) -> None:
+        """C{/rooms}: every room with its number of members, sorted."""
+        if argument:
+            self.member.send(ROOMS_USAGE)
+            return
+        counts = sorted(
+            self.factory.state.roomCounts().items(), key=lambda item: item[0].lower()
+        )
+        listing = ", ".join(f"{room} ({count})" for room, count in counts)
+        self.member.send(encodeLine(f"* rooms: {listing}"))
+
+    def command_msg(self, argument: str) -> None:
+        """C{/msg NICK TEXT}: a private line to C{NICK}, in whichever room."""
+        parts = argument.split(None, 1)
+        if len(parts) != 2:
+            self.member.send(MSG_USAGE)
+            return
+        nick, text = parts
+        target = self.factory.state.lookup(nick) if isValidNick(nick) else None
+        if target is None:
+            self.member.send(NO_SUCH_NICK)
+            return
+        target.send(encodeLine(f"*{self.member.nick}* {text}"))
+        self.member.send(encodeLine(f"-> *{target.nick}* {text}"))
+
+    def command_quit(self, argument: str) -> None:
+        """C{/quit [REASON]}: leave, telling the room why, and close."""
+        reason = argument or "quit"
+        member = self.member
+        room = self.factory.state.leave(member)
+        if room is not None:
+            self.factory.state.broadcast(
+                room, encodeLine(f"* {member.nick} has left ({reason})")
+            )
+        self._log.info(
+            "chat: {nick} ({peer}) quit {room} ({reason})",
+            nick=member.nick,
+            peer=self._peer,
+            room=room,
+            reason=reason,
+        )
+        member.send(BYE)
+        self._close()
+
+    def command_help(self, argument: str) -> None:
+        """C{/help}: the commands and the C{//} rule."""
+        if argument:
+            self.member.send(HELP_USAGE)
+            return
+        self.member.send(HELP)
+
+    def shutdown(self) -> None:
+        """The server is stopping: say so, and close."""
+        self.member.send(SHUTTING_DOWN)
+        self._close()
+
+    def callLater(self, period: float, func):  # type: ignore[no-untyped-def]
+        """Time comes from the factory's clock, so tests can use a C{Clock}."""
+        return self.factory.clock.callLater(period, func)
+
+    def timeoutConnection(self) -> None:
+        """Nothing from the client for C{idleTimeout} seconds: say so, and close."""
+        self._log.info(
+            "chat: {nick} ({peer}) idle, closing",
+            nick=self.member.nick,
+            peer=self._peer,
+        )
+        self.member.send(IDLE_CLOSING)
+        self._close()
+
+    def _close(self) -> None:
+        """
+        Close once what was written is sent. The producer goes first, or the
+        transport would wait for it to resume instead of closing; and a
+        client that does not take its last lines within L{CLOSE_GRACE} is
+        aborted.
+        """
+        if self._closing:
+            return
+        self._closing = True
+        self.setTimeout(None)
+        self.clearLineBuffer()
+        self.member.gone = True
+        # Before loseConnection, which may call connectionLost at once.
+        self._closeTimer = self.factory.clock.callLater(CLOSE_GRACE, self._abort)
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+
+    def _abort(self) -> None:
+        self._closeTimer = None
+        self._log.info(
+            "chat: {nick} ({peer}) did not close within {grace} seconds, aborting",
+            nick=self.member.nick,
+            peer=self._peer,
+            grace=CLOSE_GRACE,
+        )
+        self.transport.abortConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.setTimeout(None)
+        if self._closeTimer is not None:
+            if self._closeTimer.active():
+                self._closeTimer.cancel()
+            self._closeTimer = None
+        factory, member = self.factory, self.member
+        member.gone = True
+        factory.limit.closed()
+        room = factory.state.leave(member)
+        if room is not None and not factory.shuttingDown:
+            factory.state.broadcast(
+                room, encodeLine(f"* {member.nick} has left (connection lost)")
+            )
+        self._log.info(
+            "chat: {nick} ({peer}) disconnected ({reason})",
+            nick=member.nick,
+            peer=self._peer,
+            reason=reason.getErrorMessage(),
+        )
+        factory.disconnected(self)
+
+
+class ServerFull(Protocol):
+    """What a client past C{--max-connections} gets: one line, then close."""
+
+    def connectionMade(self) -> None:
+        self.transport.write(SERVER_FULL)
+        self.transport.loseConnection()
+
+
+class ChatFactory(Factory):
+    """
+    The chat server: the shared L{IChatState}, the limits every
+    L{ChatProtocol} applies, the guest counter and the clock.
+
+    @ivar maxLine: the longest line a client may send, in bytes without its
+        line ending.
+    @ivar fallbackEncoding: the text encoding for lines that are not UTF-8,
+        or L{None} to replace invalid bytes with U+FFFD.
+    @ivar rate: lines per second a client may send, on average.
+    @ivar burst: lines a client may send at once.
+    @ivar maxBuffer: bytes a client that is not reading may have waiting
+        before it is disconnected.
+    @ivar idleTimeout: seconds without data from a client before its
+        connection is closed; 0 for never.
+    @ivar shuttingDown: set by L{shutdown}: new connections are refused and
+        departures are no longer announced.
+    """
+
+    protocol = ChatProtocol
+    noisy = False
+    _log = Logger()
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        state: IChatState | None = None,
+        maxLine: int = 4096,
+        fallbackEncoding: str | None = None,
+        rate: float = 5.0,
+        burst: int = 20,
+        maxBuffer: int = 1024 * 1024,
+        idleTimeout: float = 3600.0,
+        maxConnections: int = 10000,
+    ) -> None:
+        TokenBucket(rate, burst, 0)  # validates the parameters up front
+        if maxLine < 1 or maxBuffer < 1:
+            raise ValueError("maxLine and maxBuffer must be at least 1")
+        if fallbackEncoding is not None and not isTextEncoding(fallbackEncoding):
+            raise ValueError(f"{fallbackEncoding!r} is not a text encoding")
+        self.clock = clock
+        self.state: IChatState = state if state is not None else ChatState()
+        self.maxLine = maxLine
+        self.fallbackEncoding = fallbackEncoding
+        self.rate = rate
+        self.burst = burst
+        self.maxBuffer = maxBuffer
+        self.idleTimeout = idleTimeout
+        self.limit = ConnectionLimit(maxConnections, clock, "chat")
+        self.shuttingDown = False
+        self._guests = itertools.count(1)
+        self._protocols: set[ChatProtocol] = set()
+        self._drained: list[Deferred[None]] = []
+
+    def buildProtocol(
+        self, addr: IPv4Address | IPv6Address
+    ) -> ChatProtocol | ServerFull | None:
+        if self.shuttingDown:
+            # None makes the listening port close the accepted socket.
+            return None
+        if not self.limit.admits():
+            return ServerFull()
+        return super().buildProtocol(addr)
+
+    def nextGuestNick(self) -> str:
+        """
+        The next of C{guest1}, C{guest2}, ... that no one is using (a
+        client may have taken one with C{/nick}).
+        """
+        while True:
+            nick = f"guest{next(self._guests)}"
+            if self.state.lookup(nick) is None:
+                return nick
+
+    def connected(self, protocol: ChatProtocol) -> None:
+        """Note a connected client, for L{shutdown}."""
+        self._protocols.add(protocol)
+
+    def disconnected(self, protocol: ChatProtocol) -> None:
+        """Note a client gone; the last one out completes a L{shutdown}."""
+        self._protocols.discard(protocol)
+        self._checkDrained()
+
+    def shutdown(self) -> Deferred[None]:
+        """
+        Tell every client C{* server shutting down} and close its connection.
+
+        @return: a L{Deferred} that fires once every connection is closed:
+            at most L{CLOSE_GRACE} seconds (and a reactor turn) later, since
+            clients that do not read are aborted then.
+        """
+        self.shuttingDown = True
+        self._log.info(
+            "chat: shutting down, closing {count} connection(s)",
+            count=len(self._protocols),
+        )
+        drained: Deferred[None] = Deferred()
+        self._drained.append(drained)
+        for protocol in list(self._protocols):
+            protocol.shutdown()
+        self._checkDrained()
+        return drained
+
+    def _checkDrained(self) -> None:
+        if not self._protocols and self._drained:
+            drained, self._drained = self._drained, []
+            for each in drained:
+                each.callback(None)
+
+
+class ShutdownService(Service):
+    """
+    Runs L{ChatFactory.shutdown} when stopped, so SIGTERM tells every
+    client before its connection closes.
+
+    Add it to the L{MultiService} before the listeners: a C{MultiService}
+    stops its children in reverse order, so the listeners stop first and no
+    one connects after the goodbye.
+    """
+
+    def __init__(self, factory: ChatFactory) -> None:
+        self.factory = factory
+
+    def startService(self) -> None:
+        super().startService()
+        self.factory.shuttingDown = False
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        return self.factory.shutdown()
+
+
+if __name__ == "__main__":
+    from twisted_services.chatclient import main
+
+    main()

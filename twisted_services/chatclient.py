@@ -1,0 +1,432 @@
+"""
+The chat terminal client: C{python -m twisted_services.chat SERVER}.
+
+What you type is sent to the server line by line and what the server sends is
+printed as it arrives, on C{twisted.internet.stdio}. Two line protocols share
+the work: L{ServerConnection} on the socket and L{Terminal} on standard input
+and output. Each side's transport is the other's streaming producer, as in
+C{twisted.protocols.portforward}: a terminal that stops reading (Ctrl-S, a
+slow pipe) stops us reading from the server instead of buffering without
+limit, and a server that stops reading stops us reading what is typed.
+
+The terminal stays in its normal (cooked) mode, so an incoming line may be
+printed in the middle of a line being typed; what was typed is still sent
+whole when Enter is pressed. Redrawing the input line would need raw mode
+and a line editor (as C{twisted.conch.manhole} has).
+
+Leaving: C{/quit} or end of input (Ctrl-D) sends C{/quit}; the client then
+prints what the server still sends (at least C{* bye}) until the server closes
+the connection, and exits with status 0. It gives up waiting after
+L{QUIT_TIMEOUT} seconds. A failed connection, or one lost with an error,
+exits with status 1 and says why on standard error; usage errors exit with 2.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import NoReturn, TextIO
+
+from twisted.internet import stdio
+from twisted.internet.abstract import isIPv6Address
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.endpoints import (
+    clientFromString,
+    connectProtocol,
+    quoteStringArgument,
+)
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IHalfCloseableProtocol,
+    IReactorTime,
+)
+from twisted.internet.protocol import connectionDone
+from twisted.internet.task import react
+from twisted.logger import (
+    FilteringLogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    globalLogBeginner,
+    textFileLogObserver,
+)
+from twisted.protocols.basic import LineReceiver
+from twisted.python import usage
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+DEFAULT_PORT = 12345
+QUIT_TIMEOUT = 5.0
+
+# Endpoint types whose descriptions may look like HOST:PORT ("unix:8080" is a
+# UNIX socket named 8080, not host "unix"); anything else of that shape is
+# taken for a host and a port.
+ENDPOINT_TYPES = frozenset({"tcp", "ssl", "tls", "unix"})
+
+_QUIT = re.compile(rb"/quit(?:[ \t].*)?", re.IGNORECASE | re.DOTALL)
+_BRACKETED = re.compile(r"\[(?P<host>[^\]]+)\](?::(?P<port>[^:]*))?")
+_HOST_PORT = re.compile(r"(?P<host>[^:\[\]]+)(?::(?P<port>[^:]*))?")
+
+# What must never reach the user's terminal even if a server sends it: CSI,
+# OSC and other escape sequences, the 8-bit CSI, and every C0/C1 control but
+# tab. The server strips these from what clients say; this is defence in
+# depth against a server that does not.
+_TERMINAL_CONTROLS = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~])"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|[\x00-\x08\x0a-\x1f\x7f-\x9f]"
+)
+
+
+def _port(text: str | None, argument: str) -> int:
+    if text is None:
+        return DEFAULT_PORT
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise usage.UsageError(f"bad port in {argument!r}: expected 1-65535")
+    return int(text)
+
+
+def _tcp(host: str, port: int) -> str:
+    return f"tcp:host={quoteStringArgument(host)}:port={port}"
+
+
+def endpointDescription(argument: str) -> str:
+    """
+    The client endpoint description for a C{SERVER} argument: C{HOST:PORT},
+    C{[IPV6]:PORT} and a bare C{HOST} or IPv6 address (port L{DEFAULT_PORT})
+    become C{tcp:} descriptions; a description of one of L{ENDPOINT_TYPES}
+    or with any other C{type:} prefix and more than one colon is returned
+    unchanged for C{clientFromString} to judge.
+
+    @raise usage.UsageError: for an empty argument or a bad port number.
+    """
+    if not argument.strip():
+        raise usage.UsageError("no server given")
+    if isIPv6Address(argument):
+        return _tcp(argument, DEFAULT_PORT)
+    bracketed = _BRACKETED.fullmatch(argument)
+    if bracketed:
+        return _tcp(bracketed["host"], _port(bracketed["port"], argument))
+    prefix = argument.partition(":")[0]
+    plain = _HOST_PORT.fullmatch(argument)
+    if plain and prefix.lower() not in ENDPOINT_TYPES:
+        return _tcp(plain["host"], _port(plain["port"], argument))
+    return argument
+
+
+def cleanLine(line: bytes) -> str:
+    """
+    A line as the server sent it, fit for a terminal: the line ending gone,
+    decoded as UTF-8 (invalid bytes become U+FFFD), controls and escape
+    sequences removed.
+    """
+    text = line.rstrip(b"\r").decode("utf-8", "replace")
+    return _TERMINAL_CONTROLS.sub("", text)
+
+
+def isQuit(line: bytes) -> bool:
+    """
+    Whether a typed line is the C{/quit} command, after which the server
+    closes: the server ignores the command's case and takes a tab for a
+    space, but not leading blanks.
+    """
+    return _QUIT.fullmatch(line) is not None
+
+
+class Options(usage.Options):
+    """Command line of the chat client."""
+
+    synopsis = "Usage: python -m twisted_services.chat [--nick NAME] SERVER"
+    longdesc = (
+        "Interactive client for the twisted-services chat. SERVER is HOST:PORT, "
+        "[IPV6]:PORT, HOST (port 12345), or a Twisted client endpoint "
+        "description such as tcp:HOST:PORT, tls:HOST:PORT or unix:PATH. Type "
+        "lines to send them; /quit or Ctrl-D leaves."
+    )
+    optParameters = [
+        ["nick", "n", None, "Take this nick once connected (sends /nick NAME)."],
+    ]
+
+    def parseArgs(self, server: str) -> None:
+        """The one positional argument: where the server is."""
+        self["server"] = server
+        self["endpoint"] = endpointDescription(server)
+
+    def postOptions(self) -> None:
+        """A nick goes out as one word; the server judges the rest."""
+        nick = self["nick"]
+        if nick is not None and (not nick or any(c.isspace() for c in nick)):
+            raise usage.UsageError(f"bad nick {nick!r}: one word expected")
+
+
+class BoundedLineReceiver(LineReceiver):
+    """
+    A L{LineReceiver} that drops an over-long line, and only that line, then
+    goes on with the next: C{lineLengthExceeded} hands over the rest of the
+    buffer, which may hold the tail of the long line and further whole lines.
+    """
+
+    delimiter = b"\n"
+    _discarding = False
+    _carry = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        super().dataReceived(data)
+        # Lines that followed an over-long one in the same buffer.
+        while self._carry and not (self.transport and self.transport.disconnecting):
+            carry, self._carry = self._carry, b""
+            super().dataReceived(carry)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        _, found, rest = line.partition(self.delimiter)
+        if not self._discarding:
+            self.longLineDropped()
+        self._discarding = not found
+        self._carry = rest + self._carry
+
+    def lineReceived(self, line: bytes) -> None:
+        if self._discarding:
+            # The tail of an over-long line, whose start is already dropped.
+            self._discarding = False
+            return
+        self.completeLineReceived(line)
+
+    def completeLineReceived(self, line: bytes) -> None:
+        """A line of at most C{MAX_LENGTH} bytes, without its delimiter."""
+        raise NotImplementedError()
+
+    def longLineDropped(self) -> None:
+        """A line longer than C{MAX_LENGTH} was dropped (called once per line)."""
+
+
+class ServerConnection(BoundedLineReceiver):
+    """
+    The socket side: shows each line the server sends and sends what the
+    user types. Lines that arrive before a display is attached are kept.
+    """
+
+    # Bounds what a hostile server can make us buffer; real lines are short.
+    MAX_LENGTH = 1024 * 1024
+
+    def __init__(self, clock: IReactorTime, quitTimeout: float = QUIT_TIMEOUT) -> None:
+        self._clock = clock
+        self._quitTimeout = quitTimeout
+        self._display: Callable[[str], None] | None = None
+        self._early: list[str] = []
+        self._giveUp: IDelayedCall | None = None
+        self.leaving = False
+        self.closed: Deferred[BaseException] = Deferred()
+
+    def showOn(self, display: Callable[[str], None]) -> None:
+        """Show lines with C{display} from now on, starting with any kept ones."""
+        self._display = display
+        early, self._early = self._early, []
+        for text in early:
+            display(text)
+
+    def _show(self, text: str) -> None:
+        if self._display is None:
+            self._early.append(text)
+        else:
+            self._display(text)
+
+    def completeLineReceived(self, line: bytes) -> None:
+        self._show(cleanLine(line))
+
+    def longLineDropped(self) -> None:
+        self._show("! the server sent an over-long line; dropped")
+
+    def say(self, line: bytes) -> None:
+        """Send one line (without its line ending) to the server."""
+        self.sendLine(line)
+
+    def leave(self) -> None:
+        """
+        We asked to quit: wait for the server to close the connection, but
+        not for longer than the quit timeout.
+        """
+        if self.leaving:
+            return
+        self.leaving = True
+        self._giveUp = self._clock.callLater(self._quitTimeout, self._abort)
+
+    def _abort(self) -> None:
+        self._giveUp = None
+        self.transport.abortConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self._giveUp is not None and self._giveUp.active():
+            self._giveUp.cancel()
+        self._giveUp = None
+        self.closed.callback(reason.value)
+
+
+@implementer(IHalfCloseableProtocol)
+class Terminal(BoundedLineReceiver):
+    """
+    The standard input and output side: typed lines go to the server, the
+    server's lines are written out one per LF-terminated line.
+    """
+
+    # The server has its own (smaller) limit; this one only bounds memory.
+    MAX_LENGTH = 64 * 1024
+
+    def __init__(self, server: ServerConnection) -> None:
+        self.server = server
+        self.left = False
+        self._outputGone = False
+        self._lost = False
+        self._finished: list[Deferred[None]] = []
+
+    def connectionMade(self) -> None:
+        # Each side pauses the other, as in portforward: see the module
+        # docstring. The socket is attached before standard I/O starts.
+        self.transport.registerProducer(self.server.transport, True)
+        self.server.transport.registerProducer(self.transport, True)
+        self.server.showOn(self.show)
+
+    def show(self, text: str) -> None:
+        """Write one line for the user."""
+        if not self._outputGone:
+            self.transport.write(text.encode("utf-8", "replace") + b"\n")
+
+    def completeLineReceived(self, line: bytes) -> None:
+        line = line.rstrip(b"\r")
+        if self.left or not line.strip():
+            return
+        self.server.say(line)
+        if isQuit(line):
+            self._leave(sendQuit=False)
+
+    def longLineDropped(self) -> None:
+        self.show("! line too long, not sent")
+
+    def readConnectionLost(self) -> None:
+        """End of input (Ctrl-D): send an unfinished last line, then quit."""
+        rest = self.clearLineBuffer()
+        if rest and not self._discarding:
+            self.completeLineReceived(rest)
+        self._leave(sendQuit=True)
+
+    def writeConnectionLost(self) -> None:
+        """Nobody reads what we print any more (a closed pipe): quit."""
+        self._outputGone = True
+        self._leave(sendQuit=True)
+
+    def _leave(self, sendQuit: bool) -> None:
+        if self.left:
+            return
+        self.left = True
+        if sendQuit:
+            self.server.say(b"/quit")
+        self.server.leave()
+
+    def finish(self) -> Deferred[None]:
+        """
+        Flush what is still to be printed and close standard I/O; the result
+        fires once that is done (at once if output is already gone).
+        """
+        if self._lost or self._outputGone:
+            return succeed(None)
+        finished: Deferred[None] = Deferred()
+        self._finished.append(finished)
+        # A registered (perhaps paused) producer would keep the transport
+        # waiting for it instead of closing once its buffer is written.
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+        return finished
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._lost = True
+        finished, self._finished = self._finished, []
+        for waiting in finished:
+            waiting.callback(None)
+
+
+def _oneLine(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+StandardIOFactory = Callable[..., object]
+
+
+async def chat(
+    reactor: IReactorTime,
+    options: Options,
+    standardIO: StandardIOFactory = stdio.StandardIO,
+    stderr: TextIO = sys.stderr,
+) -> None:
+    """
+    Connect to the server, talk until it closes the connection, and exit
+    (through L{SystemExit}) with status 1 on a connection failure or error.
+    """
+    server = ServerConnection(reactor)
+    try:
+        endpoint = clientFromString(reactor, options["endpoint"])
+    except (ValueError, KeyError, TypeError) as error:
+        stderr.write(f"chat: bad server {options['server']!r}: {_oneLine(error)}\n")
+        raise SystemExit(2) from None
+    try:
+        await connectProtocol(endpoint, server)
+    except Exception as error:
+        stderr.write(
+            f"chat: cannot connect to {options['server']}: {_oneLine(error)}\n"
+        )
+        raise SystemExit(1) from None
+    if options["nick"]:
+        server.say(b"/nick " + options["nick"].encode("utf-8"))
+    terminal = Terminal(server)
+    standardIO(terminal, reactor=reactor)
+    reason = await server.closed
+    await terminal.finish()
+    if server.leaving or isinstance(reason, ConnectionDone):
+        return
+    stderr.write(f"chat: connection lost: {_oneLine(reason)}\n")
+    raise SystemExit(1)
+
+
+@contextmanager
+def _restoringFileFlags(descriptors: Sequence[int]) -> Iterator[None]:
+    """
+    Standard I/O makes its descriptors non-blocking, and a terminal shares
+    them with the shell that started us: put their flags back afterwards.
+    """
+    saved: dict[int, int] = {}
+    for fd in descriptors:
+        try:
+            saved[fd] = fcntl.fcntl(fd, fcntl.F_GETFL)
+        except OSError:
+            pass
+    try:
+        yield
+    finally:
+        for fd, flags in saved.items():
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+            except OSError:
+                pass
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Run the client with C{argv} (default: C{sys.argv[1:]}) and exit."""
+    options = Options()
+    try:
+        options.parseOptions(sys.argv[1:] if argv is None else list(argv))
+    except usage.UsageError as error:
+        sys.stderr.write(f"chat: {error}\n{options.synopsis}\n")
+        raise SystemExit(2) from None
+    # Nothing is logged unless something goes wrong; then say so on stderr.
+    globalLogBeginner.beginLoggingTo(
+        [
+            FilteringLogObserver(
+                textFileLogObserver(sys.stderr),
+                [LogLevelFilterPredicate(defaultLogLevel=LogLevel.warn)],
+            )
+        ],
+        redirectStandardIO=False,
+    )
+    with _restoringFileFlags([0, 1, 2]):
+        react(chat, [options])
