@@ -20,3 +20,10 @@ chat = ServiceMaker(
     "Multi-user line chat server with rooms, safe with hostile clients.",
     "chat",
 )
+
+http = ServiceMaker(
+    "twisted-services http",
+    "twisted_services.tap.http",
+    "Minimal, fast HTTP/1.1 responder.",
+    "http",
+)

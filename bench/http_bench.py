@@ -1,0 +1,654 @@
+"""
+HTTP hello-world benchmark, run by hand (not in CI):
+
+    .venv/bin/python bench/http_bench.py [--rounds 5] [--duration 5]
+        [--warmup 1] [--aiohttp-uvloop] [--no-ceiling]
+
+For each contender, round by round: start the server on CPU 0 with
+C{taskset}, check that it answers C{GET /} with C{200 Hello World}, run a
+short C{wrk} warm-up and then C{wrk -t1 -c50 -d<N>s --latency} on CPU 1
+(keep-alive, 50 connections), record requests/s, p99 latency and the CPU
+both sides used, and stop the server. The contenders are this service
+(C{twistd -n http --no-access-log}), C{twisted.web.server.Site} and aiohttp
+(plain asyncio unless C{--aiohttp-uvloop}) serving the same body, and a
+ceiling that writes fixed bytes without parsing (uvloop), which shows how far
+one C{wrk} thread can drive a server on its own core.
+
+The contenders are interleaved in every round, so slow drifts of a noisy
+machine hit them all alike; the table gives medians over the rounds and the
+ratios of ours to each baseline, and the raw numbers go to
+C{bench/results/http-<time>.json}.
+
+Everything is bounded in time (start-up, each C{wrk} run, each stop, and a
+watchdog over the whole run); every server is killed on the way out, and
+dies with this process should it be killed. Loopback only. Exits non-zero if
+C{taskset}, C{wrk} or a second CPU is missing, or if any run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BASELINES = HERE / "baselines"
+RESULTS = HERE / "results"
+TWISTD = "from twisted.scripts.twistd import run; run()"
+HOST = "127.0.0.1"
+LISTENING = re.compile(r"listening on tcp:(?P<host>[^\s:]+):(?P<port>\d+)")
+BODY = b"Hello World"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+CONNECTIONS = 50
+OURS = "ours"
+CEILING = "ceiling"
+# A core's share stolen or used by other processes that makes a run noisy.
+NOISY = 0.15
+
+
+@dataclass
+class Contender:
+    """A server to measure: its name, what it is, and how to start it."""
+
+    name: str
+    description: str
+    command: list[str]
+
+
+def contenders(options: argparse.Namespace) -> list[Contender]:
+    python = sys.executable
+    ours = ["http", "--port", "0", "--interface", HOST, "--no-access-log"]
+    aiohttp = [python, str(BASELINES / "aiohttp_hello.py"), "--interface", HOST]
+    if options.aiohttp_uvloop:
+        aiohttp.append("--uvloop")
+    found = [
+        Contender(
+            OURS,
+            "twistd -n http --no-access-log",
+            [python, "-c", TWISTD, "-n", "--pidfile=", *ours],
+        ),
+        Contender(
+            "twisted.web",
+            "twisted.web.server.Site, no access log",
+            [python, str(BASELINES / "twisted_web_hello.py"), "--interface", HOST],
+        ),
+        Contender(
+            "aiohttp",
+            "aiohttp, " + ("uvloop" if options.aiohttp_uvloop else "asyncio"),
+            aiohttp,
+        ),
+    ]
+    if not options.no_ceiling:
+        found.append(
+            Contender(
+                CEILING,
+                "fixed bytes, no parsing, uvloop",
+                [python, str(BASELINES / "static_hello.py"), "--interface", HOST],
+            )
+        )
+    return found
+
+
+def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="wrk benchmark: the http service against twisted.web and aiohttp."
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (5)")
+    parser.add_argument(
+        "--duration", type=int, default=5, help="seconds of wrk per run (5)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="seconds of wrk before each run (1)"
+    )
+    parser.add_argument(
+        "--aiohttp-uvloop", action="store_true", help="run aiohttp on uvloop"
+    )
+    parser.add_argument(
+        "--no-ceiling", action="store_true", help="skip the fixed-bytes ceiling"
+    )
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help="where the JSON goes"
+    )
+    options = parser.parse_args(argv)
+    if not (1 <= options.rounds <= 50 and 1 <= options.duration <= 120):
+        parser.error("--rounds must be 1-50 and --duration 1-120")
+    if not 0 <= options.warmup <= 30:
+        parser.error("--warmup must be 0-30")
+    return options
+
+
+def cpuPlan() -> tuple[str, int, int]:
+    """C{taskset}, the server's CPU and wrk's CPU; exit if any is missing."""
+    missing = [tool for tool in ("taskset", "wrk") if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(f"http_bench: {' and '.join(missing)} not found on PATH")
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("http_bench: needs two CPUs (server and wrk apart)")
+    taskset = shutil.which("taskset")
+    assert taskset is not None
+    return taskset, cpus[0], cpus[1]
+
+
+def _dieWithParent() -> None:
+    """In the child: be killed if the bench dies (survives taskset's exec)."""
+    with contextlib.suppress(Exception):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def cpuSeconds(pid: int) -> float:
+    """User plus system CPU time of process C{pid}, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def coreTicks(cpu: int) -> list[int]:
+    """
+    Ticks of CPU C{cpu} since boot from /proc/stat: user, nice, system,
+    idle, iowait, irq, softirq, steal.
+    """
+    with open("/proc/stat") as stat:
+        for line in stat:
+            if line.startswith(f"cpu{cpu} "):
+                return [int(count) for count in line.split()[1:9]]
+    raise RuntimeError(f"no cpu{cpu} in /proc/stat")
+
+
+@dataclass
+class CoreShares:
+    """How one core's time went during a run, as fractions of it."""
+
+    steal: float  # taken by the hypervisor
+    interrupts: float  # irq and softirq: mostly the loopback network stack
+    others: float  # processes other than the one pinned there
+
+    @property
+    def noise(self) -> float:
+        return self.steal + self.others
+
+
+def coreShares(before: list[int], after: list[int], ownSeconds: float) -> CoreShares:
+    """The shares of a core from two L{coreTicks}, its own process aside."""
+    user, nice, system, idle, iowait, irq, softirq, steal = (
+        new - old for new, old in zip(after, before, strict=True)
+    )
+    total = max(1, user + nice + system + idle + iowait + irq + softirq + steal)
+    own = ownSeconds * os.sysconf("SC_CLK_TCK")
+    return CoreShares(
+        steal=steal / total,
+        interrupts=(irq + softirq) / total,
+        others=max(0.0, (user + nice + system - own) / total),
+    )
+
+
+def childrenCPU() -> float:
+    """CPU time of the reaped children (here: the wrk runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Server:
+    """One running contender, its output drained so that it never blocks."""
+
+    def __init__(self, contender: Contender, taskset: str, cpu: int) -> None:
+        self.contender = contender
+        self.tail: deque[str] = deque(maxlen=40)
+        self.address: tuple[str, int] | None = None
+        self._bound = threading.Event()
+        self.process = subprocess.Popen(
+            [taskset, "-c", str(cpu), *contender.command],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=_dieWithParent,
+        )
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        with contextlib.suppress(ValueError, OSError):
+            for raw in stdout:
+                line = raw.decode("utf-8", "replace").rstrip()
+                self.tail.append(line)
+                match = LISTENING.search(line)
+                if match and self.address is None:
+                    self.address = (match["host"], int(match["port"]))
+                    self._bound.set()
+        self._bound.set()  # EOF: whoever waits learns it exited
+
+    def waitBound(self) -> tuple[str, int]:
+        if not self._bound.wait(START_TIMEOUT) or self.address is None:
+            raise RuntimeError(
+                f"{self.contender.name} did not start:\n" + "\n".join(self.tail)
+            )
+        return self.address
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after L{STOP_TIMEOUT}; idempotent."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT)
+        self._reader.join(STOP_TIMEOUT)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@contextlib.contextmanager
+def running(contender: Contender, taskset: str, cpu: int) -> Iterator[Server]:
+    server = Server(contender, taskset, cpu)
+    try:
+        server.waitBound()
+        yield server
+    finally:
+        server.stop()
+
+
+def checkResponse(address: tuple[str, int]) -> int:
+    """
+    Fail unless C{GET /} answers C{200} and exactly L{BODY} on a keep-alive
+    connection; return the response's size in bytes, head included (what
+    wrk moves per request).
+    """
+    with socket.create_connection(address, timeout=5.0) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+        response = b""
+        deadline = time.monotonic() + 5.0
+        for _ in range(1000):
+            head, found, body = response.partition(b"\r\n\r\n")
+            length = re.search(rb"\r\ncontent-length: *(\d+)", head, re.IGNORECASE)
+            if found and length and len(body) >= int(length[1]):
+                break
+            client.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = client.recv(65536)
+            if not chunk:
+                break
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200 ") or body != BODY:
+        raise RuntimeError(f"unexpected response to GET /: {response[:500]!r}")
+    return len(response)
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def milliseconds(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not match:
+        raise ValueError(f"not a wrk duration: {text!r}")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+@dataclass
+class WrkResult:
+    """What one wrk run measured."""
+
+    requestsPerSecond: float
+    p50: float  # milliseconds
+    p99: float
+    requests: int
+    socketErrors: int
+    non2xx: int
+
+
+def parseWrk(output: str) -> WrkResult:
+    """Requests/s, latency percentiles and errors from C{wrk --latency} output."""
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE)
+    total = re.search(r"(\d+) requests in", output)
+    if not (rate and p50 and p99 and total):
+        raise RuntimeError("cannot parse wrk output:\n" + output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return WrkResult(
+        requestsPerSecond=float(rate[1]),
+        p50=milliseconds(p50[1]),
+        p99=milliseconds(p99[1]),
+        requests=int(total[1]),
+        socketErrors=sum(int(count) for count in errors.groups()) if errors else 0,
+        non2xx=int(non2xx[1]) if non2xx else 0,
+    )
+
+
+def runWrk(
+    taskset: str, cpu: int, address: tuple[str, int], seconds: int, latency: bool
+) -> str:
+    command = [taskset, "-c", str(cpu), "wrk", "-t1", f"-c{CONNECTIONS}"]
+    command += [f"-d{seconds}s", "--timeout", "2s"]
+    if latency:
+        command.append("--latency")
+    command.append(f"http://{address[0]}:{address[1]}/")
+    result = subprocess.run(
+        command,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        preexec_fn=_dieWithParent,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"wrk failed ({result.returncode}):\n{result.stderr}")
+    return result.stdout
+
+
+@dataclass
+class Run:
+    """One contender in one round."""
+
+    contender: str
+    round: int
+    result: WrkResult
+    responseBytes: int
+    serverCPU: float  # fraction of one CPU during the measured run
+    wrkCPU: float
+    # Either core stolen or busy with other processes means the machine,
+    # not the contender, set the pace.
+    serverCore: CoreShares
+    wrkCore: CoreShares
+
+
+def measure(
+    contender: Contender,
+    number: int,
+    options: argparse.Namespace,
+    plan: tuple[str, int, int],
+) -> Run:
+    taskset, serverCPU, wrkCPU = plan
+    with running(contender, taskset, serverCPU) as server:
+        address = server.waitBound()
+        size = checkResponse(address)
+        if options.warmup:
+            runWrk(taskset, wrkCPU, address, options.warmup, latency=False)
+        pid = server.process.pid  # taskset exec()s: this is the server itself
+        serverBefore, wrkBefore = cpuSeconds(pid), childrenCPU()
+        serverCoreBefore, wrkCoreBefore = coreTicks(serverCPU), coreTicks(wrkCPU)
+        started = time.monotonic()
+        output = runWrk(taskset, wrkCPU, address, options.duration, latency=True)
+        elapsed = time.monotonic() - started
+        serverUsed = cpuSeconds(pid) - serverBefore
+        wrkUsed = childrenCPU() - wrkBefore
+        serverCore = coreShares(serverCoreBefore, coreTicks(serverCPU), serverUsed)
+        wrkCore = coreShares(wrkCoreBefore, coreTicks(wrkCPU), wrkUsed)
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{contender.name} exited during the run:\n" + "\n".join(server.tail)
+            )
+    return Run(
+        contender.name,
+        number,
+        parseWrk(output),
+        size,
+        serverUsed / elapsed,
+        wrkUsed / elapsed,
+        serverCore,
+        wrkCore,
+    )
+
+
+@dataclass
+class Summary:
+    """Medians over the rounds for one contender."""
+
+    contender: str
+    description: str
+    requestsPerSecond: float
+    p99: float
+    p50: float
+    serverCPU: float
+    wrkCPU: float
+    serverCore: CoreShares
+    wrkCore: CoreShares
+    responseBytes: int
+    errors: int
+    rounds: list[float] = field(default_factory=list)  # req/s per round
+
+
+def medianShares(shares: list[CoreShares]) -> CoreShares:
+    return CoreShares(
+        steal=statistics.median(share.steal for share in shares),
+        interrupts=statistics.median(share.interrupts for share in shares),
+        others=statistics.median(share.others for share in shares),
+    )
+
+
+def summarize(contender: Contender, runs: list[Run]) -> Summary:
+    mine = [run for run in runs if run.contender == contender.name]
+    return Summary(
+        contender=contender.name,
+        description=contender.description,
+        requestsPerSecond=statistics.median(r.result.requestsPerSecond for r in mine),
+        p99=statistics.median(r.result.p99 for r in mine),
+        p50=statistics.median(r.result.p50 for r in mine),
+        serverCPU=statistics.median(r.serverCPU for r in mine),
+        wrkCPU=statistics.median(r.wrkCPU for r in mine),
+        serverCore=medianShares([r.serverCore for r in mine]),
+        wrkCore=medianShares([r.wrkCore for r in mine]),
+        responseBytes=mine[0].responseBytes,
+        errors=sum(r.result.socketErrors + r.result.non2xx for r in mine),
+        rounds=[r.result.requestsPerSecond for r in mine],
+    )
+
+
+def ratios(summaries: list[Summary], runs: list[Run]) -> dict[str, dict[str, float]]:
+    """
+    Ours against each baseline: the ratio of the medians, and the lowest and
+    highest of the per-round ratios (the spread the noise allows).
+    """
+    byName = {summary.contender: summary for summary in summaries}
+    ours = byName[OURS]
+    found = {}
+    for summary in summaries:
+        if summary.contender in (OURS, CEILING):
+            continue
+        perRound = [
+            mine / theirs
+            for mine, theirs in zip(ours.rounds, summary.rounds, strict=True)
+        ]
+        found[summary.contender] = {
+            "requestsPerSecond": ours.requestsPerSecond / summary.requestsPerSecond,
+            "p99": ours.p99 / summary.p99,
+            "lowestRound": min(perRound),
+            "highestRound": max(perRound),
+        }
+    return found
+
+
+def table(
+    summaries: list[Summary],
+    found: dict[str, dict[str, float]],
+    options: argparse.Namespace,
+) -> str:
+    lines = [
+        f"http hello-world: wrk -t1 -c{CONNECTIONS} -d{options.duration}s "
+        f"(keep-alive), server on one CPU, wrk on another; medians of "
+        f"{options.rounds} interleaved rounds",
+        "",
+        f"  {'contender':<12} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'bytes':>6}  {'ours/this req/s (rounds)':>24}  {'ours/this p99':>13}",
+    ]
+    for summary in summaries:
+        ratio = found.get(summary.contender)
+        if ratio:
+            rates = (
+                f"{ratio['requestsPerSecond']:.2f}x "
+                f"({ratio['lowestRound']:.2f}-{ratio['highestRound']:.2f})"
+            )
+            p99 = f"{ratio['p99']:.2f}x"
+        else:
+            rates = p99 = ""
+        lines.append(
+            f"  {summary.contender:<12} {summary.requestsPerSecond:>9,.0f} "
+            f"{summary.p50:>7.2f} {summary.p99:>7.2f} "
+            f"{summary.responseBytes:>6}  {rates:>24}  {p99:>13}"
+        )
+    lines += [
+        "",
+        "  where the CPU went (medians, shares of one core): the processes, then",
+        "  each core's time stolen by the hypervisor, in interrupts (loopback",
+        "  networking) and used by other processes",
+        f"  {'contender':<12} {'server':>6} {'wrk':>6}  {'srv steal':>9} "
+        f"{'srv irq':>7} {'srv others':>10}  {'wrk steal':>9} {'wrk others':>10}",
+    ]
+    for summary in summaries:
+        server, wrk = summary.serverCore, summary.wrkCore
+        lines.append(
+            f"  {summary.contender:<12} {summary.serverCPU:>6.0%} "
+            f"{summary.wrkCPU:>6.0%}  {server.steal:>9.0%} "
+            f"{server.interrupts:>7.0%} {server.others:>10.0%}  "
+            f"{wrk.steal:>9.0%} {wrk.others:>10.0%}"
+        )
+    lines.append("")
+    for summary in summaries:
+        lines.append(f"  {summary.contender:<12} {summary.description}")
+    lines.append("")
+    noisy = [
+        s.contender
+        for s in summaries
+        if max(s.serverCore.noise, s.wrkCore.noise) > NOISY
+    ]
+    if noisy:
+        lines.append(
+            f"  WARNING: more than {NOISY:.0%} of a core was stolen or used by "
+            f"other processes for {', '.join(noisy)}: the machine was not "
+            "quiet, so take these numbers loosely and run again"
+        )
+    errors = [s.contender for s in summaries if s.errors]
+    if errors:
+        lines.append(f"  socket errors or non-2xx responses: {', '.join(errors)}")
+    fastest = max(
+        (s for s in summaries if s.contender != CEILING),
+        key=lambda s: s.requestsPerSecond,
+    )
+    ceiling = next((s for s in summaries if s.contender == CEILING), None)
+    if ceiling is not None:
+        best = max(ceiling.rounds)
+        lines.append(
+            f"  wrk headroom: the same single wrk thread reached {best:,.0f} req/s "
+            f"against the ceiling (best round), "
+            f"{best / fastest.requestsPerSecond:.1f}x the fastest contender's "
+            f"median ({fastest.contender}), using {fastest.wrkCPU:.0%} of its "
+            f"core for that one"
+        )
+    return "\n".join(lines)
+
+
+def watchdog(seconds: float) -> None:
+    """End the run (servers are stopped on the way out) after C{seconds}."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise SystemExit(f"http_bench: watchdog: still running after {seconds:.0f}s")
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.alarm(int(seconds))
+
+
+def stopOnTerm() -> None:
+    def terminated(signum: int, frame: object) -> None:
+        raise SystemExit(f"http_bench: stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminated)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parseArguments(argv)
+    plan = cpuPlan()
+    everyone = contenders(options)
+    perRun = START_TIMEOUT + options.warmup + options.duration + 30 + STOP_TIMEOUT
+    watchdog(options.rounds * len(everyone) * perRun + 60)
+    stopOnTerm()
+    print(
+        f"http_bench: {options.rounds} rounds x {len(everyone)} contenders, "
+        f"{options.warmup}+{options.duration} s each; server on CPU {plan[1]}, "
+        f"wrk on CPU {plan[2]}",
+        flush=True,
+    )
+    runs: list[Run] = []
+    for number in range(1, options.rounds + 1):
+        for contender in everyone:
+            run = measure(contender, number, options, plan)
+            runs.append(run)
+            print(
+                f"  round {number} {contender.name:<12} "
+                f"{run.result.requestsPerSecond:>9,.0f} req/s  "
+                f"p99 {run.result.p99:.2f} ms  "
+                f"server {run.serverCPU:.0%} wrk {run.wrkCPU:.0%} CPU  "
+                f"(stolen {run.serverCore.steal:.0%}/{run.wrkCore.steal:.0%}, "
+                f"others {run.serverCore.others:.0%}/{run.wrkCore.others:.0%})",
+                flush=True,
+            )
+    signal.alarm(0)
+    summaries = [summarize(contender, runs) for contender in everyone]
+    found = ratios(summaries, runs)
+    print()
+    print(table(summaries, found, options))
+
+    options.results.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path = options.results / f"http-{stamp}.json"
+    path.write_text(
+        json.dumps(
+            {
+                "when": stamp,
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                },
+                "settings": {
+                    "rounds": options.rounds,
+                    "duration": options.duration,
+                    "warmup": options.warmup,
+                    "connections": CONNECTIONS,
+                    "wrkThreads": 1,
+                    "serverCPU": plan[1],
+                    "wrkCPU": plan[2],
+                },
+                "contenders": [asdict(contender) for contender in everyone],
+                "medians": [asdict(summary) for summary in summaries],
+                "ratios": found,
+                "runs": [asdict(run) for run in runs],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\n  results: {path}")
+    return 1 if any(summary.errors for summary in summaries) else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # The servers were stopped on the way out (finally blocks).
+        sys.exit("http_bench: interrupted")

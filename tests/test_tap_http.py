@@ -1,0 +1,195 @@
+"""
+Tests for L{twisted_services.tap.http}: C{twistd http}'s options and the
+service it builds, on a L{MemoryReactorClock}.
+"""
+
+from __future__ import annotations
+
+from twisted.application.service import IServiceMaker, MultiService
+from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import capturedLogs, formatEvent
+from twisted.plugin import getPlugins
+from twisted.python.usage import UsageError
+from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_services.http import HTTPFactory
+from twisted_services.tap import http
+from twisted_services.tap.http import Options, makeService
+from twisted_services.testing import connect
+
+LONG_OPTIONS = [
+    "port",
+    "interface",
+    "listen",
+    "message",
+    "max-body",
+    "max-header-size",
+    "header-timeout",
+    "idle-timeout",
+    "max-connections",
+]
+
+
+def parse(*arguments: str) -> Options:
+    """C{twistd http} options parsed from C{arguments}."""
+    options = Options()
+    options.parseOptions(list(arguments))
+    return options
+
+
+def started(*arguments: str) -> tuple[MultiService, MemoryReactorClock]:
+    """The http service for C{arguments}, started on a fake reactor."""
+    reactor = MemoryReactorClock()
+    service = makeService(parse(*arguments), reactor)
+    service.privilegedStartService()
+    service.startService()
+    return service, reactor
+
+
+class OptionsTests(SynchronousTestCase):
+    """L{Options} parses and validates C{twistd http}'s command line."""
+
+    def test_defaults(self) -> None:
+        """With no arguments http listens on TCP 8080 with the agreed limits."""
+        options = parse()
+        self.assertEqual(options["listen"], ["tcp:8080"])
+        self.assertEqual(
+            [options[name] for name in LONG_OPTIONS[3:]],
+            ["Hello World", 1048576, 16384, 10.0, 60.0, 10000],
+        )
+        self.assertFalse(options["no-access-log"])
+
+    def test_listening(self) -> None:
+        """The shared C{--port}, C{--interface} and C{--listen} work as in echo."""
+        self.assertEqual(parse("--port", "0")["listen"], ["tcp:0"])
+        self.assertEqual(parse("-i", "::1")["listen"], ["tcp6:8080:interface=\\:\\:1"])
+        self.assertEqual(
+            parse("--listen", "tcp:1", "--listen", "unix:/tmp/http")["listen"],
+            ["tcp:1", "unix:/tmp/http"],
+        )
+
+    def test_values(self) -> None:
+        """Every option is parsed to its type."""
+        options = parse(
+            "--message=Bonjour",
+            "--max-body=0",
+            "--max-header-size=512",
+            "--header-timeout=2.5",
+            "--idle-timeout=0",
+            "--max-connections=3",
+            "--no-access-log",
+        )
+        self.assertEqual(
+            [options[name] for name in LONG_OPTIONS[3:]],
+            ["Bonjour", 0, 512, 2.5, 0.0, 3],
+        )
+        self.assertTrue(options["no-access-log"])
+
+    def test_badValues(self) -> None:
+        """Out-of-range or malformed values are usage errors."""
+        for arguments in [
+            ["--port", "65536"],
+            ["--max-body", "-1"],
+            ["--max-body", "1.5"],
+            ["--max-header-size", "0"],
+            ["--header-timeout", "0"],
+            ["--header-timeout", "inf"],
+            ["--idle-timeout", "-1"],
+            ["--max-connections", "0"],
+        ]:
+            self.assertRaises(UsageError, parse, *arguments)
+
+    def test_unknownOption(self) -> None:
+        """An option http does not have is a usage error."""
+        self.assertRaises(UsageError, parse, "--udp-port", "1")
+
+    def test_helpDocumentsEveryOption(self) -> None:
+        """C{twistd http --help} names every option, the defaults and the port."""
+        text = str(Options())
+        for name in LONG_OPTIONS:
+            self.assertIn(f"--{name}=", text)
+        self.assertIn("--no-access-log", text)
+        for default in ["Hello World", "1048576", "16384", "10000", "8080"]:
+            self.assertIn(default, text)
+        self.assertNotRegex(text, r"(?<!\.)\.\.(?!\.)", "a doubled full stop")
+
+
+class MakeServiceTests(SynchronousTestCase):
+    """L{makeService} listens where the options say, with the options' limits."""
+
+    def test_defaultListener(self) -> None:
+        """By default http listens on TCP 8080 on all interfaces."""
+        _, reactor = started()
+        [(port, factory, _, interface)] = reactor.tcpServers
+        self.assertEqual((port, interface), (8080, ""))
+        self.assertIsInstance(factory, HTTPFactory)
+
+    def test_everyListenerOneFactory(self) -> None:
+        """Every listener serves one factory, so one set of counters."""
+        service, reactor = started(
+            "--listen", "tcp:0", "--listen", "unix:/tmp/http.sock", "--port", "1"
+        )
+        self.assertEqual(len(list(service)), 3)
+        factories = {server[1] for server in reactor.tcpServers + reactor.unixServers}
+        self.assertEqual(len(factories), 1)
+
+    def test_factoryConfigured(self) -> None:
+        """The factory gets every option and the reactor as its clock."""
+        _, reactor = started(
+            "--message=Bonjour",
+            "--max-body=5",
+            "--max-header-size=512",
+            "--header-timeout=2.5",
+            "--idle-timeout=7",
+            "--max-connections=3",
+            "--no-access-log",
+        )
+        factory = reactor.tcpServers[0][1]
+        self.assertEqual(
+            [
+                factory.maxBody,
+                factory.maxHeaderSize,
+                factory.headerTimeout,
+                factory.idleTimeout,
+                factory.limit.maximum,
+                factory.accessLog,
+            ],
+            [5, 512, 2.5, 7, 3, False],
+        )
+        self.assertIs(factory.clock, reactor)
+        protocol, transport = connect(factory)
+        protocol.dataReceived(b"GET / HTTP/1.1\r\n\r\n")
+        self.assertTrue(transport.value().endswith(b"\r\n\r\nBonjour"))
+
+    def test_accessLogOnByDefault(self) -> None:
+        """Without C{--no-access-log} each request is logged."""
+        _, reactor = started()
+        protocol, _ = connect(reactor.tcpServers[0][1])
+        with capturedLogs() as events:
+            protocol.dataReceived(b"GET / HTTP/1.1\r\n\r\n")
+        self.assertIn('"GET / HTTP/1.1" 200 11', formatEvent(events[0]))
+
+    def test_listenerLogsAddress(self) -> None:
+        """Starting logs the address bound, as the integration tests expect."""
+        with capturedLogs() as events:
+            started("--port", "0", "--interface", "127.0.0.1")
+        self.assertIn(
+            "http listening on tcp:0.0.0.0:0", [formatEvent(e) for e in events]
+        )
+
+    def test_badListenDescription(self) -> None:
+        """A bad C{--listen} is a one-line exit message, not a traceback."""
+        options = parse("--listen", "tpc:8080")
+        exit = self.assertRaises(SystemExit, makeService, options, MemoryReactorClock())
+        self.assertIn("http: bad listen description 'tpc:8080'", exit.code)
+
+
+class PluginTests(SynchronousTestCase):
+    """The dropin's C{http} maker names this module."""
+
+    def test_plugin(self) -> None:
+        """C{twistd http} builds its options and service from this module."""
+        [maker] = [m for m in getPlugins(IServiceMaker) if m.tapname == "http"]
+        self.assertIsInstance(maker.options(), http.Options)
+        self.assertIs(maker.makeService, http.makeService)
+        self.assertEqual(maker.description, "Minimal, fast HTTP/1.1 responder.")

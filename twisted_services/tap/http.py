@@ -1,0 +1,108 @@
+"""
+C{twistd http}: options and service for L{twisted_services.http}.
+"""
+
+from __future__ import annotations
+
+from twisted.application.service import MultiService
+from twisted.internet.interfaces import IReactorTCP
+
+from twisted_services.http import HTTPFactory
+from twisted_services.listening import (
+    ListenOptions,
+    nonNegativeFloat,
+    positiveFloat,
+    positiveInt,
+    serviceWith,
+    streamListeners,
+)
+
+
+def byteCount(value: str) -> int:
+    """Coerce an option to a number of bytes, 0 or more."""
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"{value} is not a whole number, 0 or more")
+    return number
+
+
+byteCount.coerceDoc = "A whole number of bytes, 0 or more."  # type: ignore[attr-defined]
+
+
+class Options(ListenOptions):
+    """Options for C{twistd http}."""
+
+    synopsis = "[--port N | --listen DESCRIPTION ...] [options]"
+    longdesc = (
+        "Minimal, fast HTTP/1.1 responder: GET / answers with a message, "
+        "GET /health with counters as JSON, GET /request with the request's "
+        "own line and headers. Default: TCP port 8080 on all IPv4 interfaces."
+    )
+    defaultPort = 8080
+
+    optFlags = [
+        [
+            "no-access-log",
+            None,
+            "Do not log each request (Combined Log Format); for benchmarks.",
+        ],
+    ]
+
+    optParameters = [
+        ["message", None, "Hello World", "The body GET / answers with."],
+        [
+            "max-body",
+            None,
+            1024 * 1024,
+            "Largest request body read (and discarded), in bytes; a larger "
+            "one gets 413.",
+            byteCount,
+        ],
+        [
+            "max-header-size",
+            None,
+            16 * 1024,
+            "Largest request line and headers, in bytes; a larger head gets 431.",
+            positiveInt,
+        ],
+        [
+            "header-timeout",
+            None,
+            10.0,
+            "Seconds from a request's first byte to the end of its headers, "
+            "however slowly they arrive; a slower head gets 408.",
+            positiveFloat,
+        ],
+        [
+            "idle-timeout",
+            None,
+            60.0,
+            "Close a connection after this many seconds without data from "
+            "the client (0: never).",
+            nonNegativeFloat,
+        ],
+        [
+            "max-connections",
+            None,
+            10000,
+            "Accept at most this many connections at once; more get 503.",
+            positiveInt,
+        ],
+    ]
+
+
+def makeService(options: Options, reactor: IReactorTCP | None = None) -> MultiService:
+    """The http service on every listener C{options} names."""
+    if reactor is None:
+        from twisted.internet import reactor
+    factory = HTTPFactory(
+        reactor,
+        message=options["message"],
+        maxBody=options["max-body"],
+        maxHeaderSize=options["max-header-size"],
+        headerTimeout=options["header-timeout"],
+        idleTimeout=options["idle-timeout"],
+        maxConnections=options["max-connections"],
+        accessLog=not options["no-access-log"],
+    )
+    return serviceWith(streamListeners("http", options["listen"], factory, reactor))
