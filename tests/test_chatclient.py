@@ -37,10 +37,10 @@ from twisted_services.chatclient import (
     ServerConnection,
     Terminal,
     chat,
-    cleanLine,
     endpointDescription,
     isQuit,
 )
+from twisted_services.terminalio import cleanLine
 
 PROCESS_TIMEOUT = 10.0
 

@@ -243,12 +243,14 @@ def startTwistd(
     arguments: Sequence[str] = (),
     listeners: int = 1,
     env: dict[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
+    prefix: Sequence[str] = (),
 ) -> Twistd:
     """
     L{Twistd.start} for C{testCase}: the process is killed when the test
     ends, whatever happened.
     """
-    twistd = Twistd.start(plugin, arguments, listeners, env)
+    twistd = Twistd.start(plugin, arguments, listeners, env, pass_fds, prefix)
     testCase.addCleanup(twistd.kill)
     return twistd
 

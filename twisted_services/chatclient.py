@@ -23,11 +23,9 @@ exits with status 1 and says why on standard error; usage errors exit with 2.
 
 from __future__ import annotations
 
-import fcntl
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
 from twisted.internet import stdio
@@ -53,10 +51,15 @@ from twisted.logger import (
     globalLogBeginner,
     textFileLogObserver,
 )
-from twisted.protocols.basic import LineReceiver
 from twisted.python import usage
 from twisted.python.failure import Failure
 from zope.interface import implementer
+
+from twisted_services.terminalio import (
+    BoundedLineReceiver,
+    cleanLine,
+    restoringFileFlags,
+)
 
 DEFAULT_PORT = 12345
 QUIT_TIMEOUT = 5.0
@@ -69,16 +72,6 @@ ENDPOINT_TYPES = frozenset({"tcp", "ssl", "tls", "unix"})
 _QUIT = re.compile(rb"/quit(?:[ \t].*)?", re.IGNORECASE | re.DOTALL)
 _BRACKETED = re.compile(r"\[(?P<host>[^\]]+)\](?::(?P<port>[^:]*))?")
 _HOST_PORT = re.compile(r"(?P<host>[^:\[\]]+)(?::(?P<port>[^:]*))?")
-
-# What must never reach the user's terminal even if a server sends it: CSI,
-# OSC and other escape sequences, the 8-bit CSI, and every C0/C1 control but
-# tab. The server strips these from what clients say; this is defence in
-# depth against a server that does not.
-_TERMINAL_CONTROLS = re.compile(
-    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~])"
-    r"|\x9b[0-?]*[ -/]*[@-~]"
-    r"|[\x00-\x08\x0a-\x1f\x7f-\x9f]"
-)
 
 
 def _port(text: str | None, argument: str) -> int:
@@ -117,16 +110,6 @@ def endpointDescription(argument: str) -> str:
     return argument
 
 
-def cleanLine(line: bytes) -> str:
-    """
-    A line as the server sent it, fit for a terminal: the line ending gone,
-    decoded as UTF-8 (invalid bytes become U+FFFD), controls and escape
-    sequences removed.
-    """
-    text = line.rstrip(b"\r").decode("utf-8", "replace")
-    return _TERMINAL_CONTROLS.sub("", text)
-
-
 def isQuit(line: bytes) -> bool:
     """
     Whether a typed line is the C{/quit} command, after which the server
@@ -160,46 +143,6 @@ class Options(usage.Options):
         nick = self["nick"]
         if nick is not None and (not nick or any(c.isspace() for c in nick)):
             raise usage.UsageError(f"bad nick {nick!r}: one word expected")
-
-
-class BoundedLineReceiver(LineReceiver):
-    """
-    A L{LineReceiver} that drops an over-long line, and only that line, then
-    goes on with the next: C{lineLengthExceeded} hands over the rest of the
-    buffer, which may hold the tail of the long line and further whole lines.
-    """
-
-    delimiter = b"\n"
-    _discarding = False
-    _carry = b""
-
-    def dataReceived(self, data: bytes) -> None:
-        super().dataReceived(data)
-        # Lines that followed an over-long one in the same buffer.
-        while self._carry and not (self.transport and self.transport.disconnecting):
-            carry, self._carry = self._carry, b""
-            super().dataReceived(carry)
-
-    def lineLengthExceeded(self, line: bytes) -> None:
-        _, found, rest = line.partition(self.delimiter)
-        if not self._discarding:
-            self.longLineDropped()
-        self._discarding = not found
-        self._carry = rest + self._carry
-
-    def lineReceived(self, line: bytes) -> None:
-        if self._discarding:
-            # The tail of an over-long line, whose start is already dropped.
-            self._discarding = False
-            return
-        self.completeLineReceived(line)
-
-    def completeLineReceived(self, line: bytes) -> None:
-        """A line of at most C{MAX_LENGTH} bytes, without its delimiter."""
-        raise NotImplementedError()
-
-    def longLineDropped(self) -> None:
-        """A line longer than C{MAX_LENGTH} was dropped (called once per line)."""
 
 
 class ServerConnection(BoundedLineReceiver):
@@ -388,28 +331,6 @@ async def chat(
     raise SystemExit(1)
 
 
-@contextmanager
-def _restoringFileFlags(descriptors: Sequence[int]) -> Iterator[None]:
-    """
-    Standard I/O makes its descriptors non-blocking, and a terminal shares
-    them with the shell that started us: put their flags back afterwards.
-    """
-    saved: dict[int, int] = {}
-    for fd in descriptors:
-        try:
-            saved[fd] = fcntl.fcntl(fd, fcntl.F_GETFL)
-        except OSError:
-            pass
-    try:
-        yield
-    finally:
-        for fd, flags in saved.items():
-            try:
-                fcntl.fcntl(fd, fcntl.F_SETFL, flags)
-            except OSError:
-                pass
-
-
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the client with C{argv} (default: C{sys.argv[1:]}) and exit."""
     options = Options()
@@ -428,5 +349,5 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         ],
         redirectStandardIO=False,
     )
-    with _restoringFileFlags([0, 1, 2]):
+    with restoringFileFlags([0, 1, 2]):
         react(chat, [options])

@@ -197,7 +197,7 @@ class Listener(Service):
             "{service}: cannot listen on {description}: {error}",
             service=self.serviceName,
             description=self.description,
-            error=failure.getErrorMessage(),
+            error=failure.getErrorMessage() or failure.type.__name__,
         )
 
 

@@ -59,8 +59,8 @@ class ReflectionGuard:
 
     def _logDropped(self, count: int) -> None:
         self._log.warn(
-            "{service}: dropped {count} datagram(s) (oversize, reserved or own "
-            "source port, or over the per-source rate limit)",
+            "{service}: dropped {count} datagram(s) (unanswerable, from a "
+            "reserved or our own port, or over the per-source rate limit)",
             service=self._serviceName,
             count=count,
         )

@@ -27,3 +27,10 @@ http = ServiceMaker(
     "Minimal, fast HTTP/1.1 responder.",
     "http",
 )
+
+temperature = ServiceMaker(
+    "twisted-services temperature",
+    "twisted_services.tap.temperature",
+    "UDP temperature converter (Celsius, Fahrenheit, Kelvin), safe against reflection.",
+    "temperature",
+)

@@ -1,0 +1,124 @@
+"""
+C{twistd temperature}: options and service for L{twisted_services.temperature}.
+
+UDP has no endpoint descriptions, so, as in C{twisted/names/tap.py}, the
+options are a port and an interface rather than C{--listen}; a socket passed
+by systemd is named with C{--systemd-socket} instead.
+"""
+
+from __future__ import annotations
+
+from twisted.application.service import MultiService
+from twisted.internet.interfaces import IReactorSocket, IReactorUDP
+from twisted.python import usage
+
+from twisted_services.listening import (
+    Listener,
+    datagramListener,
+    portNumber,
+    positiveFloat,
+    positiveInt,
+    serviceWith,
+)
+from twisted_services.systemd import NoSuchSocket, adoptDatagram, descriptorFor
+from twisted_services.temperature import TemperatureProtocol
+from twisted_services.udpguard import ReflectionGuard
+
+
+class Options(usage.Options):
+    """Options for C{twistd temperature}."""
+
+    synopsis = "[--port N] [--interface ADDR] [--systemd-socket SPEC] [options]"
+    longdesc = (
+        "UDP temperature converter: a datagram such as 100, 98.6F or 0 K gets "
+        "back 212 F, 37 C or -273.15 C. Safe against reflection: replies are "
+        "at most 48 bytes, and oversize datagrams, reserved source ports and "
+        "sources over their rate limit go unanswered. Default: UDP port 1314 "
+        "on all IPv4 interfaces."
+    )
+
+    optParameters = [
+        ["port", "p", 1314, "UDP port to listen on (0: any free port).", portNumber],
+        [
+            "interface",
+            "i",
+            None,
+            "Address to listen on (default: all IPv4 interfaces; :: serves IPv6 too)",
+        ],
+        [
+            "rate",
+            None,
+            20.0,
+            "Replies per second allowed to one source IP address (any port).",
+            positiveFloat,
+        ],
+        [
+            "burst",
+            None,
+            40,
+            "Replies one source IP address may get at once.",
+            positiveInt,
+        ],
+        [
+            "max-sources",
+            None,
+            10000,
+            "Rate-limit at most this many source addresses at once; the least "
+            "recently seen is forgotten first.",
+            positiveInt,
+        ],
+        [
+            "systemd-socket",
+            None,
+            None,
+            "Adopt the UDP socket systemd passed (socket activation) instead "
+            "of binding one: SPEC is its FileDescriptorName= (from "
+            "LISTEN_FDNAMES) or its index among the passed sockets, from 0. "
+            "--port and --interface are then unused",
+        ],
+    ]
+
+
+def makeService(
+    options: Options, reactor: IReactorUDP | IReactorSocket | None = None
+) -> MultiService:
+    """
+    The temperature service on the port, or the systemd socket, that
+    C{options} name.
+
+    @raise SystemExit: with a one-line message, if C{--systemd-socket} names
+        a socket systemd did not pass.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    guard = ReflectionGuard(
+        "temperature",
+        reactor,
+        options["rate"],
+        options["burst"],
+        options["max-sources"],
+    )
+    protocol = TemperatureProtocol(guard)
+    spec = options["systemd-socket"]
+    if spec is None:
+        listener = datagramListener(
+            "temperature",
+            options["port"],
+            options["interface"] or "",
+            protocol,
+            reactor,
+        )
+    else:
+        try:
+            fd = descriptorFor(spec)
+        except NoSuchSocket as error:
+            raise SystemExit(
+                f"temperature: bad --systemd-socket {spec!r}: {error}"
+            ) from None
+        listener = Listener(
+            "temperature",
+            f"systemd socket {spec!r} (descriptor {fd})",
+            lambda: adoptDatagram(reactor, fd, protocol),
+            reactor,
+        )
+    return serviceWith([listener])
