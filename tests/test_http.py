@@ -13,7 +13,11 @@ from itertools import pairwise
 from httptools import HttpResponseParser
 from hypothesis import given, settings, strategies
 from twisted.internet.address import IPv4Address
-from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
+from twisted.internet.interfaces import (
+    IHalfCloseableProtocol,
+    IProtocolNegotiationFactory,
+    IPushProducer,
+)
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransportWithDisconnection
 from twisted.logger import LogEvent, capturedLogs, formatEvent
@@ -1086,6 +1090,19 @@ class ConnectionLimitTests(SynchronousTestCase):
         self.assertEqual(
             messages(events), ["http: refused 1 connection(s): limit of 1 reached"]
         )
+
+
+class ProtocolNegotiationTests(SynchronousTestCase):
+    """Over TLS the factory negotiates HTTP/1.1 by ALPN."""
+
+    def test_acceptableProtocols(self) -> None:
+        """
+        L{HTTPFactory} provides L{IProtocolNegotiationFactory} offering only
+        C{http/1.1}, so a TLS listener selects it for curl and browsers.
+        """
+        factory = HTTPFactory(Clock())
+        self.assertTrue(verifyObject(IProtocolNegotiationFactory, factory))
+        self.assertEqual(factory.acceptableProtocols(), [b"http/1.1"])
 
 
 class DateTests(SynchronousTestCase):

@@ -29,13 +29,8 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
 from twisted.internet import stdio
-from twisted.internet.abstract import isIPv6Address
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.endpoints import (
-    clientFromString,
-    connectProtocol,
-    quoteStringArgument,
-)
+from twisted.internet.endpoints import connectProtocol
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IDelayedCall,
@@ -55,6 +50,15 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from twisted_services import clientendpoint
+from twisted_services.clientendpoint import (
+    CAFileError,
+    HandshakeWaiter,
+    clientEndpoint,
+    connectFailureMessage,
+    isTLS,
+    oneLine,
+)
 from twisted_services.terminalio import (
     BoundedLineReceiver,
     cleanLine,
@@ -64,50 +68,18 @@ from twisted_services.terminalio import (
 DEFAULT_PORT = 12345
 QUIT_TIMEOUT = 5.0
 
-# Endpoint types whose descriptions may look like HOST:PORT ("unix:8080" is a
-# UNIX socket named 8080, not host "unix"); anything else of that shape is
-# taken for a host and a port.
-ENDPOINT_TYPES = frozenset({"tcp", "ssl", "tls", "unix"})
-
 _QUIT = re.compile(rb"/quit(?:[ \t].*)?", re.IGNORECASE | re.DOTALL)
-_BRACKETED = re.compile(r"\[(?P<host>[^\]]+)\](?::(?P<port>[^:]*))?")
-_HOST_PORT = re.compile(r"(?P<host>[^:\[\]]+)(?::(?P<port>[^:]*))?")
-
-
-def _port(text: str | None, argument: str) -> int:
-    if text is None:
-        return DEFAULT_PORT
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise usage.UsageError(f"bad port in {argument!r}: expected 1-65535")
-    return int(text)
-
-
-def _tcp(host: str, port: int) -> str:
-    return f"tcp:host={quoteStringArgument(host)}:port={port}"
 
 
 def endpointDescription(argument: str) -> str:
     """
-    The client endpoint description for a C{SERVER} argument: C{HOST:PORT},
-    C{[IPV6]:PORT} and a bare C{HOST} or IPv6 address (port L{DEFAULT_PORT})
-    become C{tcp:} descriptions; a description of one of L{ENDPOINT_TYPES}
-    or with any other C{type:} prefix and more than one colon is returned
-    unchanged for C{clientFromString} to judge.
+    The client endpoint description for a C{SERVER} argument, as
+    L{twisted_services.clientendpoint.endpointDescription} makes it with
+    the chat's L{DEFAULT_PORT}.
 
     @raise usage.UsageError: for an empty argument or a bad port number.
     """
-    if not argument.strip():
-        raise usage.UsageError("no server given")
-    if isIPv6Address(argument):
-        return _tcp(argument, DEFAULT_PORT)
-    bracketed = _BRACKETED.fullmatch(argument)
-    if bracketed:
-        return _tcp(bracketed["host"], _port(bracketed["port"], argument))
-    prefix = argument.partition(":")[0]
-    plain = _HOST_PORT.fullmatch(argument)
-    if plain and prefix.lower() not in ENDPOINT_TYPES:
-        return _tcp(plain["host"], _port(plain["port"], argument))
-    return argument
+    return clientendpoint.endpointDescription(argument, DEFAULT_PORT)
 
 
 def isQuit(line: bytes) -> bool:
@@ -122,15 +94,23 @@ def isQuit(line: bytes) -> bool:
 class Options(usage.Options):
     """Command line of the chat client."""
 
-    synopsis = "Usage: python -m twisted_services.chat [--nick NAME] SERVER"
+    synopsis = "Usage: python -m twisted_services.chat [--nick NAME] [--ca FILE] SERVER"
     longdesc = (
         "Interactive client for the twisted-services chat. SERVER is HOST:PORT, "
         "[IPV6]:PORT, HOST (port 12345), or a Twisted client endpoint "
-        "description such as tcp:HOST:PORT, tls:HOST:PORT or unix:PATH. Type "
-        "lines to send them; /quit or Ctrl-D leaves."
+        "description such as tcp:HOST:PORT, tls:HOST:PORT or unix:PATH. A "
+        "tls: server's certificate and host name are verified. Type lines to "
+        "send them; /quit or Ctrl-D leaves."
     )
     optParameters = [
         ["nick", "n", None, "Take this nick once connected (sends /nick NAME)."],
+        [
+            "ca",
+            None,
+            None,
+            "Trust the CA certificate(s) in this PEM file, instead of the "
+            "system's, for a tls: server.",
+        ],
     ]
 
     def parseArgs(self, server: str) -> None:
@@ -139,16 +119,22 @@ class Options(usage.Options):
         self["endpoint"] = endpointDescription(server)
 
     def postOptions(self) -> None:
-        """A nick goes out as one word; the server judges the rest."""
+        """
+        A nick goes out as one word; the server judges the rest. C{--ca}
+        without a C{tls:} server would silently go unencrypted.
+        """
         nick = self["nick"]
         if nick is not None and (not nick or any(c.isspace() for c in nick)):
             raise usage.UsageError(f"bad nick {nick!r}: one word expected")
+        if self["ca"] is not None and not isTLS(self["endpoint"]):
+            raise usage.UsageError("--ca applies only to a tls:HOST:PORT server")
 
 
-class ServerConnection(BoundedLineReceiver):
+class ServerConnection(BoundedLineReceiver, HandshakeWaiter):
     """
     The socket side: shows each line the server sends and sends what the
     user types. Lines that arrive before a display is attached are kept.
+    L{secured} fires once it may talk (after the handshake, over TLS).
     """
 
     # Bounds what a hostile server can make us buffer; real lines are short.
@@ -162,6 +148,9 @@ class ServerConnection(BoundedLineReceiver):
         self._giveUp: IDelayedCall | None = None
         self.leaving = False
         self.closed: Deferred[BaseException] = Deferred()
+
+    def connectionMade(self) -> None:
+        self.waitForHandshake(self.transport)
 
     def showOn(self, display: Callable[[str], None]) -> None:
         """Show lines with C{display} from now on, starting with any kept ones."""
@@ -204,6 +193,7 @@ class ServerConnection(BoundedLineReceiver):
         if self._giveUp is not None and self._giveUp.active():
             self._giveUp.cancel()
         self._giveUp = None
+        self.connectionEnded(reason)
         self.closed.callback(reason.value)
 
 
@@ -289,10 +279,6 @@ class Terminal(BoundedLineReceiver):
             waiting.callback(None)
 
 
-def _oneLine(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
-
-
 StandardIOFactory = Callable[..., object]
 
 
@@ -304,20 +290,26 @@ async def chat(
 ) -> None:
     """
     Connect to the server, talk until it closes the connection, and exit
-    (through L{SystemExit}) with status 1 on a connection failure or error.
+    (through L{SystemExit}) with status 1 on a connection failure, a failed
+    TLS verification or an error. Nothing is read or sent before a TLS
+    server is verified.
     """
     server = ServerConnection(reactor)
     try:
-        endpoint = clientFromString(reactor, options["endpoint"])
+        endpoint = clientEndpoint(
+            reactor, options["endpoint"], options["ca"], DEFAULT_PORT
+        )
+    except CAFileError as error:
+        stderr.write(f"chat: {error}\n")
+        raise SystemExit(2) from None
     except (ValueError, KeyError, TypeError) as error:
-        stderr.write(f"chat: bad server {options['server']!r}: {_oneLine(error)}\n")
+        stderr.write(f"chat: bad server {options['server']!r}: {oneLine(error)}\n")
         raise SystemExit(2) from None
     try:
         await connectProtocol(endpoint, server)
+        await server.secured
     except Exception as error:
-        stderr.write(
-            f"chat: cannot connect to {options['server']}: {_oneLine(error)}\n"
-        )
+        stderr.write(connectFailureMessage("chat", options["server"], endpoint, error))
         raise SystemExit(1) from None
     if options["nick"]:
         server.say(b"/nick " + options["nick"].encode("utf-8"))
@@ -327,7 +319,7 @@ async def chat(
     await terminal.finish()
     if server.leaving or isinstance(reason, ConnectionDone):
         return
-    stderr.write(f"chat: connection lost: {_oneLine(reason)}\n")
+    stderr.write(f"chat: connection lost: {oneLine(reason)}\n")
     raise SystemExit(1)
 
 

@@ -139,3 +139,9 @@ class DatagramEcho(DatagramProtocol):
     def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
         if self.guard.allows(addr):
             self.transport.write(data, addr)
+
+
+if __name__ == "__main__":
+    from twisted_services.echoclient import main
+
+    main()

@@ -39,6 +39,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import (
     IDelayedCall,
     IHalfCloseableProtocol,
+    IProtocolNegotiationFactory,
     IPushProducer,
     IReactorTime,
 )
@@ -616,10 +617,13 @@ class ServiceUnavailable(Protocol):
         self.transport.loseConnection()
 
 
+@implementer(IProtocolNegotiationFactory)
 class HTTPFactory(Factory):
     """
     The http service: its limits, its counters, its prebuilt responses and
     its clock, shared by every L{HTTPProtocol}.
+
+    Over TLS it negotiates C{http/1.1} by ALPN, as curl and browsers expect.
 
     @ivar maxBody: the largest request body read (and discarded), in bytes.
     @ivar maxHeaderSize: the largest request head, in bytes.
@@ -670,3 +674,7 @@ class HTTPFactory(Factory):
         protocol = super().buildProtocol(addr)
         assert isinstance(protocol, HTTPProtocol)
         return protocol
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """The ALPN protocols a TLS listener offers for this factory."""
+        return [b"http/1.1"]

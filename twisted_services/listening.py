@@ -5,20 +5,32 @@ C{--listen}), and the services that listen on them.
 Each listener logs the address it actually bound, so C{--port 0} is usable by
 tests and scripts. A listener that cannot be parsed or bound ends the process
 with a one-line error and exit status 1 instead of a traceback.
+
+TLS (C{ssl:}) listeners are Twisted's own, with its defaults (TLS 1.2 or
+later, no compression); L{streamListeners} builds each one's OpenSSL context at
+start-up, so a key or certificate OpenSSL rejects stops the process before it
+listens, and makes ALPN negotiation tolerant (see L{_selectProtocol}).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from OpenSSL.SSL import NO_OVERLAPPING_PROTOCOLS, Connection
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.endpoints import quoteStringArgument, serverFromString
+from twisted.internet.endpoints import (
+    SSL4ServerEndpoint,
+    quoteStringArgument,
+    serverFromString,
+)
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
+    IProtocolNegotiationFactory,
     IReactorCore,
     IReactorUDP,
+    IStreamServerEndpoint,
 )
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
@@ -201,6 +213,44 @@ class Listener(Service):
         )
 
 
+def _selectProtocol(connection: Connection, offered: list[bytes]) -> object:
+    """
+    Choose the ALPN protocol for a TLS connection: the first protocol the
+    served factory's L{IProtocolNegotiationFactory.acceptableProtocols} lists
+    that the client offered, or none at all.
+
+    Twisted's own selector answers "no overlap" with an empty protocol name,
+    which OpenSSL turns into a fatal alert; so a factory that negotiates
+    nothing (echo, chat) would fail every client that offers ALPN (curl,
+    browsers). L{NO_OVERLAPPING_PROTOCOLS} lets the handshake go on without
+    one.
+    """
+    wrapped = connection.get_app_data().factory.wrappedFactory
+    negotiation = IProtocolNegotiationFactory(wrapped, None)
+    acceptable = negotiation.acceptableProtocols() if negotiation else []
+    for protocol in acceptable:
+        if protocol in offered:
+            return protocol
+    return NO_OVERLAPPING_PROTOCOLS
+
+
+def _prepareTLS(endpoint: IStreamServerEndpoint) -> None:
+    """
+    For a TLS endpoint, build its OpenSSL context now, so that anything
+    OpenSSL rejects stops start-up rather than every handshake, and install
+    L{_selectProtocol}.
+
+    Twisted's C{ssl:} parser already refuses unreadable files and a key that
+    does not match the certificate, but its L{CertificateOptions} builds the
+    context (and so meets any other problem) lazily. C{getContext} caches the
+    context it builds, so the callback set here is the one every connection
+    uses; pyOpenSSL allows that only before the first connection is made.
+    """
+    if isinstance(endpoint, SSL4ServerEndpoint):
+        context = endpoint._sslContextFactory.getContext()
+        context.set_alpn_select_callback(_selectProtocol)
+
+
 def streamListeners(
     serviceName: str,
     descriptions: Sequence[str],
@@ -211,12 +261,14 @@ def streamListeners(
     One L{Listener} per endpoint description, all serving C{factory}.
 
     @raise SystemExit: with a one-line message, for a description that Twisted
-        cannot parse (or whose certificate files cannot be read).
+        cannot parse, or a TLS one whose key and certificate cannot be read,
+        do not match, or are refused by OpenSSL.
     """
     listeners: list[IService] = []
     for description in descriptions:
         try:
             endpoint = serverFromString(reactor, description)
+            _prepareTLS(endpoint)
         except Exception as error:
             # Endpoint parsers raise anything from ValueError to SSL errors.
             raise SystemExit(
