@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_services.chat import ChatFactory, ShutdownService
 from twisted_services.listening import Listener
+from twisted_services.notify import SystemdNotifier
 from twisted_services.tap.chat import Options, makeService
 from twisted_services.testing import connect
 
@@ -165,8 +166,9 @@ class MakeServiceTests(SynchronousTestCase):
         service, _ = started("--listen", "tcp:0", "--listen", "tcp:1")
         children = list(service)
         self.assertIsInstance(children[0], ShutdownService)
-        self.assertTrue(all(isinstance(child, Listener) for child in children[1:]))
-        self.assertEqual(len(children), 3)
+        self.assertTrue(all(isinstance(child, Listener) for child in children[1:-1]))
+        self.assertIsInstance(children[-1], SystemdNotifier)
+        self.assertEqual(len(children), 4)
 
     def test_stopSaysGoodbye(self) -> None:
         """Stopping the service tells every client, closes, and stops listening."""

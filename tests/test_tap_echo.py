@@ -163,7 +163,8 @@ class MakeServiceTests(SynchronousTestCase):
         service, reactor = started(
             "--listen", "tcp:0", "--listen", "unix:/tmp/echo.sock", "--port", "1"
         )
-        self.assertEqual(len(list(service)), 3)
+        # Three listeners, then the systemd notifier serviceWith adds.
+        self.assertEqual(len(list(service)), 4)
         self.assertEqual([server[0] for server in reactor.tcpServers], [1, 0])
         self.assertEqual(reactor.unixServers[0][0], "/tmp/echo.sock")
         factories = {server[1] for server in reactor.tcpServers + reactor.unixServers}

@@ -129,7 +129,8 @@ class MakeServiceTests(SynchronousTestCase):
         service, reactor = started(
             "--listen", "tcp:0", "--listen", "unix:/tmp/http.sock", "--port", "1"
         )
-        self.assertEqual(len(list(service)), 3)
+        # Three listeners, then the systemd notifier serviceWith adds.
+        self.assertEqual(len(list(service)), 4)
         factories = {server[1] for server in reactor.tcpServers + reactor.unixServers}
         self.assertEqual(len(factories), 1)
 

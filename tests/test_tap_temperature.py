@@ -159,7 +159,8 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual((port, interface), (1314, ""))
         self.assertIsInstance(protocol, TemperatureProtocol)
         self.assertEqual(reactor.tcpServers, [])
-        self.assertEqual(len(list(service)), 1)
+        # The listener, then the systemd notifier serviceWith adds.
+        self.assertEqual(len(list(service)), 2)
 
     def test_portAndInterface(self) -> None:
         """C{--port} and C{--interface} reach the reactor, IPv6 included."""

@@ -38,6 +38,7 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 
 from twisted_services.addresses import describeAddress
+from twisted_services.notify import SystemdNotifier
 
 
 def portNumber(value: str) -> int:
@@ -286,11 +287,20 @@ def streamListeners(
     return listeners
 
 
-def serviceWith(children: Sequence[IService]) -> MultiService:
-    """A L{MultiService} that starts and stops C{children} together."""
+def serviceWith(children: Sequence[IService], notify: bool = True) -> MultiService:
+    """
+    A L{MultiService} that starts and stops C{children} together.
+
+    @param notify: also add a L{SystemdNotifier} as the last child, so that
+        under systemd C{READY=1} is sent once every child has started (and
+        C{STOPPING=1} before any stops). A service nested in another one
+        that has its notifier passes C{False}: one notifier per process.
+    """
     parent = MultiService()
     for child in children:
         child.setServiceParent(parent)
+    if notify:
+        SystemdNotifier().setServiceParent(parent)
     return parent
 
 

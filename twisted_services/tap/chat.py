@@ -100,7 +100,9 @@ class Options(ListenOptions):
     ]
 
 
-def makeService(options: Options, reactor: IReactorTCP | None = None) -> MultiService:
+def makeService(
+    options: Options, reactor: IReactorTCP | None = None, notify: bool = True
+) -> MultiService:
     """
     The chat service on every listener C{options} names. Stopping it stops
     the listeners, then tells every client the server is shutting down.
@@ -120,4 +122,4 @@ def makeService(options: Options, reactor: IReactorTCP | None = None) -> MultiSe
     listeners = streamListeners("chat", options["listen"], factory, reactor)
     # First, so that MultiService, which stops its children last to first,
     # says goodbye once no listener can accept anyone new.
-    return serviceWith([ShutdownService(factory), *listeners])
+    return serviceWith([ShutdownService(factory), *listeners], notify=notify)

@@ -71,7 +71,9 @@ class Options(ListenOptions):
     ]
 
 
-def makeService(options: Options, reactor: IReactorTCP | None = None) -> MultiService:
+def makeService(
+    options: Options, reactor: IReactorTCP | None = None, notify: bool = True
+) -> MultiService:
     """The echo service on every listener C{options} names."""
     if reactor is None:
         from twisted.internet import reactor
@@ -94,4 +96,4 @@ def makeService(options: Options, reactor: IReactorTCP | None = None) -> MultiSe
                 reactor,
             )
         )
-    return serviceWith(listeners)
+    return serviceWith(listeners, notify=notify)

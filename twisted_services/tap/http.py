@@ -91,7 +91,9 @@ class Options(ListenOptions):
     ]
 
 
-def makeService(options: Options, reactor: IReactorTCP | None = None) -> MultiService:
+def makeService(
+    options: Options, reactor: IReactorTCP | None = None, notify: bool = True
+) -> MultiService:
     """The http service on every listener C{options} names."""
     if reactor is None:
         from twisted.internet import reactor
@@ -105,4 +107,5 @@ def makeService(options: Options, reactor: IReactorTCP | None = None) -> MultiSe
         maxConnections=options["max-connections"],
         accessLog=not options["no-access-log"],
     )
-    return serviceWith(streamListeners("http", options["listen"], factory, reactor))
+    listeners = streamListeners("http", options["listen"], factory, reactor)
+    return serviceWith(listeners, notify=notify)

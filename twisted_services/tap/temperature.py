@@ -80,7 +80,9 @@ class Options(usage.Options):
 
 
 def makeService(
-    options: Options, reactor: IReactorUDP | IReactorSocket | None = None
+    options: Options,
+    reactor: IReactorUDP | IReactorSocket | None = None,
+    notify: bool = True,
 ) -> MultiService:
     """
     The temperature service on the port, or the systemd socket, that
@@ -121,4 +123,4 @@ def makeService(
             lambda: adoptDatagram(reactor, fd, protocol),
             reactor,
         )
-    return serviceWith([listener])
+    return serviceWith([listener], notify=notify)
