@@ -21,7 +21,7 @@ install-test: $(BIN)/python
 	$(BIN)/python -c "$(PLUGIN_CACHE)"
 
 run: install
-	$(BIN)/twistd --nodaemon --pidfile= echo
+	$(BIN)/twistd --nodaemon --pidfile= services
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -34,3 +34,10 @@ temperature = ServiceMaker(
     "UDP temperature converter (Celsius, Fahrenheit, Kelvin), safe against reflection.",
     "temperature",
 )
+
+services = ServiceMaker(
+    "twisted-services services",
+    "twisted_services.tap.services",
+    "All four services in one process: echo, chat, http and temperature.",
+    "services",
+)

@@ -1,0 +1,338 @@
+"""
+Tests for L{twisted_services.tap.services}: C{twistd services}'s options and
+the combined service it builds, on a L{MemoryReactorClock}.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+from twisted.application.service import IService, IServiceMaker, MultiService
+from twisted.internet import endpoints
+from twisted.plugin import getPlugins
+from twisted.python.systemd import ListenFDs
+from twisted.python.usage import UsageError
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.test_tap_temperature import AdoptingMemoryReactor
+from twisted_services.chat import ChatFactory
+from twisted_services.echo import EchoFactory
+from twisted_services.http import HTTPFactory
+from twisted_services.notify import SystemdNotifier
+from twisted_services.tap import chat, echo, http, services, temperature
+from twisted_services.tap.services import Options, makeService
+from twisted_services.temperature import TemperatureProtocol
+
+SERVICES = ["echo", "chat", "http", "temperature"]
+
+
+def parse(*arguments: str) -> Options:
+    """C{twistd services} options parsed from C{arguments}."""
+    options = Options()
+    options.parseOptions(list(arguments))
+    return options
+
+
+def started(*arguments: str) -> tuple[MultiService, AdoptingMemoryReactor]:
+    """The combined service for C{arguments}, started on a fake reactor."""
+    reactor = AdoptingMemoryReactor()
+    service = makeService(parse(*arguments), reactor)
+    service.privilegedStartService()
+    service.startService()
+    return service, reactor
+
+
+def walk(service: IService) -> Iterator[IService]:
+    """C{service} and every service under it, depth first."""
+    yield service
+    if isinstance(service, MultiService):
+        for child in service:
+            yield from walk(child)
+
+
+def notifiers(service: IService) -> list[IService]:
+    """The systemd notifiers anywhere in C{service}'s tree."""
+    return [s for s in walk(service) if isinstance(s, SystemdNotifier)]
+
+
+class OptionsTests(SynchronousTestCase):
+    """L{Options} parses C{twistd services}, each service's part by its own."""
+
+    def test_defaults(self) -> None:
+        """
+        With no arguments all four services run on their default ports, each
+        with its own plugin's options and defaults.
+        """
+        parts = parse()["services"]
+        self.assertEqual(list(parts), SERVICES)
+        for name, tap in zip(SERVICES, [echo, chat, http, temperature], strict=True):
+            self.assertIsInstance(parts[name], tap.Options)
+        self.assertEqual(parts["echo"]["listen"], ["tcp:8888"])
+        self.assertEqual(parts["chat"]["listen"], ["tcp:12345"])
+        self.assertEqual(parts["http"]["listen"], ["tcp:8080"])
+        self.assertEqual(parts["temperature"]["port"], 1314)
+        self.assertIsNone(parts["temperature"]["systemd-socket"])
+        self.assertEqual(parts["chat"]["max-line"], 4096)
+
+    def test_repeatableListeners(self) -> None:
+        """C{--echo} and friends repeat, and replace only their service's default."""
+        parts = parse(
+            "--echo", "tcp:1", "--echo", "unix:/tmp/e.sock", "--http", "tcp:0"
+        )["services"]
+        self.assertEqual(parts["echo"]["listen"], ["tcp:1", "unix:/tmp/e.sock"])
+        self.assertEqual(parts["http"]["listen"], ["tcp:0"])
+        self.assertEqual(parts["chat"]["listen"], ["tcp:12345"])
+
+    def test_temperaturePort(self) -> None:
+        """C{--temperature} is temperature's UDP port."""
+        self.assertEqual(
+            parse("--temperature", "0")["services"]["temperature"]["port"], 0
+        )
+        self.assertRaises(UsageError, parse, "--temperature", "65536")
+
+    def test_temperatureSocket(self) -> None:
+        """
+        C{--temperature-socket} is temperature's C{--systemd-socket}, and not
+        to be given with C{--temperature}.
+        """
+        part = parse("--temperature-socket", "temperature")["services"]["temperature"]
+        self.assertEqual(part["systemd-socket"], "temperature")
+        self.assertRaises(
+            UsageError, parse, "--temperature", "1", "--temperature-socket", "t"
+        )
+
+    def test_turnedOff(self) -> None:
+        """C{--no-X} leaves service X out, and only it."""
+        for name in SERVICES:
+            parts = parse(f"--no-{name}")["services"]
+            self.assertEqual(list(parts), [n for n in SERVICES if n != name])
+
+    def test_allTurnedOff(self) -> None:
+        """Turning every service off is a usage error."""
+        error = self.assertRaises(
+            UsageError, parse, *(f"--no-{name}" for name in SERVICES)
+        )
+        self.assertIn("nothing to run", str(error))
+
+    def test_turnedOffButConfigured(self) -> None:
+        """Configuring a service that is turned off is a usage error naming both."""
+        for arguments, named in [
+            (["--no-chat", "--chat", "tcp:1"], "--chat"),
+            (["--no-echo", "--echo-args", "--port 1"], "--echo-args"),
+            (["--no-temperature", "--temperature", "1"], "--temperature"),
+            (["--no-temperature", "--temperature-socket", "t"], "--temperature-socket"),
+        ]:
+            error = str(self.assertRaises(UsageError, parse, *arguments))
+            self.assertIn(arguments[0], error)
+            self.assertIn(named, error)
+
+    def test_serviceArguments(self) -> None:
+        """C{--X-args} is split as a shell would and parsed by X's own options."""
+        parts = parse(
+            "--chat-args",
+            "--max-line 8192 --rate 10",
+            "--http-args",
+            "--message 'Hi there' --no-access-log",
+            "--echo-args",
+            "--udp-port=7",
+            "--temperature",
+            "0",
+            "--temperature-args",
+            "--interface ::1 --burst 2",
+        )["services"]
+        self.assertEqual((parts["chat"]["max-line"], parts["chat"]["rate"]), (8192, 10))
+        self.assertEqual(parts["http"]["message"], "Hi there")
+        self.assertTrue(parts["http"]["no-access-log"])
+        self.assertEqual(parts["echo"]["udp-port"], 7)
+        self.assertEqual(
+            [parts["temperature"][k] for k in ("port", "interface", "burst")],
+            [0, "::1", 2],
+        )
+
+    def test_serviceArgumentsListen(self) -> None:
+        """
+        Without C{--X}, C{--X-args} may set the listeners the single plugin's
+        way; with it, they add to the ones given.
+        """
+        parts = parse(
+            "--echo-args",
+            "--port 7",
+            "--chat",
+            "tcp:1",
+            "--chat-args",
+            "--listen tcp:2",
+        )["services"]
+        self.assertEqual(parts["echo"]["listen"], ["tcp:7"])
+        self.assertEqual(parts["chat"]["listen"], ["tcp:1", "tcp:2"])
+
+    def test_serviceArgumentErrorsNameService(self) -> None:
+        """An error in C{--X-args} is a usage error that starts with C{--X-args:}."""
+        for option, value in [
+            ("--chat-args", "--max-line 0"),
+            ("--echo-args", "--rooms 1"),
+            ("--http-args", "--message 'unclosed"),
+            ("--temperature-args", "--listen udp:1314"),
+        ]:
+            error = self.assertRaises(UsageError, parse, option, value)
+            self.assertTrue(str(error).startswith(f"{option}: "), str(error))
+
+    def test_serviceValidation(self) -> None:
+        """X's own checks apply to the listeners given here, naming C{--X-args}."""
+        error = self.assertRaises(
+            UsageError, parse, "--echo", "tcp:1", "--echo-args", "--interface ::1"
+        )
+        self.assertIn("--echo-args: --interface goes with --port", str(error))
+
+    def test_helpDocumentsEveryOption(self) -> None:
+        """C{twistd services --help} names every option and each default port."""
+        text = str(Options())
+        for name in SERVICES:
+            for option in (name, f"no-{name}", f"{name}-args"):
+                self.assertIn(f"--{option}", text)
+        self.assertIn("--temperature-socket", text)
+        for port in ("8888", "12345", "8080", "1314"):
+            self.assertIn(port, text)
+
+
+class MakeServiceTests(SynchronousTestCase):
+    """L{makeService} builds each enabled service with its own plugin."""
+
+    def test_defaults(self) -> None:
+        """By default all four listen on their default ports, each its factory."""
+        _, reactor = started()
+        self.assertEqual(
+            [
+                (port, type(factory), interface)
+                for port, factory, _, interface in reactor.tcpServers
+            ],
+            [
+                (8888, EchoFactory, ""),
+                (12345, ChatFactory, ""),
+                (8080, HTTPFactory, ""),
+            ],
+        )
+        [(port, protocol, interface)] = reactor.udpServers
+        self.assertEqual((port, interface), (1314, ""))
+        self.assertIsInstance(protocol, TemperatureProtocol)
+
+    def test_namedChildren(self) -> None:
+        """Each service is a child named after it, in a fixed order."""
+        service, _ = started("--no-http")
+        self.assertEqual(
+            [child.name for child in service if child.name is not None],
+            ["echo", "chat", "temperature"],
+        )
+        self.assertIsInstance(service.getServiceNamed("chat"), MultiService)
+
+    def test_onlyEnabled(self) -> None:
+        """Services turned off do not listen."""
+        _, reactor = started("--no-echo", "--no-http", "--no-temperature")
+        [(port, factory, _, _)] = reactor.tcpServers
+        self.assertEqual(port, 12345)
+        self.assertIsInstance(factory, ChatFactory)
+        self.assertEqual(reactor.udpServers, [])
+
+    def test_listeners(self) -> None:
+        """The listeners given reach the reactor, for the service they name."""
+        _, reactor = started(
+            "--echo",
+            "tcp:0:interface=127.0.0.1",
+            "--echo",
+            "tcp:1",
+            "--chat",
+            "tcp:2",
+            "--no-http",
+            "--temperature",
+            "3",
+        )
+        self.assertEqual(
+            [
+                (port, type(factory), interface)
+                for port, factory, _, interface in reactor.tcpServers
+            ],
+            [(0, EchoFactory, "127.0.0.1"), (1, EchoFactory, ""), (2, ChatFactory, "")],
+        )
+        self.assertEqual(reactor.udpServers[0][0], 3)
+
+    def test_serviceOptionsReachFactories(self) -> None:
+        """Each C{--X-args} configures X's factory, and only X's."""
+        _, reactor = started(
+            "--echo-args",
+            "--idle-timeout 7",
+            "--chat-args",
+            "--max-line 8192 --rate 10",
+            "--http-args",
+            "--max-body 0 --no-access-log",
+        )
+        echoFactory, chatFactory, httpFactory = (s[1] for s in reactor.tcpServers)
+        self.assertEqual(echoFactory.idleTimeout, 7)
+        self.assertEqual((chatFactory.maxLine, chatFactory.rate), (8192, 10))
+        self.assertEqual(chatFactory.idleTimeout, 3600)
+        self.assertEqual((httpFactory.maxBody, httpFactory.accessLog), (0, False))
+        self.assertIs(chatFactory.clock, reactor)
+
+    def test_temperatureOptionsReachProtocol(self) -> None:
+        """C{--temperature-args} sets the temperature service's rate limits."""
+        _, reactor = started("--temperature-args", "--rate 1 --burst 1")
+        [(_, protocol, _)] = reactor.udpServers
+        [transport] = reactor.udpTransports
+        for _ in range(2):
+            protocol.datagramReceived(b"100", ("192.0.2.1", 5000))
+        self.assertEqual(transport.written, [(b"212 F\n", ("192.0.2.1", 5000))])
+
+    def test_temperatureSocket(self) -> None:
+        """C{--temperature-socket} adopts the socket systemd passed by that name."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(("127.0.0.1", 0))
+        self.patch(
+            endpoints._SystemdParser,
+            "_sddaemon",
+            ListenFDs([sock.fileno()], ("temperature",)),
+        )
+        _, reactor = started("--temperature-socket", "temperature")
+        [(fd, _, protocol, _)] = reactor.adoptedPorts
+        self.assertEqual(fd, sock.fileno())
+        self.assertIsInstance(protocol, TemperatureProtocol)
+        self.assertEqual(reactor.udpServers, [])
+
+    def test_oneNotifier(self) -> None:
+        """
+        The tree holds one systemd notifier, the top's last child, so that
+        READY=1 waits for every service; the single plugins' own are left out.
+        """
+        service, _ = started()
+        self.assertEqual(notifiers(service), [list(service)[-1]])
+        single = echo.makeService(echo.Options(), AdoptingMemoryReactor())
+        self.assertEqual(len(notifiers(single)), 1)
+
+    def test_badListenerNamesService(self) -> None:
+        """A listener that cannot be parsed exits with a line naming its service."""
+        options = parse("--chat", "tpc:1")
+        exit = self.assertRaises(
+            SystemExit, makeService, options, AdoptingMemoryReactor()
+        )
+        self.assertIsInstance(exit.code, str)
+        self.assertIn("chat: bad listen description 'tpc:1'", exit.code)
+
+    def test_stopService(self) -> None:
+        """Stopping the combined service stops every service's listeners."""
+        service, reactor = started()
+        service.stopService()
+        self.assertFalse(any(s.running for s in walk(service)))
+        self.assertTrue(all(t.stopped for t in reactor.udpTransports))
+
+
+class PluginTests(SynchronousTestCase):
+    """The dropin offers C{twistd services}."""
+
+    def test_plugin(self) -> None:
+        """The C{services} maker builds from this module."""
+        [maker] = [m for m in getPlugins(IServiceMaker) if m.tapname == "services"]
+        self.assertIsInstance(maker.options(), services.Options)
+        self.assertIs(maker.makeService, services.makeService)
+        self.assertEqual(
+            maker.description,
+            "All four services in one process: echo, chat, http and temperature.",
+        )

@@ -1,0 +1,209 @@
+"""
+C{twistd services}: echo, chat, http and temperature in one process.
+
+Nothing here knows how a service is configured or built: each one's own
+C{Options} parses its part of the command line (the listeners given here,
+then its C{--X-args}), and its own C{makeService} builds it, so the combined
+plugin serves exactly what the single plugins would.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from twisted.application.service import IService, MultiService
+from twisted.python import usage
+
+from twisted_services.listening import portNumber, serviceWith
+from twisted_services.tap import chat, echo, http, temperature
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One service of the combined plugin, and where its pieces live."""
+
+    name: str
+    tap: ModuleType
+    # The arguments the combined options inject before the service's --X-args.
+    listenArguments: Callable[[Options], list[str]]
+
+
+def _streamListeners(name: str) -> Callable[[Options], list[str]]:
+    """C{--listen D} for every C{--NAME D}; nothing, so the default port applies."""
+
+    def arguments(options: Options) -> list[str]:
+        return [word for d in options[name] for word in ("--listen", d)]
+
+    return arguments
+
+
+def _temperatureListener(options: Options) -> list[str]:
+    """C{--systemd-socket} or C{--port} for temperature; nothing for port 1314."""
+    if options["temperature-socket"] is not None:
+        return ["--systemd-socket", options["temperature-socket"]]
+    if options["temperature"] is not None:
+        return ["--port", str(options["temperature"])]
+    return []
+
+
+PARTS = (
+    _Part("echo", echo, _streamListeners("echo")),
+    _Part("chat", chat, _streamListeners("chat")),
+    _Part("http", http, _streamListeners("http")),
+    _Part("temperature", temperature, _temperatureListener),
+)
+
+
+class Options(usage.Options):
+    """Options for C{twistd services}."""
+
+    synopsis = (
+        "[--echo DESCRIPTION ...] [--chat DESCRIPTION ...] "
+        "[--http DESCRIPTION ...] [--temperature PORT] [--no-SERVICE] "
+        "[--SERVICE-args ARGUMENTS]"
+    )
+    longdesc = (
+        "Runs echo (TCP 8888), chat (TCP 12345), http (TCP 8080) and "
+        "temperature (UDP 1314) in one process. Each service takes the options "
+        "of its own plugin through --SERVICE-args, e.g. "
+        "--chat-args '--max-line 8192 --rate 10'; "
+        "see twistd SERVICE --help for them."
+    )
+
+    optFlags = [[f"no-{part.name}", None, f"Do not run {part.name}."] for part in PARTS]
+
+    optParameters = [
+        [
+            "temperature",
+            None,
+            None,
+            "Serve temperature on this UDP port (default 1314; 0: any free "
+            "port); --temperature-args '--interface ADDR' picks the address",
+            portNumber,
+        ],
+        [
+            "temperature-socket",
+            None,
+            None,
+            "Serve temperature on the UDP socket systemd passed by this "
+            "FileDescriptorName= (or index), as twistd temperature "
+            "--systemd-socket does",
+        ],
+        *(
+            [
+                f"{part.name}-args",
+                None,
+                "",
+                f"Options for {part.name}, as for twistd {part.name} "
+                "(one string, split as a shell would)",
+            ]
+            for part in PARTS
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        for name in ("echo", "chat", "http"):
+            self[name] = []
+        # Each enabled service's name and its own parsed options, in order.
+        self["services"] = {}
+
+    def _listenOn(self, name: str, description: str) -> None:
+        self[name].append(description)
+
+    # One line each: usage.Options prints an opt_ docstring's breaks verbatim.
+    def opt_echo(self, description: str) -> None:
+        self._listenOn("echo", description)
+
+    opt_echo.__doc__ = (
+        "Serve echo on this server endpoint description (e.g. tcp:8888, "
+        "systemd:domain=INET6:name=echo); repeatable, replaces the default port."
+    )
+
+    def opt_chat(self, description: str) -> None:
+        self._listenOn("chat", description)
+
+    opt_chat.__doc__ = (
+        "Serve chat on this server endpoint description (e.g. tcp:12345); "
+        "repeatable, replaces the default port."
+    )
+
+    def opt_http(self, description: str) -> None:
+        self._listenOn("http", description)
+
+    opt_http.__doc__ = (
+        "Serve http on this server endpoint description (e.g. tcp:8080); "
+        "repeatable, replaces the default port."
+    )
+
+    def postOptions(self) -> None:
+        if self["temperature"] is not None and self["temperature-socket"]:
+            raise usage.UsageError(
+                "--temperature and --temperature-socket are alternatives"
+            )
+        for part in PARTS:
+            given = self._given(part)
+            if self[f"no-{part.name}"]:
+                if given:
+                    raise usage.UsageError(
+                        f"--no-{part.name} conflicts with {', '.join(given)}"
+                    )
+                continue
+            self["services"][part.name] = self._parse(part)
+        if not self["services"]:
+            raise usage.UsageError("every service is turned off: nothing to run")
+
+    def _given(self, part: _Part) -> list[str]:
+        """The options that configure C{part}, as they were spelt."""
+        given = []
+        if part.listenArguments(self):
+            socket = part.name == "temperature" and self["temperature-socket"]
+            given.append("--temperature-socket" if socket else f"--{part.name}")
+        if self[f"{part.name}-args"]:
+            given.append(f"--{part.name}-args")
+        return given
+
+    def _parse(self, part: _Part) -> usage.Options:
+        """C{part}'s own options, from its listeners here and its C{--X-args}."""
+        option = f"--{part.name}-args"
+        try:
+            extra = shlex.split(self[f"{part.name}-args"])
+        except ValueError as error:
+            raise usage.UsageError(f"{option}: {error}") from None
+        options = part.tap.Options()
+        try:
+            options.parseOptions([*part.listenArguments(self), *extra])
+        except usage.UsageError as error:
+            raise usage.UsageError(f"{option}: {error}") from None
+        return options
+
+
+def makeService(options: Options, reactor: Any = None) -> MultiService:
+    """
+    Every enabled service, each built by its own plugin's C{makeService} and
+    named after it, in one L{MultiService}.
+
+    @param reactor: what every single plugin needs (TCP, UDP and socket
+        adoption); the global reactor by default.
+
+    @raise SystemExit: with a one-line message naming the service, as the
+        single plugin would, for a listener that cannot be built.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    children: list[IService] = []
+    for part in PARTS:
+        if part.name not in options["services"]:
+            continue
+        # One notifier for the process, last, so that READY=1 waits for
+        # every service's listeners and is sent once.
+        child = part.tap.makeService(
+            options["services"][part.name], reactor, notify=False
+        )
+        child.setName(part.name)
+        children.append(child)
+    return serviceWith(children)
