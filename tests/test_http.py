@@ -27,6 +27,7 @@ from zope.interface.verify import verifyObject
 from twisted_services import __version__
 from twisted_services.http import (
     CLOSE_GRACE,
+    SHUTDOWN_TIMEOUT,
     HTTPFactory,
     HTTPProtocol,
     ServiceUnavailable,
@@ -1296,5 +1297,111 @@ class FactoryTests(SynchronousTestCase):
 
     def test_badLimits(self) -> None:
         """Limits that make no sense are refused up front."""
-        for kwargs in [{"maxBody": -1}, {"maxHeaderSize": 0}, {"headerTimeout": 0}]:
+        for kwargs in [
+            {"maxBody": -1},
+            {"maxHeaderSize": 0},
+            {"headerTimeout": 0},
+            {"shutdownTimeout": -1},
+        ]:
             self.assertRaises(ValueError, HTTPFactory, Clock(), **kwargs)
+
+
+class ShutdownTests(SynchronousTestCase):
+    """L{HTTPFactory.shutdown} lets every connection finish, then fires."""
+
+    def test_noConnections(self) -> None:
+        """With no connection open the L{Deferred} fires at once."""
+        factory, clock = httpFactory()
+        self.successResultOf(factory.shutdown())
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_idleClosed(self) -> None:
+        """
+        A connection between requests closes at once, fully (no waiting for
+        the client's side), after what was written.
+        """
+        factory, _ = httpFactory()
+        transport = HalfClosingTransport()
+        user = Client(factory, transport)
+        user.send(request())
+        done = factory.shutdown()
+        self.assertEqual(user.response().body, b"Hello World")
+        self.assertFalse(transport.writeClosed)
+        self.assertFalse(user.connected)
+        self.successResultOf(done)
+
+    def test_midRequestAnsweredThenClosed(self) -> None:
+        """
+        A connection whose request head is arriving gets its answer, with
+        C{Connection: close}, then closes; the L{Deferred} waits for it.
+        """
+        factory, _ = httpFactory()
+        user = Client(factory)
+        user.send(b"GET / HTTP/1.1\r\nHost: exa")
+        done = factory.shutdown()
+        self.assertNoResult(done)
+        self.assertTrue(user.connected)
+        user.send(b"mple.com\r\n\r\n" + request())
+        [response] = user.responses()
+        self.assertEqual(response.body, b"Hello World")
+        self.assertEqual(response.headers["connection"], "close")
+        self.assertFalse(user.connected)
+        self.successResultOf(done)
+
+    def test_midBodyAnsweredThenClosed(self) -> None:
+        """
+        A connection whose head was complete before the shutdown is answered
+        with C{Connection: close} once its body arrives.
+        """
+        factory, _ = httpFactory()
+        user = Client(factory)
+        user.send(request(headers=[("Host", "h"), ("Content-Length", "4")]) + b"ab")
+        done = factory.shutdown()
+        user.send(b"cd")
+        self.assertEqual(user.response().headers["connection"], "close")
+        self.assertFalse(user.connected)
+        self.successResultOf(done)
+
+    def test_timeoutAborts(self) -> None:
+        """
+        A request not finished within C{shutdownTimeout} seconds has its
+        connection aborted, and then the L{Deferred} fires.
+        """
+        factory, clock = httpFactory(shutdownTimeout=2.0)
+        idle = Client(factory)
+        stuck = Client(factory)
+        stuck.send(b"GET / HTTP/1.1\r\n")
+        with capturedLogs() as events:
+            done = factory.shutdown()
+            self.assertFalse(idle.connected)
+            clock.advance(1.9)
+            self.assertNoResult(done)
+            self.assertTrue(stuck.connected)
+            clock.advance(0.1)
+        self.assertTrue(stuck.transport.disconnected)
+        self.assertEqual(stuck.received(), b"")
+        self.successResultOf(done)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        self.assertEqual(
+            messages(events),
+            [
+                "http: shutting down, finishing 2 connection(s)",
+                "http: 1 connection(s) not finished within 2.0 seconds, aborting",
+            ],
+        )
+
+    def test_defaultTimeout(self) -> None:
+        """By default the grace period is L{SHUTDOWN_TIMEOUT} seconds."""
+        factory, clock = httpFactory()
+        Client(factory).send(b"GET / HTTP/1.1\r\n")
+        done = factory.shutdown()
+        clock.advance(SHUTDOWN_TIMEOUT - 0.001)
+        self.assertNoResult(done)
+        clock.advance(0.001)
+        self.successResultOf(done)
+
+    def test_refusesNewConnections(self) -> None:
+        """Once shutting down, the factory builds no protocol."""
+        factory, _ = httpFactory()
+        factory.shutdown()
+        self.assertIsNone(factory.buildProtocol(peerAddress()))

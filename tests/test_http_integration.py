@@ -432,10 +432,11 @@ class StoppingTests(HTTPIntegrationTestCase):
     def test_sigterm(self) -> None:
         """
         SIGTERM with an idle kept-alive connection and a half-sent request
-        open: a quick exit with no traceback, both connections closed, and
-        with C{--no-access-log} no access log line was ever written.
+        open: a quick exit with no traceback, the idle one closed at once
+        and the half-sent one aborted after C{--shutdown-timeout}, and with
+        C{--no-access-log} no access log line was ever written.
         """
-        twistd = self.startHTTP("--no-access-log")
+        twistd = self.startHTTP("--no-access-log", "--shutdown-timeout", "1")
         idle = self.connect()
         idle.send(request("GET", "/"))
         self.assertHello(idle.response())
@@ -454,3 +455,47 @@ class StoppingTests(HTTPIntegrationTestCase):
         self.assertNotIn('"GET / HTTP/1.1"', output)
         self.assertTrue(idle.closedByServer(timeout=1.0), "idle client closed")
         self.assertTrue(partial.closedByServer(timeout=1.0), "half-sent closed")
+
+    def test_sigtermFinishesResponse(self) -> None:
+        """
+        A large response still being sent to a client that reads slowly when
+        SIGTERM arrives is sent whole before the connection closes, and
+        twistd then exits cleanly within a few seconds.
+        """
+        # About 8 MiB of headers echoed back by /request, to a client with a
+        # small receive buffer: more than loopback's kernel buffers hold (at
+        # 1 MiB they take it all, and even a plain reactor stop loses
+        # nothing), so most of it waits in twistd's own write buffer.
+        headers = [f"X-Filler-{index}: {'x' * 1000}" for index in range(8000)]
+        twistd = self.startHTTP("--max-header-size", str(16 * 1024 * 1024))
+        connection = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(connection.close)
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        connection.settimeout(READ_TIMEOUT)
+        connection.connect(self.address)
+        connection.sendall(request("GET", "/request", *headers))
+        # The response has begun before the signal.
+        received = connection.recv(1)
+
+        twistd.process.send_signal(signal.SIGTERM)
+        twistd.waitForLog(r"http: shutting down, finishing 1 connection\(s\)")
+        started = time.monotonic()
+        for remaining in deadline(READ_TIMEOUT, "reading the response to EOF"):
+            connection.settimeout(remaining)
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        status = twistd.process.wait(timeout=READ_TIMEOUT)
+        elapsed = time.monotonic() - started
+
+        twistd.stop()
+        output = twistd.log()
+        self.assertIn(status, (0, -signal.SIGTERM), output)
+        self.assertLess(elapsed, 4.0, output)
+        self.assertNotIn("Traceback", output)
+        self.assertIn("Server Shut Down.", output)
+        head, _, body = received.partition(b"\r\n\r\n")
+        self.assertIn(b"\r\nContent-Length: %d\r\n" % len(body), head)
+        self.assertTrue(body.startswith(b"GET /request HTTP/1.1\nHost: test\n"))
+        self.assertTrue(body.endswith(f"X-Filler-7999: {'x' * 1000}\n".encode()))

@@ -11,9 +11,10 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.chat import ChatFactory, ShutdownService
+from twisted_services.chat import ChatFactory
 from twisted_services.listening import Listener
 from twisted_services.notify import SystemdNotifier
+from twisted_services.shutdown import ShutdownService
 from twisted_services.tap.chat import Options, makeService
 from twisted_services.testing import connect
 

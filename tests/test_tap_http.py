@@ -13,6 +13,9 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_services.http import HTTPFactory
+from twisted_services.listening import Listener
+from twisted_services.notify import SystemdNotifier
+from twisted_services.shutdown import ShutdownService
 from twisted_services.tap import http
 from twisted_services.tap.http import Options, makeService
 from twisted_services.testing import connect
@@ -27,6 +30,7 @@ LONG_OPTIONS = [
     "header-timeout",
     "idle-timeout",
     "max-connections",
+    "shutdown-timeout",
 ]
 
 
@@ -55,7 +59,7 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(options["listen"], ["tcp:8080"])
         self.assertEqual(
             [options[name] for name in LONG_OPTIONS[3:]],
-            ["Hello World", 1048576, 16384, 10.0, 60.0, 10000],
+            ["Hello World", 1048576, 16384, 10.0, 60.0, 10000, 5.0],
         )
         self.assertFalse(options["no-access-log"])
 
@@ -77,11 +81,12 @@ class OptionsTests(SynchronousTestCase):
             "--header-timeout=2.5",
             "--idle-timeout=0",
             "--max-connections=3",
+            "--shutdown-timeout=1.5",
             "--no-access-log",
         )
         self.assertEqual(
             [options[name] for name in LONG_OPTIONS[3:]],
-            ["Bonjour", 0, 512, 2.5, 0.0, 3],
+            ["Bonjour", 0, 512, 2.5, 0.0, 3, 1.5],
         )
         self.assertTrue(options["no-access-log"])
 
@@ -96,6 +101,7 @@ class OptionsTests(SynchronousTestCase):
             ["--header-timeout", "inf"],
             ["--idle-timeout", "-1"],
             ["--max-connections", "0"],
+            ["--shutdown-timeout", "-1"],
         ]:
             self.assertRaises(UsageError, parse, *arguments)
 
@@ -129,8 +135,9 @@ class MakeServiceTests(SynchronousTestCase):
         service, reactor = started(
             "--listen", "tcp:0", "--listen", "unix:/tmp/http.sock", "--port", "1"
         )
-        # Three listeners, then the systemd notifier serviceWith adds.
-        self.assertEqual(len(list(service)), 4)
+        # The shutdown service, three listeners, then the systemd notifier
+        # serviceWith adds.
+        self.assertEqual(len(list(service)), 5)
         factories = {server[1] for server in reactor.tcpServers + reactor.unixServers}
         self.assertEqual(len(factories), 1)
 
@@ -143,6 +150,7 @@ class MakeServiceTests(SynchronousTestCase):
             "--header-timeout=2.5",
             "--idle-timeout=7",
             "--max-connections=3",
+            "--shutdown-timeout=1.5",
             "--no-access-log",
         )
         factory = reactor.tcpServers[0][1]
@@ -154,8 +162,9 @@ class MakeServiceTests(SynchronousTestCase):
                 factory.idleTimeout,
                 factory.limit.maximum,
                 factory.accessLog,
+                factory.shutdownTimeout,
             ],
-            [5, 512, 2.5, 7, 3, False],
+            [5, 512, 2.5, 7, 3, False, 1.5],
         )
         self.assertIs(factory.clock, reactor)
         protocol, transport = connect(factory)
@@ -183,6 +192,67 @@ class MakeServiceTests(SynchronousTestCase):
         options = parse("--listen", "tpc:8080")
         exit = self.assertRaises(SystemExit, makeService, options, MemoryReactorClock())
         self.assertIn("http: bad listen description 'tpc:8080'", exit.code)
+
+
+class StopTests(SynchronousTestCase):
+    """Stopping the service stops the listeners, then drains the connections."""
+
+    def test_shutdownServiceFirst(self) -> None:
+        """
+        The shutdown service comes before the listeners, so that stopping,
+        which goes last to first, stops the listeners before it.
+        """
+        service, _ = started("--listen", "tcp:0", "--listen", "tcp:1")
+        children = list(service)
+        self.assertIsInstance(children[0], ShutdownService)
+        self.assertTrue(all(isinstance(child, Listener) for child in children[1:-1]))
+        self.assertIsInstance(children[-1], SystemdNotifier)
+        self.assertEqual(len(children), 4)
+
+    def test_stopDrains(self) -> None:
+        """
+        Stopping closes an idle connection at once, answers a request under
+        way with C{Connection: close}, and completes when both are gone.
+        """
+        service, reactor = started()
+        factory = reactor.tcpServers[0][1]
+        _, idleTransport = connect(factory)
+        busy, busyTransport = connect(factory)
+        busy.dataReceived(b"GET / HTTP/1.1\r\n")
+        with capturedLogs() as events:
+            done = service.stopService()
+        self.assertFalse(idleTransport.connected)
+        self.assertNoResult(done)
+        self.assertFalse(any(child.running for child in service))
+        busy.dataReceived(b"\r\n")
+        self.assertIn(b"Connection: close\r\n", busyTransport.value())
+        self.assertFalse(busyTransport.connected)
+        self.successResultOf(done)
+        self.assertIn(
+            "http: shutting down, finishing 2 connection(s)",
+            [formatEvent(event) for event in events],
+        )
+
+    def test_stopTimesOut(self) -> None:
+        """A request not done within C{--shutdown-timeout} is aborted."""
+        service, reactor = started("--shutdown-timeout=3")
+        factory = reactor.tcpServers[0][1]
+        busy, busyTransport = connect(factory)
+        busy.dataReceived(b"GET / HTTP/1.1\r\n")
+        done = service.stopService()
+        reactor.advance(3)
+        self.assertFalse(busyTransport.connected)
+        self.successResultOf(done)
+
+    def test_restart(self) -> None:
+        """A service stopped and started again accepts connections again."""
+        service, reactor = started()
+        factory = reactor.tcpServers[0][1]
+        service.stopService()
+        self.assertIsNone(factory.buildProtocol(None))
+        service.startService()
+        _, transport = connect(factory)
+        self.assertTrue(transport.connected)
 
 
 class PluginTests(SynchronousTestCase):

@@ -24,7 +24,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
-from twisted.application.service import Service
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
@@ -629,28 +628,6 @@ class ChatFactory(Factory):
             drained, self._drained = self._drained, []
             for each in drained:
                 each.callback(None)
-
-
-class ShutdownService(Service):
-    """
-    Runs L{ChatFactory.shutdown} when stopped, so SIGTERM tells every
-    client before its connection closes.
-
-    Add it to the L{MultiService} before the listeners: a C{MultiService}
-    stops its children in reverse order, so the listeners stop first and no
-    one connects after the goodbye.
-    """
-
-    def __init__(self, factory: ChatFactory) -> None:
-        self.factory = factory
-
-    def startService(self) -> None:
-        super().startService()
-        self.factory.shuttingDown = False
-
-    def stopService(self) -> Deferred[None]:
-        super().stopService()
-        return self.factory.shutdown()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ seconds after its first byte 408 however slowly it trickles in, and a client
 that pipelines requests without reading the responses stops being read (the
 protocol is its transport's streaming producer). After an error response the
 connection closes and nothing more it sends is parsed.
+
+Stopping is graceful (L{HTTPFactory.shutdown}): idle connections close once
+what was written is sent, a request under way is answered with
+C{Connection: close}, and what is left after C{shutdownTimeout} is aborted.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from httptools import (
     parse_url,
 )
 from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IDelayedCall,
     IHalfCloseableProtocol,
@@ -77,6 +82,12 @@ CLOSE_GRACE = 3.0
 """
 Seconds a closing connection has for its last response to go out and for the
 client to close its side, before it is aborted.
+"""
+
+SHUTDOWN_TIMEOUT = 5.0
+"""
+Seconds a stopping server gives the requests under way to be answered and
+their responses sent, before it aborts the connections left.
 """
 
 ROUTES = {b"/": HELLO, b"/health": HEALTH, b"/request": REQUEST_ECHO}
@@ -165,6 +176,7 @@ class HTTPProtocol(Protocol):
     factory: HTTPFactory
 
     _closing = False
+    _draining = False
     _paused = False
     _state = _BETWEEN
     _timer: IDelayedCall | None = None
@@ -190,6 +202,7 @@ class HTTPProtocol(Protocol):
     def connectionMade(self) -> None:
         factory = self.factory
         factory.limit.opened()
+        factory.connected(self)
         self._clock = factory.clock
         self._responses = factory.responses
         self._maxBody = factory.maxBody
@@ -347,7 +360,7 @@ class HTTPProtocol(Protocol):
             elif kind != NOT_FOUND:
                 kind = METHOD_NOT_ALLOWED
         self._kind = kind
-        if not parser.should_keep_alive():
+        if not parser.should_keep_alive() or self._draining:
             self._connection = CLOSE
         elif self._connectionHeader:
             # An HTTP/1.0 client asking to keep the connection is told so.
@@ -490,13 +503,33 @@ class HTTPProtocol(Protocol):
             agent=escapeLogField(self._userAgent),
         )
 
-    def _close(self) -> None:
+    def drain(self) -> None:
+        """
+        The server is stopping: close now if between requests, else once the
+        request under way is answered, with C{Connection: close}.
+        """
+        self._draining = True
+        if self._closing:
+            return
+        if self._state == _BETWEEN:
+            # Only a paused connection may have unread requests, which a
+            # full close would turn into a reset; the others need not wait
+            # for the client to close its side.
+            self._close(halfClose=self._paused)
+        elif self._state == _IN_BODY:
+            # The head was complete: its answer was to keep the connection.
+            self._connection = CLOSE
+
+    def _close(self, halfClose: bool = True) -> None:
         """
         Send what is pending, then close: half-close first where the
         transport can (RFC 9112 section 9.6), reading and discarding until
         the client closes, so that its unread requests do not turn our close
         into a reset that destroys the response. Past L{CLOSE_GRACE} seconds
         the connection is aborted.
+
+        @param halfClose: whether to half-close; without it the connection
+            closes as soon as what is pending is sent.
         """
         if self._closing:
             return
@@ -511,7 +544,7 @@ class HTTPProtocol(Protocol):
         self._scheduleAt(now + CLOSE_GRACE, now)
         # The producer goes first, or the transport would wait for it.
         transport.unregisterProducer()
-        if self._canHalfClose:
+        if halfClose and self._canHalfClose:
             if self._paused:
                 transport.resumeProducing()
             transport.loseWriteConnection()  # type: ignore[attr-defined]
@@ -601,7 +634,9 @@ class HTTPProtocol(Protocol):
         if timer is not None and timer.active():
             timer.cancel()
         self._timer = None
-        self.factory.limit.closed()
+        factory = self.factory
+        factory.limit.closed()
+        factory.disconnected(self)
 
 
 class ServiceUnavailable(Protocol):
@@ -631,12 +666,16 @@ class HTTPFactory(Factory):
     @ivar idleTimeout: seconds without data before a connection is closed
         (between requests) or answered with 408 (within one); 0 for never.
     @ivar accessLog: whether each request is logged.
+    @ivar shutdownTimeout: seconds L{shutdown} waits before aborting the
+        connections left.
+    @ivar shuttingDown: set by L{shutdown}: new connections are refused.
     @ivar requests: requests answered so far, errors included.
     @ivar started: when the factory was made, for the uptime.
     """
 
     protocol = HTTPProtocol
     noisy = False
+    _log = Logger()
 
     def __init__(
         self,
@@ -648,11 +687,14 @@ class HTTPFactory(Factory):
         idleTimeout: float = 60.0,
         maxConnections: int = 10000,
         accessLog: bool = True,
+        shutdownTimeout: float = SHUTDOWN_TIMEOUT,
     ) -> None:
         if maxBody < 0 or maxHeaderSize < 1 or not headerTimeout > 0:
             raise ValueError(
                 "maxBody must be 0 or more, maxHeaderSize and headerTimeout above 0"
             )
+        if shutdownTimeout < 0:
+            raise ValueError("shutdownTimeout must be 0 or more")
         self.clock = clock
         # surrogateescape gives back the bytes of a message from a command
         # line that was not UTF-8.
@@ -665,10 +707,18 @@ class HTTPFactory(Factory):
         self.limit = ConnectionLimit(maxConnections, clock, "http")
         self.requests = 0
         self.started = clock.seconds()
+        self.shutdownTimeout = shutdownTimeout
+        self.shuttingDown = False
+        self._protocols: set[HTTPProtocol] = set()
+        self._drained: list[Deferred[None]] = []
+        self._abortTimer: IDelayedCall | None = None
 
     def buildProtocol(
         self, addr: IPv4Address | IPv6Address
-    ) -> HTTPProtocol | ServiceUnavailable:
+    ) -> HTTPProtocol | ServiceUnavailable | None:
+        if self.shuttingDown:
+            # None makes the listening port close the accepted socket.
+            return None
         if not self.limit.admits():
             return ServiceUnavailable(self.responses, self.clock)
         protocol = super().buildProtocol(addr)
@@ -678,3 +728,60 @@ class HTTPFactory(Factory):
     def acceptableProtocols(self) -> list[bytes]:
         """The ALPN protocols a TLS listener offers for this factory."""
         return [b"http/1.1"]
+
+    def connected(self, protocol: HTTPProtocol) -> None:
+        """Note a connection, for L{shutdown}."""
+        self._protocols.add(protocol)
+
+    def disconnected(self, protocol: HTTPProtocol) -> None:
+        """Note a connection gone; the last one out completes a L{shutdown}."""
+        self._protocols.discard(protocol)
+        if self._drained:
+            self._checkDrained()
+
+    def shutdown(self) -> Deferred[None]:
+        """
+        Refuse new connections and finish every open one: idle ones close
+        once what was written is sent, one with a request under way closes
+        after answering it, and any left after C{shutdownTimeout} seconds is
+        aborted (Twisted's own shutdown would drop them with their responses
+        unsent).
+
+        @return: a L{Deferred} that fires once every connection is gone.
+        """
+        self.shuttingDown = True
+        self._log.info(
+            "http: shutting down, finishing {count} connection(s)",
+            count=len(self._protocols),
+        )
+        drained: Deferred[None] = Deferred()
+        self._drained.append(drained)
+        for protocol in list(self._protocols):
+            protocol.drain()
+        if self._protocols and self._abortTimer is None:
+            self._abortTimer = self.clock.callLater(
+                self.shutdownTimeout, self._abortLeft
+            )
+        self._checkDrained()
+        return drained
+
+    def _abortLeft(self) -> None:
+        """The shutdown grace period is over: abort what is still open."""
+        self._abortTimer = None
+        self._log.info(
+            "http: {count} connection(s) not finished within {timeout} seconds, "
+            "aborting",
+            count=len(self._protocols),
+            timeout=self.shutdownTimeout,
+        )
+        for protocol in list(self._protocols):
+            protocol.transport.abortConnection()
+
+    def _checkDrained(self) -> None:
+        if not self._protocols and self._drained:
+            timer, self._abortTimer = self._abortTimer, None
+            if timer is not None and timer.active():
+                timer.cancel()
+            drained, self._drained = self._drained, []
+            for each in drained:
+                each.callback(None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTCP
 
-from twisted_services.chat import ChatFactory, ShutdownService
+from twisted_services.chat import ChatFactory
 from twisted_services.chattext import isTextEncoding
 from twisted_services.listening import (
     ListenOptions,
@@ -17,6 +17,7 @@ from twisted_services.listening import (
     serviceWith,
     streamListeners,
 )
+from twisted_services.shutdown import ShutdownService
 
 
 def textEncoding(value: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTCP
 
-from twisted_services.http import HTTPFactory
+from twisted_services.http import SHUTDOWN_TIMEOUT, HTTPFactory
 from twisted_services.listening import (
     ListenOptions,
     nonNegativeFloat,
@@ -16,6 +16,7 @@ from twisted_services.listening import (
     serviceWith,
     streamListeners,
 )
+from twisted_services.shutdown import ShutdownService
 
 
 def byteCount(value: str) -> int:
@@ -88,13 +89,24 @@ class Options(ListenOptions):
             "Accept at most this many connections at once; more get 503.",
             positiveInt,
         ],
+        [
+            "shutdown-timeout",
+            None,
+            SHUTDOWN_TIMEOUT,
+            "On stopping, seconds to let requests under way be answered and "
+            "their responses sent before the connections left are aborted.",
+            nonNegativeFloat,
+        ],
     ]
 
 
 def makeService(
     options: Options, reactor: IReactorTCP | None = None, notify: bool = True
 ) -> MultiService:
-    """The http service on every listener C{options} names."""
+    """
+    The http service on every listener C{options} names. Stopping it stops
+    the listeners, then lets the responses under way finish.
+    """
     if reactor is None:
         from twisted.internet import reactor
     factory = HTTPFactory(
@@ -106,6 +118,9 @@ def makeService(
         idleTimeout=options["idle-timeout"],
         maxConnections=options["max-connections"],
         accessLog=not options["no-access-log"],
+        shutdownTimeout=options["shutdown-timeout"],
     )
     listeners = streamListeners("http", options["listen"], factory, reactor)
-    return serviceWith(listeners, notify=notify)
+    # First, so that MultiService, which stops its children last to first,
+    # drains the connections once no listener can accept anyone new.
+    return serviceWith([ShutdownService(factory), *listeners], notify=notify)
