@@ -2,7 +2,7 @@
 Chat fan-out benchmark, run by hand (not in CI):
 
     .venv/bin/python bench/chat_fanout.py [--clients 1000] [--talkers 1]
-        [--rate 50] [--duration 10]
+        [--rate 50] [--duration 10] [--quick] [--json PATH]
 
 Starts C{twistd -n chat} on a loopback port (on CPU 0 with C{taskset} when
 there are two or more CPUs; the load generator then runs on the others),
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import re
 import resource
@@ -33,6 +34,8 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
 
 TWISTD = "from twisted.scripts.twistd import run; run()"
 LISTENING = re.compile(rb"chat listening on tcp:(?P<host>[^\s:]+):(?P<port>\d+)")
@@ -67,7 +70,15 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-pin", action="store_true", help="do not pin server and load to CPUs"
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="short run: 4 s of talking"
+    )
+    parser.add_argument(
+        "--json", type=Path, help="also write the workloads here (for run_all.py)"
+    )
     options = parser.parse_args(argv)
+    if options.quick:
+        options.duration = 4.0
     if not (1 <= options.clients <= 100_000 and 1 <= options.talkers <= 100):
         parser.error("--clients must be 1-100000 and --talkers 1-100")
     if not (0 < options.rate <= 100_000 and 0 < options.duration <= 600):
@@ -147,8 +158,8 @@ class Client(asyncio.Protocol):
         self.closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCP transport is not an asyncio.Transport subclass.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         now = time.perf_counter_ns()
@@ -313,7 +324,10 @@ async def waitUntil(condition, timeout: float) -> bool:  # type: ignore[no-untyp
     return True
 
 
-async def run(options: argparse.Namespace) -> list[tuple[str, str]]:
+async def run(
+    options: argparse.Namespace,
+) -> tuple[list[tuple[str, str]], dict[str, float]]:
+    """The run's table rows, and its raw figures for C{--json}."""
     prefix, loadCPUs = cpuPlan(not options.no_pin)
     if loadCPUs:
         os.sched_setaffinity(0, loadCPUs)
@@ -386,7 +400,13 @@ async def run(options: argparse.Namespace) -> list[tuple[str, str]]:
         await server.stop()
 
     ordered = sorted(totals.latencies)
-    return [
+    figures = {
+        "deliveredPerSecond": totals.delivered / elapsed,
+        "p99": percentile(ordered, 0.99),
+        "delivered": totals.delivered,
+        "expected": expected,
+    }
+    rows = [
         ("receivers / talkers", f"{options.clients} / {options.talkers}"),
         ("offered", f"{options.rate:g} lines/s per talker for {options.duration:g} s"),
         ("server pinned", "yes (taskset)" if prefix else "no"),
@@ -404,6 +424,7 @@ async def run(options: argparse.Namespace) -> list[tuple[str, str]]:
         ("load generator CPU", f"{100 * benchCPU / elapsed:.0f}%"),
         ("server peak RSS", f"{memory / 2**20:.0f} MiB"),
     ]
+    return rows, figures
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -411,19 +432,38 @@ def main(argv: list[str] | None = None) -> None:
     watchdog = options.connect_timeout * 3 + options.duration + options.drain_timeout
     watchdog += 60
 
-    async def bounded() -> list[tuple[str, str]]:
+    async def bounded() -> tuple[list[tuple[str, str]], dict[str, float]]:
         return await asyncio.wait_for(run(options), watchdog)
 
     try:
         import uvloop  # type: ignore[import-not-found]
     except ImportError:
-        rows = asyncio.run(bounded())
+        rows, figures = asyncio.run(bounded())
     else:
-        rows = uvloop.run(bounded())
+        rows, figures = uvloop.run(bounded())
     width = max(len(name) for name, _ in rows)
     print("chat fan-out")
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
+    if options.json:
+        label = f"chat fan-out {options.clients} clients"
+        workloads = [
+            {
+                "name": label,
+                "metric": "delivered lines/s",
+                "higherIsBetter": True,
+                "ours": figures["deliveredPerSecond"],
+                "baselines": {},
+            },
+            {
+                "name": label,
+                "metric": "p99 ms",
+                "higherIsBetter": False,
+                "ours": figures["p99"],
+                "baselines": {},
+            },
+        ]
+        options.json.write_text(json.dumps({"workloads": workloads}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

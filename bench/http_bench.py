@@ -2,7 +2,7 @@
 HTTP hello-world benchmark, run by hand (not in CI):
 
     .venv/bin/python bench/http_bench.py [--rounds 5] [--duration 5]
-        [--warmup 1] [--aiohttp-uvloop] [--no-ceiling]
+        [--warmup 1] [--aiohttp-uvloop] [--no-ceiling] [--quick] [--json PATH]
 
 For each contender, round by round: start the server on CPU 0 with
 C{taskset}, check that it answers C{GET /} with C{200 Hello World}, run a
@@ -127,7 +127,15 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--results", type=Path, default=RESULTS, help="where the JSON goes"
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="short run: 2 rounds of 1+3 s"
+    )
+    parser.add_argument(
+        "--json", type=Path, help="also write the workloads here (for run_all.py)"
+    )
     options = parser.parse_args(argv)
+    if options.quick:
+        options.rounds, options.duration, options.warmup = 2, 3, 1
     if not (1 <= options.rounds <= 50 and 1 <= options.duration <= 120):
         parser.error("--rounds must be 1-50 and --duration 1-120")
     if not 0 <= options.warmup <= 30:
@@ -562,6 +570,35 @@ def table(
     return "\n".join(lines)
 
 
+def workloads(summaries: list[Summary]) -> dict[str, list[dict[str, object]]]:
+    """The medians in the form C{bench/run_all.py} collects."""
+    byName = {summary.contender: summary for summary in summaries}
+    baselines = [name for name in byName if name not in (OURS, CEILING)]
+    label = f"http hello-world, wrk {CONNECTIONS} conns"
+    rates = {name: byName[name].requestsPerSecond for name in baselines}
+    if CEILING in byName:
+        # Not a contender: the headroom of the load generator.
+        rates["ceiling"] = byName[CEILING].requestsPerSecond
+    return {
+        "workloads": [
+            {
+                "name": label,
+                "metric": "req/s",
+                "higherIsBetter": True,
+                "ours": byName[OURS].requestsPerSecond,
+                "baselines": rates,
+            },
+            {
+                "name": label,
+                "metric": "p99 ms",
+                "higherIsBetter": False,
+                "ours": byName[OURS].p99,
+                "baselines": {name: byName[name].p99 for name in baselines},
+            },
+        ]
+    }
+
+
 def watchdog(seconds: float) -> None:
     """End the run (servers are stopped on the way out) after C{seconds}."""
 
@@ -643,6 +680,8 @@ def main(argv: list[str] | None = None) -> int:
         + "\n"
     )
     print(f"\n  results: {path}")
+    if options.json:
+        options.json.write_text(json.dumps(workloads(summaries), indent=2) + "\n")
     return 1 if any(summary.errors for summary in summaries) else 0
 
 

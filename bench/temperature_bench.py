@@ -1,0 +1,481 @@
+"""
+UDP temperature benchmark, run by hand or by C{bench/run_all.py}:
+
+    .venv/bin/python bench/temperature_bench.py [--rounds 5] [--duration 3]
+        [--sockets 8] [--window 8] [--quick] [--json PATH]
+
+Each contender serves on CPU 0 (C{taskset -c 0}); the load generator runs in
+this process on CPU 1, on uvloop: C{--sockets} connected UDP sockets, each
+keeping C{--window} requests in flight (a closed loop: every reply sends the
+next request). A socket that hears nothing for L{STALL} seconds counts its
+requests in flight as lost and starts again. After a warm-up, replies are
+counted for C{--duration} seconds; loss is the share of the requests sent in
+that window that never got a reply. The contenders:
+
+  - C{ours}: C{twistd -n temperature}, C{--rate}/C{--burst} raised so that
+    its per-source limit never drops a request;
+  - C{asyncio}: a plain asyncio C{DatagramProtocol} calling the same
+    L{twisted_services.temperature.convertDatagram}, so only the I/O stack
+    differs (C{bench/baselines/temperature_asyncio.py});
+  - C{ceiling}: the same baseline on uvloop with a fixed reply and no
+    conversion. Not a contender: it shows how far the load generator goes,
+    so that it is not what limits the others.
+
+Rounds interleave the contenders; the table gives medians. Everything is
+bounded: every phase has a deadline, a watchdog ends the run, and servers
+are killed on the way out (and die with this process). Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+HERE = Path(__file__).resolve().parent
+BASELINES = HERE / "baselines"
+TWISTD = "from twisted.scripts.twistd import run; run()"
+HOST = "127.0.0.1"
+LISTENING = re.compile(r"listening on udp:(?P<host>[^\s:]+):(?P<port>\d+)")
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+STALL = 0.1  # seconds without a reply before a socket's requests count as lost
+DRAIN = 0.3  # seconds to wait for replies in flight after the window
+WARMUP = 0.5
+# Requests cycled through by every socket, with the reply each must get.
+REQUESTS = [b"100", b"98.6F", b"0 K", b"-40", b"37.5 C", b"451 F"]
+OURS = "ours"
+CEILING = "ceiling"
+
+
+@dataclass
+class Contender:
+    name: str
+    description: str
+    command: list[str]
+
+
+def contenders() -> list[Contender]:
+    python = sys.executable
+    baseline = [python, str(BASELINES / "temperature_asyncio.py"), "--port", "0"]
+    return [
+        Contender(
+            OURS,
+            "twistd -n temperature, rate limit raised",
+            [
+                *[python, "-c", TWISTD, "-n", "--pidfile=", "temperature"],
+                *["--port", "0", "--interface", HOST],
+                *["--rate", "1e9", "--burst", "1000000000"],
+            ],
+        ),
+        Contender(
+            "asyncio",
+            "asyncio DatagramProtocol, same convertDatagram",
+            [*baseline, "--interface", HOST],
+        ),
+        Contender(
+            CEILING,
+            "uvloop DatagramProtocol, fixed reply, no conversion",
+            [*baseline, "--interface", HOST, "--uvloop", "--no-convert"],
+        ),
+    ]
+
+
+def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="UDP request/response: twistd temperature against asyncio."
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (5)")
+    parser.add_argument(
+        "--duration", type=float, default=3.0, help="measured seconds per run (3)"
+    )
+    parser.add_argument("--sockets", type=int, default=8, help="client sockets (8)")
+    parser.add_argument(
+        "--window", type=int, default=8, help="requests in flight per socket (8)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="short run: 2 rounds of 2 s"
+    )
+    parser.add_argument("--json", type=Path, help="write the workloads here")
+    options = parser.parse_args(argv)
+    if options.quick:
+        options.rounds, options.duration = 2, 2.0
+    if not (1 <= options.rounds <= 50 and 0.5 <= options.duration <= 60):
+        parser.error("--rounds must be 1-50 and --duration 0.5-60")
+    if not (1 <= options.sockets <= 256 and 1 <= options.window <= 256):
+        parser.error("--sockets and --window must be 1-256")
+    return options
+
+
+def cpuPlan() -> tuple[list[str], set[int] | None]:
+    """C{taskset -c FIRST} for servers and the other CPUs for the load."""
+    cpus = sorted(os.sched_getaffinity(0))
+    taskset = shutil.which("taskset")
+    if taskset is None or len(cpus) < 2:
+        return [], None
+    return [taskset, "-c", str(cpus[0])], set(cpus[1:])
+
+
+def _dieWithParent() -> None:
+    """In the child: be killed if the bench dies (survives taskset's exec)."""
+    with contextlib.suppress(Exception):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def cpuSeconds(pid: int) -> float:
+    """User plus system CPU time of process C{pid}, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def selfCPU() -> float:
+    return time.process_time()
+
+
+class Server:
+    """One running contender, its output drained so that it never blocks."""
+
+    def __init__(self, contender: Contender, prefix: list[str]) -> None:
+        self.contender = contender
+        self.tail: deque[str] = deque(maxlen=30)
+        self.address: tuple[str, int] | None = None
+        self._bound = threading.Event()
+        self.process = subprocess.Popen(
+            [*prefix, *contender.command],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=_dieWithParent,
+        )
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        with contextlib.suppress(ValueError, OSError):
+            for raw in stdout:
+                line = raw.decode("utf-8", "replace").rstrip()
+                self.tail.append(line)
+                match = LISTENING.search(line)
+                if match and self.address is None:
+                    self.address = (match["host"], int(match["port"]))
+                    self._bound.set()
+        self._bound.set()
+
+    def waitBound(self) -> tuple[str, int]:
+        if not self._bound.wait(START_TIMEOUT) or self.address is None:
+            raise RuntimeError(
+                f"{self.contender.name} did not start:\n" + "\n".join(self.tail)
+            )
+        return self.address
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after L{STOP_TIMEOUT}; idempotent."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT)
+        self._reader.join(STOP_TIMEOUT)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@dataclass
+class Counts:
+    """Pooled over every client socket."""
+
+    sent: int = 0
+    received: int = 0
+    stalls: int = 0
+    errors: int = 0
+
+
+class LoadSocket(asyncio.DatagramProtocol):
+    """One connected client socket keeping C{window} requests in flight."""
+
+    def __init__(self, counts: Counts, window: int, offset: int) -> None:
+        self.counts = counts
+        self.window = window
+        self.next = offset
+        self.inFlight = 0
+        self.lastReply = time.monotonic()
+        self.running = False
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's UDP transport is not an asyncio.DatagramTransport subclass.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def _send(self) -> None:
+        assert self.transport is not None
+        self.transport.sendto(REQUESTS[self.next % len(REQUESTS)])
+        self.next += 1
+        self.inFlight += 1
+        self.counts.sent += 1
+
+    def fill(self) -> None:
+        self.lastReply = time.monotonic()
+        while self.running and self.inFlight < self.window:
+            self._send()
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self.counts.received += 1
+        self.inFlight = max(0, self.inFlight - 1)
+        if self.running:
+            self.lastReply = time.monotonic()
+            self._send()
+
+    def error_received(self, exc: Exception) -> None:
+        self.counts.errors += 1
+
+    def checkStall(self, now: float) -> None:
+        if self.running and self.inFlight and now - self.lastReply > STALL:
+            self.counts.stalls += 1
+            self.inFlight = 0
+            self.fill()
+
+
+async def check(address: tuple[str, int]) -> None:
+    """Fail unless C{100} gets C{212 F} back within two seconds."""
+    loop = asyncio.get_running_loop()
+    reply: asyncio.Future[bytes] = loop.create_future()
+
+    class Once(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            if not reply.done():
+                reply.set_result(data)
+
+    transport, _ = await loop.create_datagram_endpoint(Once, remote_addr=address)
+    try:
+        for _ in range(10):
+            transport.sendto(b"100")
+            with contextlib.suppress(asyncio.TimeoutError):
+                data = await asyncio.wait_for(asyncio.shield(reply), 0.2)
+                if data != b"212 F\n":
+                    raise RuntimeError(f"100 converted to {data!r}")
+                return
+        raise RuntimeError("no reply to 100")
+    finally:
+        transport.close()
+
+
+async def load(
+    address: tuple[str, int], options: argparse.Namespace, serverPid: int
+) -> dict[str, float]:
+    """Warm up, then measure replies and loss for C{options.duration}."""
+    loop = asyncio.get_running_loop()
+    await check(address)
+    counts = Counts()
+    sockets: list[LoadSocket] = []
+    transports = []
+    try:
+        for number in range(options.sockets):
+            transport, protocol = await loop.create_datagram_endpoint(
+                lambda n=number: LoadSocket(counts, options.window, n),
+                remote_addr=address,
+            )
+            transports.append(transport)
+            sockets.append(protocol)
+        for each in sockets:
+            each.running = True
+            each.fill()
+
+        async def watch(seconds: float) -> None:
+            end = time.monotonic() + seconds
+            while (now := time.monotonic()) < end:
+                for each in sockets:
+                    each.checkStall(now)
+                await asyncio.sleep(min(STALL / 2, max(0.0, end - now)))
+
+        await watch(WARMUP)
+        sent, received = counts.sent, counts.received
+        stalls, serverBefore, selfBefore = counts.stalls, cpuSeconds(serverPid), 0.0
+        selfBefore = selfCPU()
+        started = time.monotonic()
+        await watch(options.duration)
+        elapsed = time.monotonic() - started
+        sentInWindow = counts.sent - sent
+        receivedInWindow = counts.received - received
+        serverCPU = (cpuSeconds(serverPid) - serverBefore) / elapsed
+        loadCPU = (selfCPU() - selfBefore) / elapsed
+        stallsInWindow = counts.stalls - stalls
+        for each in sockets:
+            each.running = False
+        await asyncio.sleep(DRAIN)
+        # Loss: of everything sent, what never came back once the load stopped.
+        lost = max(0, counts.sent - counts.received)
+        return {
+            "repliesPerSecond": receivedInWindow / elapsed,
+            "sentPerSecond": sentInWindow / elapsed,
+            "lossPercent": 100.0 * lost / max(1, counts.sent),
+            "stalls": float(stallsInWindow),
+            "errors": float(counts.errors),
+            "serverCPU": serverCPU,
+            "loadCPU": loadCPU,
+        }
+    finally:
+        for transport in transports:
+            transport.close()
+
+
+def measure(
+    contender: Contender, options: argparse.Namespace, prefix: list[str]
+) -> dict[str, float]:
+    server = Server(contender, prefix)
+    try:
+        address = server.waitBound()
+        runner = _runner()
+        result = runner(
+            asyncio.wait_for(
+                load(address, options, server.process.pid),
+                options.duration + WARMUP + DRAIN + 15,
+            )
+        )
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{contender.name} exited during the run:\n" + "\n".join(server.tail)
+            )
+        return result
+    finally:
+        server.stop()
+
+
+def _runner():  # type: ignore[no-untyped-def]
+    try:
+        import uvloop  # type: ignore[import-not-found]
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
+
+
+def watchdog(seconds: float) -> None:
+    """End the run (servers are stopped on the way out) after C{seconds}."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise SystemExit(
+            f"temperature_bench: watchdog: still running after {seconds:.0f}s"
+        )
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.alarm(int(seconds))
+
+
+def stopOnTerm() -> None:
+    def terminated(signum: int, frame: object) -> None:
+        raise SystemExit(f"temperature_bench: stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminated)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parseArguments(argv)
+    prefix, loadCPUs = cpuPlan()
+    if loadCPUs:
+        os.sched_setaffinity(0, loadCPUs)
+    everyone = contenders()
+    perRun = START_TIMEOUT + WARMUP + options.duration + DRAIN + 15 + STOP_TIMEOUT
+    watchdog(options.rounds * len(everyone) * perRun + 30)
+    stopOnTerm()
+    loop = "uvloop" if _runner() is not asyncio.run else "asyncio"
+    print(
+        f"temperature_bench: {options.rounds} rounds x {len(everyone)} contenders, "
+        f"{options.duration:g} s each; {options.sockets} sockets x "
+        f"{options.window} in flight on {loop}; "
+        + (
+            f"server on CPU {prefix[-1]}, load on {sorted(loadCPUs)}"
+            if loadCPUs
+            else "NOT pinned"
+        ),
+        flush=True,
+    )
+    runs: dict[str, list[dict[str, float]]] = {each.name: [] for each in everyone}
+    for number in range(1, options.rounds + 1):
+        # Rotate the order too, so no contender always follows the same one.
+        shift = (number - 1) % len(everyone)
+        for contender in everyone[shift:] + everyone[:shift]:
+            result = measure(contender, options, prefix)
+            runs[contender.name].append(result)
+            print(
+                f"  round {number} {contender.name:<8} "
+                f"{result['repliesPerSecond']:>9,.0f} replies/s  "
+                f"loss {result['lossPercent']:.2f}%  stalls {result['stalls']:.0f}  "
+                f"server {result['serverCPU']:.0%} load {result['loadCPU']:.0%} CPU",
+                flush=True,
+            )
+    signal.alarm(0)
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(run[key] for run in runs[name])
+
+    print(f"\ntemperature: medians of {options.rounds} interleaved rounds")
+    print(
+        f"  {'contender':<8} {'replies/s':>10} {'loss %':>7} {'server':>7} "
+        f"{'load':>5}  {'ours/this':>9}"
+    )
+    ours = median(OURS, "repliesPerSecond")
+    for contender in everyone:
+        rate = median(contender.name, "repliesPerSecond")
+        print(
+            f"  {contender.name:<8} {rate:>10,.0f} "
+            f"{median(contender.name, 'lossPercent'):>7.2f} "
+            f"{median(contender.name, 'serverCPU'):>7.0%} "
+            f"{median(contender.name, 'loadCPU'):>5.0%}  "
+            f"{ours / rate if rate else float('nan'):>8.2f}x"
+        )
+    for contender in everyone:
+        print(f"  {contender.name:<8} {contender.description}")
+
+    if options.json:
+        baselines = [each.name for each in everyone if each.name != OURS]
+        label = f"temperature UDP, {options.sockets} sockets x {options.window}"
+        workloads = [
+            {
+                "name": f"{label}: replies",
+                "metric": "replies/s",
+                "higherIsBetter": True,
+                "ours": ours,
+                "baselines": {
+                    name: median(name, "repliesPerSecond") for name in baselines
+                },
+            },
+            {
+                "name": f"{label}: loss",
+                "metric": "% lost",
+                "higherIsBetter": False,
+                "ours": median(OURS, "lossPercent"),
+                "baselines": {name: median(name, "lossPercent") for name in baselines},
+            },
+        ]
+        options.json.write_text(
+            json.dumps({"workloads": workloads, "runs": runs}, indent=2) + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("temperature_bench: interrupted")
