@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_services.udpguard import DROP_LOG_INTERVAL, ReflectionGuard
 
-SOURCE = ("192.0.2.5", 40000)
+SOURCE = ("127.0.0.5", 40000)
 
 
 def guard(
@@ -36,20 +36,20 @@ class ReflectionGuardTests(SynchronousTestCase):
         """Source ports below 1024 (echo, chargen, DNS, ...) are refused."""
         reflectionGuard, _ = guard()
         for port in (0, 7, 19, 53, 123, 1023):
-            self.assertFalse(reflectionGuard.allows(("192.0.2.5", port)))
-        self.assertTrue(reflectionGuard.allows(("192.0.2.5", 1024)))
+            self.assertFalse(reflectionGuard.allows(("127.0.0.5", port)))
+        self.assertTrue(reflectionGuard.allows(("127.0.0.5", 1024)))
         self.assertEqual(reflectionGuard.dropped, 6)
 
     def test_refusesOwnPort(self) -> None:
         """A datagram from the service's own port number is refused."""
         reflectionGuard, _ = guard()
-        self.assertFalse(reflectionGuard.allows(("192.0.2.5", 1314)))
+        self.assertFalse(reflectionGuard.allows(("127.0.0.5", 1314)))
         self.assertEqual(reflectionGuard.dropped, 1)
 
     def test_refusedPortsSpendNoTokens(self) -> None:
         """Datagrams refused for their port do not use up the source's tokens."""
         reflectionGuard, _ = guard(burst=1)
-        reflectionGuard.allows(("192.0.2.5", 7))
+        reflectionGuard.allows(("127.0.0.5", 7))
         self.assertTrue(reflectionGuard.allows(SOURCE))
 
     def test_rateLimitedPerSource(self) -> None:
@@ -65,8 +65,8 @@ class ReflectionGuardTests(SynchronousTestCase):
     def test_rateLimitByHostNotPort(self) -> None:
         """A source cannot escape its limit by changing its port."""
         reflectionGuard, _ = guard(rate=1, burst=1)
-        reflectionGuard.allows(("192.0.2.5", 40000))
-        self.assertFalse(reflectionGuard.allows(("192.0.2.5", 40001)))
+        reflectionGuard.allows(("127.0.0.5", 40000))
+        self.assertFalse(reflectionGuard.allows(("127.0.0.5", 40001)))
 
     def test_dropCounts(self) -> None:
         """L{ReflectionGuard.drop} counts a datagram dropped for another reason."""
@@ -79,7 +79,7 @@ class ReflectionGuardTests(SynchronousTestCase):
         reflectionGuard, clock = guard()
         with capturedLogs() as events:
             for _ in range(10):
-                reflectionGuard.allows(("192.0.2.5", 19))
+                reflectionGuard.allows(("127.0.0.5", 19))
             clock.advance(DROP_LOG_INTERVAL)
             clock.advance(DROP_LOG_INTERVAL)
         text = [formatEvent(event) for event in events]
