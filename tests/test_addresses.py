@@ -44,4 +44,4 @@ class DescribeAddressTests(SynchronousTestCase):
 
     def test_other(self) -> None:
         """Anything else is described by its C{str}."""
-        self.assertEqual(describeAddress(("10.0.0.1", 53)), "('10.0.0.1', 53)")
+        self.assertEqual(describeAddress(("127.1.0.1", 53)), "('127.1.0.1', 53)")

@@ -188,9 +188,9 @@ class ConnectTests(SynchronousTestCase):
         """A connection is logged with the peer and the guest nick."""
         factory, _ = chatFactory()
         with capturedLogs() as events:
-            connect(factory, IPv4Address("TCP", "192.0.2.5", 4000))
+            connect(factory, IPv4Address("TCP", "127.0.2.5", 4000))
         self.assertIn(
-            "chat: tcp:192.0.2.5:4000 connected as guest1, in lobby", messages(events)
+            "chat: tcp:127.0.2.5:4000 connected as guest1, in lobby", messages(events)
         )
 
 

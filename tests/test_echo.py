@@ -26,7 +26,7 @@ from twisted_services.testing import (
 )
 from twisted_services.udpguard import ReflectionGuard
 
-CLIENT = ("192.0.2.10", 40000)
+CLIENT = ("127.0.2.10", 40000)
 
 
 def echoFactory(
@@ -216,10 +216,10 @@ class IdleTimeoutTests(SynchronousTestCase):
     def test_timeoutLogged(self) -> None:
         """Closing an idle connection is logged with the peer address."""
         factory, clock = echoFactory(idleTimeout=30)
-        connect(factory, IPv4Address("TCP", "192.0.2.3", 4321))
+        connect(factory, IPv4Address("TCP", "127.0.2.3", 4321))
         with capturedLogs() as events:
             clock.advance(30)
-        self.assertIn("echo: tcp:192.0.2.3:4321 idle, closing", messages(events))
+        self.assertIn("echo: tcp:127.0.2.3:4321 idle, closing", messages(events))
 
 
 class ConnectionLimitTests(SynchronousTestCase):
@@ -229,7 +229,7 @@ class ConnectionLimitTests(SynchronousTestCase):
         """Past the limit C{buildProtocol} returns L{None}."""
         factory, _ = echoFactory(maxConnections=2)
         connectMany(factory, 2)
-        self.assertIsNone(factory.buildProtocol(IPv4Address("TCP", "192.0.2.1", 1)))
+        self.assertIsNone(factory.buildProtocol(IPv4Address("TCP", "127.0.2.1", 1)))
         self.assertRaises(ConnectionRefused, connect, factory)
 
     def test_closingFreesSlot(self) -> None:
@@ -286,15 +286,15 @@ class DatagramEchoTests(SynchronousTestCase):
         """Datagrams from ports below 1024 go unanswered; 1024 is answered."""
         protocol, transport, guard, _ = datagramEcho()
         for port in (0, 7, 19, 1023):
-            protocol.datagramReceived(b"x", ("192.0.2.10", port))
-        protocol.datagramReceived(b"y", ("192.0.2.10", 1024))
-        self.assertEqual(transport.written, [(b"y", ("192.0.2.10", 1024))])
+            protocol.datagramReceived(b"x", ("127.0.2.10", port))
+        protocol.datagramReceived(b"y", ("127.0.2.10", 1024))
+        self.assertEqual(transport.written, [(b"y", ("127.0.2.10", 1024))])
         self.assertEqual(guard.dropped, 4)
 
     def test_dropsOwnPort(self) -> None:
         """A datagram from our own port number (another echo) is not answered."""
         protocol, transport, guard, _ = datagramEcho(port=7007)
-        protocol.datagramReceived(b"loop", ("192.0.2.10", 7007))
+        protocol.datagramReceived(b"loop", ("127.0.2.10", 7007))
         self.assertEqual(transport.written, [])
         self.assertEqual(guard.dropped, 1)
 
@@ -303,7 +303,7 @@ class DatagramEchoTests(SynchronousTestCase):
         protocol, transport, _, clock = datagramEcho(rate=2, burst=3)
         for _ in range(5):
             protocol.datagramReceived(b"a", CLIENT)
-        protocol.datagramReceived(b"b", ("192.0.2.99", 5000))
+        protocol.datagramReceived(b"b", ("127.0.2.99", 5000))
         clock.advance(0.5)
         protocol.datagramReceived(b"c", CLIENT)
         protocol.datagramReceived(b"d", CLIENT)
@@ -314,22 +314,22 @@ class DatagramEchoTests(SynchronousTestCase):
     def test_floodOfSourcesBounded(self) -> None:
         """A flood of distinct sources only evicts the oldest from the table."""
         protocol, transport, guard, _ = datagramEcho(rate=1, burst=1)
-        protocol.datagramReceived(b"first", ("192.0.2.1", 5000))
-        protocol.datagramReceived(b"again", ("192.0.2.1", 5000))
+        protocol.datagramReceived(b"first", ("127.0.2.1", 5000))
+        protocol.datagramReceived(b"again", ("127.0.2.1", 5000))
         for index in range(2, 1002):
             protocol.datagramReceived(
                 b"flood", (f"10.0.{index // 256}.{index % 256}", 5000)
             )
-        protocol.datagramReceived(b"forgotten", ("192.0.2.1", 5000))
-        self.assertEqual(transport.written[-1], (b"forgotten", ("192.0.2.1", 5000)))
+        protocol.datagramReceived(b"forgotten", ("127.0.2.1", 5000))
+        self.assertEqual(transport.written[-1], (b"forgotten", ("127.0.2.1", 5000)))
         self.assertEqual(guard.dropped, 1)
 
     def test_stopReportsDrops(self) -> None:
         """Stopping the protocol logs drops not yet reported and leaves no timer."""
         protocol, _, _, clock = datagramEcho()
-        protocol.datagramReceived(b"x", ("192.0.2.10", 7))
+        protocol.datagramReceived(b"x", ("127.0.2.10", 7))
         with capturedLogs() as events:
-            protocol.datagramReceived(b"x", ("192.0.2.10", 19))
+            protocol.datagramReceived(b"x", ("127.0.2.10", 19))
             protocol.doStop()
         self.assertEqual(len(events), 1)
         self.assertIn("dropped 1 datagram(s)", formatEvent(events[0]))

@@ -1143,7 +1143,7 @@ class AccessLogTests(SynchronousTestCase):
 
     def logged(self, *chunks: bytes, **kwargs: object) -> list[str]:
         factory, _ = httpFactory(**kwargs)
-        protocol, _ = connect(factory, IPv4Address("TCP", "192.0.2.7", 5555))
+        protocol, _ = connect(factory, IPv4Address("TCP", "127.0.2.7", 5555))
         with capturedLogs() as events:
             for chunk in chunks:
                 protocol.dataReceived(chunk)
@@ -1163,7 +1163,7 @@ class AccessLogTests(SynchronousTestCase):
                 )
             ),
             [
-                '192.0.2.7 - - [06/Nov/1994:08:49:37 +0000] "GET /?q=1 HTTP/1.1" '
+                '127.0.2.7 - - [06/Nov/1994:08:49:37 +0000] "GET /?q=1 HTTP/1.1" '
                 '200 11 "http://example.com/" "curl/8.0"'
             ],
         )
@@ -1197,7 +1197,7 @@ class AccessLogTests(SynchronousTestCase):
         """Rejected requests are logged too; an unparsed one as C{-}."""
         self.assertEqual(
             self.logged(b"\x00\r\n\r\n"),
-            ['192.0.2.7 - - [06/Nov/1994:08:49:37 +0000] "-" 400 12 "-" "-"'],
+            ['127.0.2.7 - - [06/Nov/1994:08:49:37 +0000] "-" 400 12 "-" "-"'],
         )
         [line] = self.logged(
             request("/", headers=[("Content-Length", "11")]), maxBody=10

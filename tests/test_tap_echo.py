@@ -202,12 +202,12 @@ class MakeServiceTests(SynchronousTestCase):
         [(_, protocol, _)] = reactor.udpServers
         [transport] = reactor.udpTransports
         for _ in range(3):
-            protocol.datagramReceived(b"x", ("192.0.2.1", 5000))
-        protocol.datagramReceived(b"loop", ("192.0.2.1", 7007))
+            protocol.datagramReceived(b"x", ("127.0.2.1", 5000))
+        protocol.datagramReceived(b"loop", ("127.0.2.1", 7007))
         self.assertEqual(len(transport.written), 2)
         reactor.advance(1)
-        protocol.datagramReceived(b"y", ("192.0.2.1", 5000))
-        self.assertEqual(transport.written[-1], (b"y", ("192.0.2.1", 5000)))
+        protocol.datagramReceived(b"y", ("127.0.2.1", 5000))
+        self.assertEqual(transport.written[-1], (b"y", ("127.0.2.1", 5000)))
 
     def test_stopService(self) -> None:
         """Stopping the service stops every listener."""

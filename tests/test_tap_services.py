@@ -278,8 +278,8 @@ class MakeServiceTests(SynchronousTestCase):
         [(_, protocol, _)] = reactor.udpServers
         [transport] = reactor.udpTransports
         for _ in range(2):
-            protocol.datagramReceived(b"100", ("192.0.2.1", 5000))
-        self.assertEqual(transport.written, [(b"212 F\n", ("192.0.2.1", 5000))])
+            protocol.datagramReceived(b"100", ("127.0.2.1", 5000))
+        self.assertEqual(transport.written, [(b"212 F\n", ("127.0.2.1", 5000))])
 
     def test_temperatureSocket(self) -> None:
         """C{--temperature-socket} adopts the socket systemd passed by that name."""

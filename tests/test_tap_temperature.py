@@ -182,8 +182,8 @@ class MakeServiceTests(SynchronousTestCase):
         _, reactor = started()
         [(_, protocol, _)] = reactor.udpServers
         [transport] = reactor.udpTransports
-        protocol.datagramReceived(b"100\n", ("192.0.2.1", 5000))
-        self.assertEqual(transport.written, [(b"212 F\n", ("192.0.2.1", 5000))])
+        protocol.datagramReceived(b"100\n", ("127.0.2.1", 5000))
+        self.assertEqual(transport.written, [(b"212 F\n", ("127.0.2.1", 5000))])
 
     def test_limits(self) -> None:
         """C{--rate} and C{--burst} limit replies per source address."""
@@ -191,10 +191,10 @@ class MakeServiceTests(SynchronousTestCase):
         [(_, protocol, _)] = reactor.udpServers
         [transport] = reactor.udpTransports
         for port in range(5000, 5003):
-            protocol.datagramReceived(b"100", ("192.0.2.1", port))
+            protocol.datagramReceived(b"100", ("127.0.2.1", port))
         self.assertEqual(len(transport.written), 2)
         reactor.advance(1)
-        protocol.datagramReceived(b"100", ("192.0.2.1", 5003))
+        protocol.datagramReceived(b"100", ("127.0.2.1", 5003))
         self.assertEqual(len(transport.written), 3)
 
     def test_maxSources(self) -> None:
@@ -202,7 +202,7 @@ class MakeServiceTests(SynchronousTestCase):
         _, reactor = started("--rate", "1", "--burst", "1", "--max-sources", "2")
         [(_, protocol, _)] = reactor.udpServers
         [transport] = reactor.udpTransports
-        for host in ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.1"]:
+        for host in ["127.0.2.1", "127.0.2.2", "127.0.2.3", "127.0.2.1"]:
             protocol.datagramReceived(b"100", (host, 5000))
         self.assertEqual(len(transport.written), 4)
 
@@ -211,14 +211,14 @@ class MakeServiceTests(SynchronousTestCase):
         _, reactor = started("--port", "1314")
         [(_, protocol, _)] = reactor.udpServers
         [transport] = reactor.udpTransports
-        protocol.datagramReceived(b"212 F\n", ("192.0.2.1", 1314))
+        protocol.datagramReceived(b"212 F\n", ("127.0.2.1", 1314))
         self.assertEqual(transport.written, [])
 
     def test_stopService(self) -> None:
         """Stopping the service stops listening and leaves no timer."""
         service, reactor = started()
         [(_, protocol, _)] = reactor.udpServers
-        protocol.datagramReceived(b"100", ("192.0.2.1", 53))
+        protocol.datagramReceived(b"100", ("127.0.2.1", 53))
         service.stopService()
         self.assertFalse(any(child.running for child in service))
         [transport] = reactor.udpTransports
@@ -278,9 +278,9 @@ class SystemdSocketTests(SynchronousTestCase):
         _, reactor = started("--systemd-socket", "temperature")
         [(_, _, protocol, _)] = reactor.adoptedPorts
         [transport] = reactor.udpTransports
-        protocol.datagramReceived(b"0K", ("192.0.2.1", 5000))
-        protocol.datagramReceived(b"0K", ("192.0.2.1", 1315))
-        self.assertEqual(transport.written, [(b"-273.15 C\n", ("192.0.2.1", 5000))])
+        protocol.datagramReceived(b"0K", ("127.0.2.1", 5000))
+        protocol.datagramReceived(b"0K", ("127.0.2.1", 1315))
+        self.assertEqual(transport.written, [(b"-273.15 C\n", ("127.0.2.1", 5000))])
 
     def test_logsAddress(self) -> None:
         """The adopted socket's address is logged like a bound one."""

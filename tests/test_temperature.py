@@ -23,7 +23,7 @@ from twisted_services.temperature import (
 from twisted_services.testing import FakeDatagramTransport, attachDatagram
 from twisted_services.udpguard import DROP_LOG_INTERVAL, ReflectionGuard
 
-CLIENT = ("192.0.2.10", 40000)
+CLIENT = ("127.0.2.10", 40000)
 
 EXAMPLES = [
     ("100", "212 F"),
@@ -277,25 +277,25 @@ class TemperatureProtocolTests(SynchronousTestCase):
         """An error reply bounced from one converter to another stops there."""
         first, firstPort, _, _ = temperatureProtocol()
         second, secondPort, _, _ = temperatureProtocol()
-        first.datagramReceived(b"hot", ("192.0.2.2", 1314 + 1))
+        first.datagramReceived(b"hot", ("127.0.2.2", 1314 + 1))
         [(reply, _)] = firstPort.written
-        second.datagramReceived(reply, ("192.0.2.1", 1314 + 1))
+        second.datagramReceived(reply, ("127.0.2.1", 1314 + 1))
         self.assertEqual(secondPort.written, [])
 
     def test_reservedSourcePortsDropped(self) -> None:
         """Datagrams from ports below 1024 go unanswered; 1024 is answered."""
         protocol, transport, guard, _ = temperatureProtocol()
         for port in (0, 7, 19, 53, 1023):
-            protocol.datagramReceived(b"100", ("192.0.2.10", port))
-        protocol.datagramReceived(b"100", ("192.0.2.10", 1024))
-        self.assertEqual(transport.written, [(b"212 F\n", ("192.0.2.10", 1024))])
+            protocol.datagramReceived(b"100", ("127.0.2.10", port))
+        protocol.datagramReceived(b"100", ("127.0.2.10", 1024))
+        self.assertEqual(transport.written, [(b"212 F\n", ("127.0.2.10", 1024))])
         self.assertEqual(guard.dropped, 5)
 
     def test_ownPortDropped(self) -> None:
         """A datagram from our own port number (another converter) is dropped."""
         protocol, transport, guard, _ = temperatureProtocol(port=7777)
         self.assertEqual(guard.ownPort, 7777)
-        protocol.datagramReceived(b"212 F\n", ("192.0.2.10", 7777))
+        protocol.datagramReceived(b"212 F\n", ("127.0.2.10", 7777))
         self.assertEqual(transport.written, [])
         self.assertEqual(guard.dropped, 1)
 
@@ -306,14 +306,14 @@ class TemperatureProtocolTests(SynchronousTestCase):
         """
         protocol, transport, guard, clock = temperatureProtocol(rate=2, burst=3)
         for port in range(40000, 40005):
-            protocol.datagramReceived(b"100", ("192.0.2.10", port))
-        protocol.datagramReceived(b"0K", ("192.0.2.99", 40000))
+            protocol.datagramReceived(b"100", ("127.0.2.10", port))
+        protocol.datagramReceived(b"0K", ("127.0.2.99", 40000))
         self.assertEqual(len(transport.written), 4)
         self.assertEqual(guard.dropped, 2)
         clock.advance(0.5)
-        protocol.datagramReceived(b"37.5", ("192.0.2.10", 40009))
-        protocol.datagramReceived(b"37.5", ("192.0.2.10", 40009))
-        self.assertEqual(transport.written[-1], (b"99.5 F\n", ("192.0.2.10", 40009)))
+        protocol.datagramReceived(b"37.5", ("127.0.2.10", 40009))
+        protocol.datagramReceived(b"37.5", ("127.0.2.10", 40009))
+        self.assertEqual(transport.written[-1], (b"99.5 F\n", ("127.0.2.10", 40009)))
         self.assertEqual(len(transport.written), 5)
 
     def test_droppedSpendNoTokens(self) -> None:
@@ -358,7 +358,7 @@ class TemperatureProtocolTests(SynchronousTestCase):
             for _ in range(100):
                 protocol.datagramReceived(b"100", CLIENT)
                 protocol.datagramReceived(b"ERROR", CLIENT)
-                protocol.datagramReceived(b"100", ("192.0.2.10", 53))
+                protocol.datagramReceived(b"100", ("127.0.2.10", 53))
             atOnce = len(events)
             clock.advance(DROP_LOG_INTERVAL)
             clock.advance(DROP_LOG_INTERVAL)
@@ -376,8 +376,8 @@ class TemperatureProtocolTests(SynchronousTestCase):
         protocol = TemperatureProtocol(guard)
         attachDatagram(protocol, FailingTransport())
         with capturedLogs() as events:
-            protocol.datagramReceived(b"100", ("192.0.2.255", 5000))
-            protocol.datagramReceived(b"100", ("192.0.2.255", 5000))
+            protocol.datagramReceived(b"100", ("127.0.2.255", 5000))
+            protocol.datagramReceived(b"100", ("127.0.2.255", 5000))
         self.assertEqual(guard.dropped, 2)
         self.assertEqual(len(events), 1)
 

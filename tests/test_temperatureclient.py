@@ -47,7 +47,7 @@ from twisted_services.temperatureclient import (
 from twisted_services.testing import FakeDatagramTransport, attachDatagram
 
 SERVER = ("127.0.0.1", 1314)
-ELSEWHERE = ("192.0.2.7", 1314)
+ELSEWHERE = ("127.0.2.7", 1314)
 
 
 def request(

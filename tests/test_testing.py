@@ -62,9 +62,9 @@ class PeerAddressTests(SynchronousTestCase):
 
     def test_ipv4(self) -> None:
         """An IPv4 host gives a TCP L{IPv4Address} on that host."""
-        address = peerAddress("192.0.2.1")
+        address = peerAddress("127.0.2.1")
         self.assertIsInstance(address, IPv4Address)
-        self.assertEqual((address.type, address.host), ("TCP", "192.0.2.1"))
+        self.assertEqual((address.type, address.host), ("TCP", "127.0.2.1"))
 
     def test_ipv6(self) -> None:
         """An IPv6 host gives a TCP L{IPv6Address}."""
@@ -95,7 +95,7 @@ class ConnectTests(SynchronousTestCase):
 
     def test_hostAddress(self) -> None:
         """A host address can be given too."""
-        host = IPv4Address("TCP", "10.0.0.1", 1)
+        host = IPv4Address("TCP", "127.1.0.1", 1)
         _, transport = connect(Factory.forProtocol(Recorder), host=host)
         self.assertEqual(transport.getHost(), host)
 
@@ -138,10 +138,10 @@ class FakeDatagramTransportTests(SynchronousTestCase):
     def test_recordsWrites(self) -> None:
         """Each write is recorded with its destination, in order."""
         transport = FakeDatagramTransport()
-        transport.write(b"a", ("192.0.2.1", 1))
-        transport.write(b"b", ("192.0.2.2", 2))
+        transport.write(b"a", ("127.0.2.1", 1))
+        transport.write(b"b", ("127.0.2.2", 2))
         self.assertEqual(
-            transport.written, [(b"a", ("192.0.2.1", 1)), (b"b", ("192.0.2.2", 2))]
+            transport.written, [(b"a", ("127.0.2.1", 1)), (b"b", ("127.0.2.2", 2))]
         )
 
     def test_defaultHost(self) -> None:
