@@ -333,17 +333,17 @@ class TemperatureProtocolTests(SynchronousTestCase):
         protocol, transport, guard, _ = temperatureProtocol(
             rate=1, burst=1, maxSources=100
         )
-        others = [(f"10.0.0.{index}", 5000) for index in range(99)]
+        others = [(f"127.9.0.{index}", 5000) for index in range(99)]
         protocol.datagramReceived(b"1", CLIENT)
         for source in others:
             protocol.datagramReceived(b"2", source)
         protocol.datagramReceived(b"3", CLIENT)
         self.assertEqual(guard.dropped, 1, "all 100 sources remembered")
-        protocol.datagramReceived(b"4", ("10.0.1.0", 5000))
+        protocol.datagramReceived(b"4", ("127.9.1.0", 5000))
         protocol.datagramReceived(b"5", others[0])
         self.assertEqual(transport.written[-1], (b"41 F\n", others[0]))
         for index in range(5000):
-            source = (f"10.1.{index // 256}.{index % 256}", 5000)
+            source = (f"127.10.{index // 256}.{index % 256}", 5000)
             protocol.datagramReceived(b"6", source)
         self.assertEqual(len(transport.written), 1 + 99 + 1 + 1 + 5000)
         self.assertEqual(guard.dropped, 1)
