@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
 from twisted.internet import stdio
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import connectProtocol
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
@@ -61,6 +61,7 @@ from twisted_services.clientendpoint import (
 )
 from twisted_services.terminalio import (
     BoundedLineReceiver,
+    FinishingStandardIO,
     cleanLine,
     restoringFileFlags,
 )
@@ -198,7 +199,7 @@ class ServerConnection(BoundedLineReceiver, HandshakeWaiter):
 
 
 @implementer(IHalfCloseableProtocol)
-class Terminal(BoundedLineReceiver):
+class Terminal(FinishingStandardIO, BoundedLineReceiver):
     """
     The standard input and output side: typed lines go to the server, the
     server's lines are written out one per LF-terminated line.
@@ -210,9 +211,6 @@ class Terminal(BoundedLineReceiver):
     def __init__(self, server: ServerConnection) -> None:
         self.server = server
         self.left = False
-        self._outputGone = False
-        self._lost = False
-        self._finished: list[Deferred[None]] = []
 
     def connectionMade(self) -> None:
         # Each side pauses the other, as in portforward: see the module
@@ -223,7 +221,7 @@ class Terminal(BoundedLineReceiver):
 
     def show(self, text: str) -> None:
         """Write one line for the user."""
-        if not self._outputGone:
+        if not self.outputGone:
             self.transport.write(text.encode("utf-8", "replace") + b"\n")
 
     def completeLineReceived(self, line: bytes) -> None:
@@ -246,7 +244,7 @@ class Terminal(BoundedLineReceiver):
 
     def writeConnectionLost(self) -> None:
         """Nobody reads what we print any more (a closed pipe): quit."""
-        self._outputGone = True
+        self.outputGone = True
         self._leave(sendQuit=True)
 
     def _leave(self, sendQuit: bool) -> None:
@@ -257,26 +255,8 @@ class Terminal(BoundedLineReceiver):
             self.server.say(b"/quit")
         self.server.leave()
 
-    def finish(self) -> Deferred[None]:
-        """
-        Flush what is still to be printed and close standard I/O; the result
-        fires once that is done (at once if output is already gone).
-        """
-        if self._lost or self._outputGone:
-            return succeed(None)
-        finished: Deferred[None] = Deferred()
-        self._finished.append(finished)
-        # A registered (perhaps paused) producer would keep the transport
-        # waiting for it instead of closing once its buffer is written.
-        self.transport.unregisterProducer()
-        self.transport.loseConnection()
-        return finished
-
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self._lost = True
-        finished, self._finished = self._finished, []
-        for waiting in finished:
-            waiting.callback(None)
+        self.stdioClosed()
 
 
 StandardIOFactory = Callable[..., object]

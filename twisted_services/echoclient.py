@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
 from twisted.internet import stdio
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import connectProtocol
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
@@ -71,7 +71,7 @@ from twisted_services.clientendpoint import (
     isTLS,
     oneLine,
 )
-from twisted_services.terminalio import restoringFileFlags
+from twisted_services.terminalio import FinishingStandardIO, restoringFileFlags
 
 DEFAULT_PORT = 8888
 
@@ -161,7 +161,7 @@ class ServerConnection(Protocol, HandshakeWaiter):
 
 
 @implementer(IHalfCloseableProtocol)
-class StandardIO(Protocol):
+class StandardIO(FinishingStandardIO, Protocol):
     """
     The standard input and output side: input goes to the server as it is
     read, and what the server sends is written out.
@@ -172,9 +172,6 @@ class StandardIO(Protocol):
         self.sent = 0
         self.inputEnded = False
         self.sendingClosed = False
-        self.outputGone = False
-        self._lost = False
-        self._finished: list[Deferred[None]] = []
 
     def connectionMade(self) -> None:
         # Each side pauses the other, as in portforward: see the module
@@ -220,26 +217,8 @@ class StandardIO(Protocol):
         self.outputGone = True
         self.server.transport.abortConnection()
 
-    def finish(self) -> Deferred[None]:
-        """
-        Flush what is still to be written and close standard I/O; the result
-        fires once that is done (at once if output is already gone).
-        """
-        if self._lost or self.outputGone:
-            return succeed(None)
-        finished: Deferred[None] = Deferred()
-        self._finished.append(finished)
-        # A registered (perhaps paused) producer would keep the transport
-        # waiting for it instead of closing once its buffer is written.
-        self.transport.unregisterProducer()
-        self.transport.loseConnection()
-        return finished
-
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self._lost = True
-        finished, self._finished = self._finished, []
-        for waiting in finished:
-            waiting.callback(None)
+        self.stdioClosed()
 
 
 StandardIOFactory = Callable[..., object]

@@ -57,6 +57,7 @@ from zope.interface import implementer
 from twisted_services.temperature import ERROR_PREFIX, MAX_REQUEST
 from twisted_services.terminalio import (
     BoundedLineReceiver,
+    FinishingStandardIO,
     cleanLine,
     restoringFileFlags,
 )
@@ -311,7 +312,7 @@ class OneValue:
 
 
 @implementer(IHalfCloseableProtocol)
-class StandardInputValues(BoundedLineReceiver):
+class StandardInputValues(FinishingStandardIO, BoundedLineReceiver):
     """
     Values from standard input, one per line (LF or CRLF; a last line
     without LF counts), and replies to standard output. Reading stays paused
@@ -322,13 +323,11 @@ class StandardInputValues(BoundedLineReceiver):
     # The service drops longer datagrams, so a longer line is never sent;
     # +1 leaves room for the CR of a CRLF.
     MAX_LENGTH = MAX_REQUEST + 1
+    hasProducer = False
 
     def __init__(self) -> None:
         self._wanted: Deferred[bytes | None] | None = None
         self._inputEnded = False
-        self._outputGone = False
-        self._lost = False
-        self._finished: list[Deferred[None]] = []
 
     def connectionMade(self) -> None:
         self.pauseProducing()
@@ -338,7 +337,7 @@ class StandardInputValues(BoundedLineReceiver):
             raise RuntimeError("nextValue called again before its result")
         wanted: Deferred[bytes | None] = Deferred()
         self._wanted = wanted
-        if self._outputGone or self._lost:
+        if self.outputGone or self._lost:
             self._give(None)
         else:
             # Lines already buffered are handed over before anything is read.
@@ -375,31 +374,19 @@ class StandardInputValues(BoundedLineReceiver):
 
     def writeConnectionLost(self) -> None:
         """Nobody reads the replies any more (a closed pipe): stop."""
-        self._outputGone = True
+        self.outputGone = True
         if self._wanted is not None:
             self._give(None)
 
     def show(self, text: str) -> None:
-        if not self._outputGone and not self._lost:
+        if not self.outputGone and not self._lost:
             self.transport.write(text.encode("utf-8", "replace") + b"\n")
 
-    def finish(self) -> Deferred[None]:
-        """Write out what is still buffered and close standard I/O."""
-        if self._lost or self._outputGone:
-            return succeed(None)
-        finished: Deferred[None] = Deferred()
-        self._finished.append(finished)
-        self.transport.loseConnection()
-        return finished
-
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self._lost = True
         self._inputEnded = True
         if self._wanted is not None:
             self._give(None)
-        finished, self._finished = self._finished, []
-        for waiting in finished:
-            waiting.callback(None)
+        self.stdioClosed()
 
 
 async def ask(reactor: Any, server: Server, value: bytes, timeout: float) -> bytes:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.protocols.basic import LineReceiver
 
 # What must never reach the user's terminal even if a server sends it: CSI,
@@ -94,3 +95,46 @@ def restoringFileFlags(descriptors: Sequence[int]) -> Iterator[None]:
                 fcntl.fcntl(fd, fcntl.F_SETFL, flags)
             except OSError:
                 pass
+
+
+class FinishingStandardIO:
+    """
+    C{finish} for a protocol on C{twisted.internet.stdio.StandardIO}: write
+    out what is buffered, close, and tell the caller when that is done.
+
+    The protocol sets C{outputGone} when standard output is closed under it,
+    and calls L{stdioClosed} from its C{connectionLost}.
+
+    @cvar hasProducer: whether a producer (the server connection) is
+        registered on standard output and must be unregistered first.
+    """
+
+    hasProducer = True
+    outputGone = False
+    _lost = False
+    _finished: list[Deferred[None]] | None = None
+
+    def finish(self) -> Deferred[None]:
+        """
+        Flush what is still to be written and close standard I/O; the result
+        fires once that is done (at once if output is already gone).
+        """
+        if self._lost or self.outputGone:
+            return succeed(None)
+        finished: Deferred[None] = Deferred()
+        if self._finished is None:
+            self._finished = []
+        self._finished.append(finished)
+        if self.hasProducer:
+            # A registered (perhaps paused) producer would keep the transport
+            # waiting for it instead of closing once its buffer is written.
+            self.transport.unregisterProducer()  # type: ignore[attr-defined]
+        self.transport.loseConnection()  # type: ignore[attr-defined]
+        return finished
+
+    def stdioClosed(self) -> None:
+        """Standard I/O is closed: fire what L{finish} returned."""
+        self._lost = True
+        finished, self._finished = self._finished or [], None
+        for waiting in finished:
+            waiting.callback(None)
