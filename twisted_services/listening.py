@@ -85,6 +85,32 @@ def positiveFloat(value: str) -> float:
 positiveFloat.coerceDoc = "A number above 0."  # type: ignore[attr-defined]
 
 
+def idleTimeoutParameter(default: float) -> list[object]:
+    """The C{--idle-timeout} option every TCP service has, with its default."""
+    return [
+        "idle-timeout",
+        None,
+        default,
+        "Close a connection after this many seconds without data from "
+        "the client (0: never).",
+        nonNegativeFloat,
+    ]
+
+
+def maxConnectionsParameter(whenFull: str) -> list[object]:
+    """
+    The C{--max-connections} option every TCP service has; C{whenFull} says
+    what happens to a connection past the limit.
+    """
+    return [
+        "max-connections",
+        None,
+        10000,
+        f"Accept at most this many connections at once; {whenFull}.",
+        positiveInt,
+    ]
+
+
 def tcpDescription(port: int, interface: str | None) -> str:
     """The endpoint description for TCP C{port} on C{interface} (IPv6 allowed)."""
     if not interface:

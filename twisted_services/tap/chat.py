@@ -11,7 +11,8 @@ from twisted_services.chat import ChatFactory
 from twisted_services.chattext import isTextEncoding
 from twisted_services.listening import (
     ListenOptions,
-    nonNegativeFloat,
+    idleTimeoutParameter,
+    maxConnectionsParameter,
     positiveFloat,
     positiveInt,
     serviceWith,
@@ -82,22 +83,8 @@ class Options(ListenOptions):
             "output wait for it.",
             positiveInt,
         ],
-        [
-            "idle-timeout",
-            None,
-            3600.0,
-            "Close a connection after this many seconds without data from "
-            "the client (0: never).",
-            nonNegativeFloat,
-        ],
-        [
-            "max-connections",
-            None,
-            10000,
-            "Accept at most this many connections at once; more are told the "
-            "server is full and closed.",
-            positiveInt,
-        ],
+        idleTimeoutParameter(3600.0),
+        maxConnectionsParameter("more are told the server is full and closed"),
     ]
 
 

@@ -11,7 +11,8 @@ from twisted_services.echo import DatagramEcho, EchoFactory
 from twisted_services.listening import (
     ListenOptions,
     datagramListener,
-    nonNegativeFloat,
+    idleTimeoutParameter,
+    maxConnectionsParameter,
     portNumber,
     positiveFloat,
     positiveInt,
@@ -32,21 +33,8 @@ class Options(ListenOptions):
     defaultPort = 8888
 
     optParameters = [
-        [
-            "idle-timeout",
-            None,
-            300.0,
-            "Close a connection after this many seconds without data from "
-            "the client (0: never).",
-            nonNegativeFloat,
-        ],
-        [
-            "max-connections",
-            None,
-            10000,
-            "Accept at most this many connections at once; more are closed at once.",
-            positiveInt,
-        ],
+        idleTimeoutParameter(300.0),
+        maxConnectionsParameter("more are closed at once"),
         [
             "udp-port",
             None,

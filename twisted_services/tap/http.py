@@ -10,6 +10,8 @@ from twisted.internet.interfaces import IReactorTCP
 from twisted_services.http import SHUTDOWN_TIMEOUT, HTTPFactory
 from twisted_services.listening import (
     ListenOptions,
+    idleTimeoutParameter,
+    maxConnectionsParameter,
     nonNegativeFloat,
     positiveFloat,
     positiveInt,
@@ -74,21 +76,8 @@ class Options(ListenOptions):
             "however slowly they arrive; a slower head gets 408.",
             positiveFloat,
         ],
-        [
-            "idle-timeout",
-            None,
-            60.0,
-            "Close a connection after this many seconds without data from "
-            "the client (0: never).",
-            nonNegativeFloat,
-        ],
-        [
-            "max-connections",
-            None,
-            10000,
-            "Accept at most this many connections at once; more get 503.",
-            positiveInt,
-        ],
+        idleTimeoutParameter(60.0),
+        maxConnectionsParameter("more get 503"),
         [
             "shutdown-timeout",
             None,
