@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.addresses.describeAddress}.
+Tests for L{twisted_services.core.addresses.describeAddress}.
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.addresses import describeAddress
+from twisted_services.core.addresses import describeAddress
 
 
 class DescribeAddressTests(SynchronousTestCase):

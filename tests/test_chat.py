@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.chat}: several clients joined to one
+Tests for L{twisted_services.chat.protocol}: several clients joined to one
 L{ChatFactory} on fake transports, with a L{Clock} for time.
 """
 
@@ -18,15 +18,15 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from tests.test_chattext import isSafe
-from twisted_services.chat import (
+from twisted_services.chat.protocol import (
     CLOSE_GRACE,
     ChatFactory,
     ChatMember,
     ChatProtocol,
     ServerFull,
 )
-from twisted_services.chatstate import ChatState, IChatMember
-from twisted_services.limits import REFUSAL_LOG_INTERVAL
+from twisted_services.chat.state import ChatState, IChatMember
+from twisted_services.server.connections import REFUSAL_LOG_INTERVAL
 from twisted_services.testing import connect, peerAddress
 
 

@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.chatclient}: the pure pieces, both line
+Tests for L{twisted_services.chat.client}: the pure pieces, both line
 protocols on fake transports, the connecting coroutine on a memory reactor,
 and the real client driven through pipes against a real C{twistd -n chat}.
 """
@@ -30,7 +30,7 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.twistdprocess import Twistd, startTwistd
-from twisted_services.chatclient import (
+from twisted_services.chat.client import (
     DEFAULT_PORT,
     QUIT_TIMEOUT,
     Options,
@@ -40,7 +40,7 @@ from twisted_services.chatclient import (
     endpointDescription,
     isQuit,
 )
-from twisted_services.terminalio import cleanLine
+from twisted_services.clients.terminal import cleanLine
 
 PROCESS_TIMEOUT = 10.0
 

@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.chatstate}: rooms, members and nicks, with
+Tests for L{twisted_services.chat.state}: rooms, members and nicks, with
 members that only record what they are sent.
 """
 
@@ -9,7 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from twisted_services.chatstate import (
+from twisted_services.chat.state import (
     LOBBY,
     ChatState,
     IChatMember,

@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.chattext}: decoding, sanitizing and parsing what
+Tests for L{twisted_services.chat.text}: decoding, sanitizing and parsing what
 chat clients send, on plain values.
 """
 
@@ -10,7 +10,7 @@ import unicodedata
 from hypothesis import given, settings, strategies
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.chattext import (
+from twisted_services.chat.text import (
     decodeLine,
     encodeLine,
     isTextEncoding,

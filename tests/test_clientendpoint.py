@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.clientendpoint}: SERVER arguments become
+Tests for L{twisted_services.clients.endpoints}: SERVER arguments become
 descriptions, descriptions become endpoints, C{tls:} ones verified with the
 C{--ca} file's certificates, and failures are explained in one line.
 """
@@ -21,7 +21,7 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.tlscerts import makeCA, writePEM
-from twisted_services.clientendpoint import (
+from twisted_services.clients.endpoints import (
     CAFileError,
     HandshakeWaiter,
     TLSEndpoint,

@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.echo}: the TCP and UDP echo protocols on fake
+Tests for L{twisted_services.echo.protocol}: the TCP and UDP echo protocols on fake
 transports, with a L{Clock} for time.
 """
 
@@ -15,8 +15,9 @@ from twisted.logger import LogEvent, LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from twisted_services.echo import DatagramEcho, Echo, EchoFactory
-from twisted_services.limits import REFUSAL_LOG_INTERVAL
+from twisted_services.echo.protocol import DatagramEcho, Echo, EchoFactory
+from twisted_services.server.connections import REFUSAL_LOG_INTERVAL
+from twisted_services.server.udpguard import ReflectionGuard
 from twisted_services.testing import (
     ConnectionRefused,
     FakeDatagramTransport,
@@ -24,7 +25,6 @@ from twisted_services.testing import (
     connect,
     connectMany,
 )
-from twisted_services.udpguard import ReflectionGuard
 
 CLIENT = ("127.0.2.10", 40000)
 

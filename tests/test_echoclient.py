@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.echoclient}: the command line, both sides on
+Tests for L{twisted_services.echo.client}: the command line, both sides on
 fake transports (relaying, producers, half-closing), and the connecting
 coroutine on a memory reactor.
 """
@@ -23,7 +23,7 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import alsoProvides, implementer
 
-from twisted_services.echoclient import (
+from twisted_services.echo.client import (
     DEFAULT_PORT,
     Options,
     ServerConnection,

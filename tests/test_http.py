@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.http}: the HTTP protocol and factory on fake
+Tests for L{twisted_services.http.protocol}: the HTTP protocol and factory on fake
 transports, with a L{Clock} for time.
 """
 
@@ -25,7 +25,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from twisted_services import __version__
-from twisted_services.http import (
+from twisted_services.http.protocol import (
     CLOSE_GRACE,
     SHUTDOWN_TIMEOUT,
     HTTPFactory,
@@ -33,7 +33,7 @@ from twisted_services.http import (
     ServiceUnavailable,
     routeOf,
 )
-from twisted_services.httpresponses import (
+from twisted_services.http.responses import (
     HEALTH,
     HELLO,
     NOT_FOUND,

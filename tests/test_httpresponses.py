@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.httpresponses}: the prebuilt responses, their
+Tests for L{twisted_services.http.responses}: the prebuilt responses, their
 once-a-second C{Date}, and access log escaping.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_services import __version__
-from twisted_services.httpresponses import (
+from twisted_services.http.responses import (
     BAD_REQUEST,
     CLOSE,
     HEADERS_TOO_LARGE,

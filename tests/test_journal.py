@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.journal}: journal lines with syslog priority
+Tests for L{twisted_services.systemd.journal}: journal lines with syslog priority
 prefixes and no timestamps, and twistd's own format elsewhere.
 """
 
@@ -11,7 +11,7 @@ import sys
 from twisted.logger import FileLogObserver, Logger, LogLevel, LogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.journal import (
+from twisted_services.systemd.journal import (
     formatJournalEvent,
     journalLogObserver,
     observer,

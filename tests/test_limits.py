@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.limits.ConnectionLimit}.
+Tests for L{twisted_services.server.connections.ConnectionLimit}.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.limits import REFUSAL_LOG_INTERVAL, ConnectionLimit
+from twisted_services.server.connections import REFUSAL_LOG_INTERVAL, ConnectionLimit
 
 
 class ConnectionLimitTests(SynchronousTestCase):

@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.listening}: option coercion, the shared listening
+Tests for L{twisted_services.server.listening}: option coercion, the shared listening
 options, and the services that listen on them.
 """
 
@@ -41,7 +41,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from tests.tlscerts import TestCA, makeCA, writePEM
-from twisted_services.listening import (
+from twisted_services.server.listening import (
     Listener,
     ListenOptions,
     datagramListener,

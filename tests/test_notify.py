@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.notify}: systemd readiness, status, watchdog and
+Tests for L{twisted_services.systemd.notify}: systemd readiness, status, watchdog and
 stopping notifications, on a fake datagram port and a L{MemoryReactorClock}.
 """
 
@@ -14,8 +14,8 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.listening import Listener, serviceWith
-from twisted_services.notify import (
+from twisted_services.server.listening import Listener, serviceWith
+from twisted_services.systemd.notify import (
     SystemdNotifier,
     describeListeners,
     notifyAddress,

@@ -1,7 +1,7 @@
 """
 Integration tests: the real C{twistd -n echo} speaking systemd's notify
 protocol to a C{NOTIFY_SOCKET} the test binds, and logging for the journal
-with C{--logger=twisted_services.journal.observer}.
+with C{--logger=twisted_services.systemd.journal.observer}.
 
 Every wait has a deadline (socket timeouts) and every loop a step limit;
 nothing sleeps.
@@ -139,7 +139,7 @@ class NotifyTests(SynchronousTestCase):
 
 
 class JournalLoggerTests(SynchronousTestCase):
-    """C{--logger=twisted_services.journal.observer} writes journal lines."""
+    """C{--logger=twisted_services.systemd.journal.observer} writes journal lines."""
 
     def test_journalLines(self) -> None:
         """With C{JOURNAL_STREAM} set, lines carry priorities, not timestamps."""
@@ -148,7 +148,7 @@ class JournalLoggerTests(SynchronousTestCase):
                 [
                     "-n",
                     "--pidfile=",
-                    "--logger=twisted_services.journal.observer",
+                    "--logger=twisted_services.systemd.journal.observer",
                     "echo",
                     "--port",
                     "0",

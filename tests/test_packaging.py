@@ -81,9 +81,10 @@ class WheelLayoutTests(SynchronousTestCase):
         self.assertEqual(underTwisted, {"twisted/plugins/twisted_services_plugins.py"})
 
     def test_packageShipped(self) -> None:
-        """The import package and its tap modules are shipped."""
+        """The import package and every service's tap module are shipped."""
         self.assertIn("twisted_services/__init__.py", self.names)
-        self.assertIn("twisted_services/tap/echo.py", self.names)
+        for service in ("echo", "chat", "http", "temperature", "services"):
+            self.assertIn(f"twisted_services/{service}/tap.py", self.names)
 
     def test_installedWheelListedByTwistd(self) -> None:
         """

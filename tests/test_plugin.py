@@ -43,7 +43,7 @@ class DropinTests(SynchronousTestCase):
 
     def test_echoPlugin(self) -> None:
         """The C{echo} maker builds its options from the echo tap module."""
-        from twisted_services.tap import echo
+        from twisted_services.echo import tap as echo
 
         maker = self.echoMaker()
         self.assertIsInstance(maker.options(), echo.Options)

@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.ratelimit}: token buckets and the bounded table
+Tests for L{twisted_services.core.ratelimit}: token buckets and the bounded table
 of per-source buckets.
 """
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.ratelimit import SourceRateLimiter, TokenBucket
+from twisted_services.core.ratelimit import SourceRateLimiter, TokenBucket
 
 
 def taken(bucket: TokenBucket, now: float, times: int) -> int:

@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.reporting.ThrottledReport}.
+Tests for L{twisted_services.core.reporting.ThrottledReport}.
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.reporting import ThrottledReport
+from twisted_services.core.reporting import ThrottledReport
 
 
 def throttled(interval: float = 10.0) -> tuple[ThrottledReport, Clock, list[int]]:

@@ -271,10 +271,10 @@ class CombinedServiceTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         try:
-            import twisted_services.tap.services  # noqa: F401
+            import twisted_services.services.tap  # noqa: F401
         except ImportError:
             raise SkipTest(
-                "no combined plugin (twisted_services.tap.services)"
+                "no combined plugin (twisted_services.services.tap)"
             ) from None
 
     def test_allFourByName(self) -> None:

@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.systemd}: finding the sockets systemd passed, and
+Tests for L{twisted_services.systemd.sockets}: finding the sockets systemd passed, and
 adopting a real UDP socket created here as systemd would pass it (bound and
 blocking).
 """
@@ -18,7 +18,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.systemd import ListenFDs
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.systemd import (
+from twisted_services.systemd.sockets import (
     NoSuchSocket,
     adoptDatagram,
     descriptorFor,

@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.tap.chat}: C{twistd chat}'s options and the
+Tests for L{twisted_services.chat.tap}: C{twistd chat}'s options and the
 service it builds, on a L{MemoryReactorClock}.
 """
 
@@ -11,11 +11,11 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.chat import ChatFactory
-from twisted_services.listening import Listener
-from twisted_services.notify import SystemdNotifier
-from twisted_services.shutdown import ShutdownService
-from twisted_services.tap.chat import Options, makeService
+from twisted_services.chat.protocol import ChatFactory
+from twisted_services.chat.tap import Options, makeService
+from twisted_services.server.listening import Listener
+from twisted_services.server.shutdown import ShutdownService
+from twisted_services.systemd.notify import SystemdNotifier
 from twisted_services.testing import connect
 
 LONG_OPTIONS = [

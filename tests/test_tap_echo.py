@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.tap.echo}: C{twistd echo}'s options and the
+Tests for L{twisted_services.echo.tap}: C{twistd echo}'s options and the
 service it builds, on a L{MemoryReactorClock}.
 """
 
@@ -13,8 +13,8 @@ from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.echo import DatagramEcho, EchoFactory
-from twisted_services.tap.echo import Options, makeService
+from twisted_services.echo.protocol import DatagramEcho, EchoFactory
+from twisted_services.echo.tap import Options, makeService
 from twisted_services.testing import FakeDatagramTransport, attachDatagram
 
 LONG_OPTIONS = [

@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.tap.http}: C{twistd http}'s options and the
+Tests for L{twisted_services.http.tap}: C{twistd http}'s options and the
 service it builds, on a L{MemoryReactorClock}.
 """
 
@@ -12,12 +12,12 @@ from twisted.plugin import getPlugins
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.http import HTTPFactory
-from twisted_services.listening import Listener
-from twisted_services.notify import SystemdNotifier
-from twisted_services.shutdown import ShutdownService
-from twisted_services.tap import http
-from twisted_services.tap.http import Options, makeService
+from twisted_services.http import tap as http
+from twisted_services.http.protocol import HTTPFactory
+from twisted_services.http.tap import Options, makeService
+from twisted_services.server.listening import Listener
+from twisted_services.server.shutdown import ShutdownService
+from twisted_services.systemd.notify import SystemdNotifier
 from twisted_services.testing import connect
 
 LONG_OPTIONS = [

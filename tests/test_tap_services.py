@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.tap.services}: C{twistd services}'s options and
+Tests for L{twisted_services.services.tap}: C{twistd services}'s options and
 the combined service it builds, on a L{MemoryReactorClock}.
 """
 
@@ -16,13 +16,17 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.test_tap_temperature import AdoptingMemoryReactor
-from twisted_services.chat import ChatFactory
-from twisted_services.echo import EchoFactory
-from twisted_services.http import HTTPFactory
-from twisted_services.notify import SystemdNotifier
-from twisted_services.tap import chat, echo, http, services, temperature
-from twisted_services.tap.services import Options, makeService
-from twisted_services.temperature import TemperatureProtocol
+from twisted_services.chat import tap as chat
+from twisted_services.chat.protocol import ChatFactory
+from twisted_services.echo import tap as echo
+from twisted_services.echo.protocol import EchoFactory
+from twisted_services.http import tap as http
+from twisted_services.http.protocol import HTTPFactory
+from twisted_services.services import tap as services
+from twisted_services.services.tap import Options, makeService
+from twisted_services.systemd.notify import SystemdNotifier
+from twisted_services.temperature import tap as temperature
+from twisted_services.temperature.protocol import TemperatureProtocol
 
 SERVICES = ["echo", "chat", "http", "temperature"]
 

@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.tap.temperature}: C{twistd temperature}'s options
+Tests for L{twisted_services.temperature.tap}: C{twistd temperature}'s options
 and the service it builds, on a L{MemoryReactorClock}.
 """
 
@@ -18,9 +18,9 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.test_tap_echo import UDPMemoryReactor
-from twisted_services.tap import temperature
-from twisted_services.tap.temperature import Options, makeService
-from twisted_services.temperature import TemperatureProtocol
+from twisted_services.temperature import tap as temperature
+from twisted_services.temperature.protocol import TemperatureProtocol
+from twisted_services.temperature.tap import Options, makeService
 from twisted_services.testing import FakeDatagramTransport, attachDatagram
 
 LONG_OPTIONS = [

@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.temperature}: the conversion as a pure function,
+Tests for L{twisted_services.temperature.protocol}: the conversion as a pure function,
 and L{TemperatureProtocol} on a fake UDP port with a L{Clock} for time.
 """
 
@@ -12,7 +12,8 @@ from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.temperature import (
+from twisted_services.server.udpguard import DROP_LOG_INTERVAL, ReflectionGuard
+from twisted_services.temperature.protocol import (
     MAX_REPLY,
     MAX_REQUEST,
     TemperatureProtocol,
@@ -21,7 +22,6 @@ from twisted_services.temperature import (
     formatTemperature,
 )
 from twisted_services.testing import FakeDatagramTransport, attachDatagram
-from twisted_services.udpguard import DROP_LOG_INTERVAL, ReflectionGuard
 
 CLIENT = ("127.0.2.10", 40000)
 

@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.temperatureclient}: the command line and
+Tests for L{twisted_services.temperature.client}: the command line and
 address pieces as pure functions, L{TemperatureRequest} on a fake UDP port
 with a L{Clock}, the standard input reader on a fake transport, and the
 converting loop on a fake reactor. The real program against the real service
@@ -21,8 +21,7 @@ from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.temperature import MAX_REQUEST
-from twisted_services.temperatureclient import (
+from twisted_services.temperature.client import (
     DEFAULT_PORT,
     DEFAULT_TIMEOUT,
     ERROR_REPLY,
@@ -44,6 +43,7 @@ from twisted_services.temperatureclient import (
     pickAddress,
     resolveServer,
 )
+from twisted_services.temperature.protocol import MAX_REQUEST
 from twisted_services.testing import FakeDatagramTransport, attachDatagram
 
 SERVER = ("127.0.0.1", 1314)

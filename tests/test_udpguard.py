@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_services.udpguard.ReflectionGuard}.
+Tests for L{twisted_services.server.udpguard.ReflectionGuard}.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.udpguard import DROP_LOG_INTERVAL, ReflectionGuard
+from twisted_services.server.udpguard import DROP_LOG_INTERVAL, ReflectionGuard
 
 SOURCE = ("127.0.0.5", 40000)
 

@@ -2,10 +2,12 @@
 twisted-services: echo, chat, HTTP and temperature network services built on
 Twisted's reactor and run by C{twistd}.
 
-Each service is a protocol and factory in its own module (L{twisted_services.echo}
-and friends), a C{twistd} plugin whose options live in L{twisted_services.tap},
-and a set of fakes in L{twisted_services.testing} for testing it without a
-network.
+Each service is a package (L{twisted_services.echo} and friends) holding its
+protocols, its client and its C{tap} module (the C{twistd} plugin's options
+and service), over shared layers: L{twisted_services.core},
+L{twisted_services.server}, L{twisted_services.systemd} and
+L{twisted_services.clients}. L{twisted_services.testing} holds fakes for
+testing them without a network.
 """
 
 __version__ = "0.1.0"

@@ -62,7 +62,7 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_services.clientendpoint import (
+from twisted_services.clients.endpoints import (
     CAFileError,
     HandshakeWaiter,
     clientEndpoint,
@@ -71,7 +71,7 @@ from twisted_services.clientendpoint import (
     isTLS,
     oneLine,
 )
-from twisted_services.terminalio import FinishingStandardIO, restoringFileFlags
+from twisted_services.clients.terminal import FinishingStandardIO, restoringFileFlags
 
 DEFAULT_PORT = 8888
 

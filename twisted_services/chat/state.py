@@ -6,7 +6,7 @@ a line) and holds no transport logic, so an implementation backed by a
 shared store (Redis, say) can replace L{ChatState} and let several server
 processes share rooms and nicks, without touching the protocol.
 
-Nicks and room names are ASCII (see L{twisted_services.chattext}) and are
+Nicks and room names are ASCII (see L{twisted_services.chat.text}) and are
 compared case-insensitively; a room keeps the spelling it was created with.
 """
 

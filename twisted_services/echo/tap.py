@@ -1,5 +1,5 @@
 """
-C{twistd echo}: options and service for L{twisted_services.echo}.
+C{twistd echo}: options and service for L{twisted_services.echo.protocol}.
 """
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTCP
 
-from twisted_services.echo import DatagramEcho, EchoFactory
-from twisted_services.listening import (
+from twisted_services.echo.protocol import DatagramEcho, EchoFactory
+from twisted_services.server.listening import (
     ListenOptions,
     datagramListener,
     idleTimeoutParameter,
@@ -19,7 +19,7 @@ from twisted_services.listening import (
     serviceWith,
     streamListeners,
 )
-from twisted_services.udpguard import ReflectionGuard
+from twisted_services.server.udpguard import ReflectionGuard
 
 
 class Options(ListenOptions):

@@ -16,7 +16,7 @@ the rest of the sender's room as C{<nick> text}; server notices start with
 C{* }, errors with C{! }.
 
 Run as C{python -m twisted_services.chat HOST:PORT}, this module is the
-terminal client (L{twisted_services.chatclient}).
+terminal client (L{twisted_services.chat.client}).
 """
 
 from __future__ import annotations
@@ -39,15 +39,14 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_services.addresses import describeAddress
-from twisted_services.chatstate import (
+from twisted_services.chat.state import (
     LOBBY,
     ChatState,
     IChatMember,
     IChatState,
     NickTaken,
 )
-from twisted_services.chattext import (
+from twisted_services.chat.text import (
     decodeLine,
     encodeLine,
     isTextEncoding,
@@ -56,8 +55,9 @@ from twisted_services.chattext import (
     parseLine,
     sanitize,
 )
-from twisted_services.limits import ConnectionLimit
-from twisted_services.ratelimit import TokenBucket
+from twisted_services.core.addresses import describeAddress
+from twisted_services.core.ratelimit import TokenBucket
+from twisted_services.server.connections import ConnectionLimit
 
 CLOSE_GRACE = 3.0
 """
@@ -628,9 +628,3 @@ class ChatFactory(Factory):
             drained, self._drained = self._drained, []
             for each in drained:
                 each.callback(None)
-
-
-if __name__ == "__main__":
-    from twisted_services.chatclient import main
-
-    main()

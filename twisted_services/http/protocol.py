@@ -53,7 +53,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_services.httpresponses import (
+from twisted_services.http.responses import (
     BAD_REQUEST,
     CLOSE,
     CONTINUE,
@@ -76,7 +76,7 @@ from twisted_services.httpresponses import (
     ResponseTable,
     escapeLogField,
 )
-from twisted_services.limits import ConnectionLimit
+from twisted_services.server.connections import ConnectionLimit
 
 CLOSE_GRACE = 3.0
 """

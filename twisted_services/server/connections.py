@@ -11,7 +11,7 @@ from __future__ import annotations
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from twisted_services.reporting import ThrottledReport
+from twisted_services.core.reporting import ThrottledReport
 
 REFUSAL_LOG_INTERVAL = 10.0
 

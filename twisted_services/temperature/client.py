@@ -54,13 +54,13 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_services.temperature import ERROR_PREFIX, MAX_REQUEST
-from twisted_services.terminalio import (
+from twisted_services.clients.terminal import (
     BoundedLineReceiver,
     FinishingStandardIO,
     cleanLine,
     restoringFileFlags,
 )
+from twisted_services.temperature.protocol import ERROR_PREFIX, MAX_REQUEST
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 1314
@@ -584,7 +584,3 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     # Standard I/O makes standard input and output non-blocking.
     with restoringFileFlags([0, 1]):
         react(_run, [options])
-
-
-if __name__ == "__main__":
-    main()

@@ -11,7 +11,7 @@ own port, datagrams that are themselves error replies, and datagrams over the
 per-source rate limit all go unanswered.
 
 Run as a program (C{python -m twisted_services.temperature}) this module is
-the client, L{twisted_services.temperatureclient}.
+the client, L{twisted_services.temperature.client}.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from twisted.internet.protocol import DatagramProtocol
 
-from twisted_services.udpguard import ReflectionGuard
+from twisted_services.server.udpguard import ReflectionGuard
 
 MAX_REQUEST = 512
 """Longest datagram answered, in bytes; longer ones are dropped unanswered."""
@@ -170,9 +170,3 @@ class TemperatureProtocol(DatagramProtocol):
             # A spoofed broadcast source (EACCES) or a full send buffer
             # (EAGAIN) would otherwise log a traceback per datagram.
             self.guard.drop()
-
-
-if __name__ == "__main__":
-    from twisted_services.temperatureclient import main
-
-    main()

@@ -1,5 +1,5 @@
 """
-C{twistd temperature}: options and service for L{twisted_services.temperature}.
+C{twistd temperature}: options and service for L{twisted_services.temperature.protocol}.
 
 UDP has no endpoint descriptions, so, as in C{twisted/names/tap.py}, the
 options are a port and an interface rather than C{--listen}; a socket passed
@@ -12,7 +12,7 @@ from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorSocket, IReactorUDP
 from twisted.python import usage
 
-from twisted_services.listening import (
+from twisted_services.server.listening import (
     Listener,
     datagramListener,
     portNumber,
@@ -20,9 +20,9 @@ from twisted_services.listening import (
     positiveInt,
     serviceWith,
 )
-from twisted_services.systemd import NoSuchSocket, adoptDatagram, descriptorFor
-from twisted_services.temperature import TemperatureProtocol
-from twisted_services.udpguard import ReflectionGuard
+from twisted_services.server.udpguard import ReflectionGuard
+from twisted_services.systemd.sockets import NoSuchSocket, adoptDatagram, descriptorFor
+from twisted_services.temperature.protocol import TemperatureProtocol
 
 
 class Options(usage.Options):

@@ -19,9 +19,9 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_services.addresses import describeAddress
-from twisted_services.limits import ConnectionLimit
-from twisted_services.udpguard import ReflectionGuard
+from twisted_services.core.addresses import describeAddress
+from twisted_services.server.connections import ConnectionLimit
+from twisted_services.server.udpguard import ReflectionGuard
 
 
 @implementer(interfaces.IHalfCloseableProtocol, interfaces.IPushProducer)
@@ -139,9 +139,3 @@ class DatagramEcho(DatagramProtocol):
     def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
         if self.guard.allows(addr):
             self.transport.write(data, addr)
-
-
-if __name__ == "__main__":
-    from twisted_services.echoclient import main
-
-    main()

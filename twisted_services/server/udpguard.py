@@ -13,8 +13,8 @@ from __future__ import annotations
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from twisted_services.ratelimit import SourceRateLimiter
-from twisted_services.reporting import ThrottledReport
+from twisted_services.core.ratelimit import SourceRateLimiter
+from twisted_services.core.reporting import ThrottledReport
 
 DROP_LOG_INTERVAL = 10.0
 

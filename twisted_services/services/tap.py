@@ -18,8 +18,11 @@ from typing import Any
 from twisted.application.service import IService, MultiService
 from twisted.python import usage
 
-from twisted_services.listening import portNumber, serviceWith
-from twisted_services.tap import chat, echo, http, temperature
+from twisted_services.chat import tap as chat
+from twisted_services.echo import tap as echo
+from twisted_services.http import tap as http
+from twisted_services.server.listening import portNumber, serviceWith
+from twisted_services.temperature import tap as temperature
 
 
 @dataclass(frozen=True)

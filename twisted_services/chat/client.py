@@ -50,8 +50,8 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_services import clientendpoint
-from twisted_services.clientendpoint import (
+from twisted_services.clients import endpoints as clientendpoint
+from twisted_services.clients.endpoints import (
     CAFileError,
     HandshakeWaiter,
     clientEndpoint,
@@ -59,7 +59,7 @@ from twisted_services.clientendpoint import (
     isTLS,
     oneLine,
 )
-from twisted_services.terminalio import (
+from twisted_services.clients.terminal import (
     BoundedLineReceiver,
     FinishingStandardIO,
     cleanLine,
@@ -75,7 +75,7 @@ _QUIT = re.compile(rb"/quit(?:[ \t].*)?", re.IGNORECASE | re.DOTALL)
 def endpointDescription(argument: str) -> str:
     """
     The client endpoint description for a C{SERVER} argument, as
-    L{twisted_services.clientendpoint.endpointDescription} makes it with
+    L{twisted_services.clients.endpoints.endpointDescription} makes it with
     the chat's L{DEFAULT_PORT}.
 
     @raise usage.UsageError: for an empty argument or a bad port number.

@@ -1,5 +1,5 @@
 """
-C{twistd http}: options and service for L{twisted_services.http}.
+C{twistd http}: options and service for L{twisted_services.http.protocol}.
 """
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTCP
 
-from twisted_services.http import SHUTDOWN_TIMEOUT, HTTPFactory
-from twisted_services.listening import (
+from twisted_services.http.protocol import SHUTDOWN_TIMEOUT, HTTPFactory
+from twisted_services.server.listening import (
     ListenOptions,
     idleTimeoutParameter,
     maxConnectionsParameter,
@@ -18,7 +18,7 @@ from twisted_services.listening import (
     serviceWith,
     streamListeners,
 )
-from twisted_services.shutdown import ShutdownService
+from twisted_services.server.shutdown import ShutdownService
 
 
 def byteCount(value: str) -> int:

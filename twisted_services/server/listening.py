@@ -37,8 +37,8 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 
-from twisted_services.addresses import describeAddress
-from twisted_services.notify import SystemdNotifier
+from twisted_services.core.addresses import describeAddress
+from twisted_services.systemd.notify import SystemdNotifier
 
 
 def portNumber(value: str) -> int:

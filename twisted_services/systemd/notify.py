@@ -8,7 +8,7 @@ C{READY=1}, C{STATUS=...}, C{WATCHDOG=1} and C{STOPPING=1}. With
 C{WatchdogSec=} systemd also sets C{WATCHDOG_USEC}, and restarts a service
 that does not send C{WATCHDOG=1} within that many microseconds.
 
-L{twisted_services.listening.serviceWith} makes a L{SystemdNotifier} the last
+L{twisted_services.server.listening.serviceWith} makes a L{SystemdNotifier} the last
 child of every plugin's service, so that it starts after every listener and
 stops before them.
 """
@@ -25,7 +25,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from twisted_services.addresses import describeAddress
+from twisted_services.core.addresses import describeAddress
 
 
 def notifyAddress(value: str) -> str:
@@ -182,7 +182,7 @@ def describeListeners(service: IService) -> str:
     to, e.g. C{"echo on tcp:0.0.0.0:8888, chat on tcp:0.0.0.0:12345"}.
     """
     # Here, not at the top: listening imports this module for serviceWith.
-    from twisted_services.listening import Listener
+    from twisted_services.server.listening import Listener
 
     root = service
     while root.parent is not None:

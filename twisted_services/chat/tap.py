@@ -1,5 +1,5 @@
 """
-C{twistd chat}: options and service for L{twisted_services.chat}.
+C{twistd chat}: options and service for L{twisted_services.chat.protocol}.
 """
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTCP
 
-from twisted_services.chat import ChatFactory
-from twisted_services.chattext import isTextEncoding
-from twisted_services.listening import (
+from twisted_services.chat.protocol import ChatFactory
+from twisted_services.chat.text import isTextEncoding
+from twisted_services.server.listening import (
     ListenOptions,
     idleTimeoutParameter,
     maxConnectionsParameter,
@@ -18,7 +18,7 @@ from twisted_services.listening import (
     serviceWith,
     streamListeners,
 )
-from twisted_services.shutdown import ShutdownService
+from twisted_services.server.shutdown import ShutdownService
 
 
 def textEncoding(value: str) -> str:

@@ -1,0 +1,3 @@
+"""
+The combined C{twistd services} plugin: every service in one process.
+"""

@@ -1,0 +1,8 @@
+"""
+A UDP temperature converter: L{TemperatureProtocol} and the pure
+L{convert}; the client is C{python -m twisted_services.temperature}.
+"""
+
+from twisted_services.temperature.protocol import TemperatureProtocol, convert
+
+__all__ = ["TemperatureProtocol", "convert"]

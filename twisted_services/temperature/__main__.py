@@ -1,0 +1,5 @@
+"""C{python -m twisted_services.temperature}: the temperature client."""
+
+from twisted_services.temperature.client import main
+
+main()
