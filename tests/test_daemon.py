@@ -20,8 +20,13 @@ from pathlib import Path
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from tests.test_temperature_integration import polling
-from tests.twistdprocess import STARTUP_TIMEOUT, STOP_TIMEOUT, runCommand, twistdCommand
+from tests.support.twistd import (
+    STARTUP_TIMEOUT,
+    STOP_TIMEOUT,
+    runCommand,
+    twistdCommand,
+)
+from tests.temperature.test_integration import polling
 
 _LISTENING = re.compile(r"echo listening on tcp:127\.0\.0\.1:(?P<port>\d+)")
 # Between looks at the log file: short, and cut short if the daemon dies.

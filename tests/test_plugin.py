@@ -13,8 +13,8 @@ from twisted.application.service import IServiceMaker
 from twisted.plugin import getPlugins
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.test_tap_echo import LONG_OPTIONS
-from tests.twistdprocess import runCommand, runTwistd, twistdCommand
+from tests.echo.test_tap import LONG_OPTIONS
+from tests.support.twistd import runCommand, runTwistd, twistdCommand
 
 # Loads every twistd plugin, then prints which of our tap modules that imported.
 LIST_PLUGINS_AND_MODULES = """

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.test_chatclient import ClientProcess, RawClient
-from tests.tlscerts import makeCA, selfSigned, writePEM
-from tests.twistdprocess import Twistd, startTwistd
+from tests.chat.test_client import ClientProcess, RawClient
+from tests.support.tls import makeCA, selfSigned, writePEM
+from tests.support.twistd import Twistd, startTwistd
 
 PROCESS_TIMEOUT = 15.0
 

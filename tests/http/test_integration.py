@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 import twisted_services
-from tests.chatsockets import deadline
-from tests.twistdprocess import Twistd, runCommand, startTwistd
+from tests.chat.sockets import deadline
+from tests.support.twistd import Twistd, runCommand, startTwistd
 
 LOOPBACK = ["--port", "0", "--interface", "127.0.0.1"]
 READ_TIMEOUT = 5.0

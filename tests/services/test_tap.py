@@ -15,7 +15,7 @@ from twisted.python.systemd import ListenFDs
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.test_tap_temperature import AdoptingMemoryReactor
+from tests.temperature.test_tap import AdoptingMemoryReactor
 from twisted_services.chat import tap as chat
 from twisted_services.chat.protocol import ChatFactory
 from twisted_services.echo import tap as echo

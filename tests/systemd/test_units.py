@@ -21,7 +21,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-UNITS = Path(__file__).resolve().parent.parent / "contrib" / "systemd"
+UNITS = Path(__file__).resolve().parents[2] / "contrib" / "systemd"
 SHIPPED_TWISTD = "/usr/local/bin/twistd"
 MAX_EXPOSURE = 2.9
 SERVICES = ["echo", "chat", "http", "temperature"]

@@ -21,7 +21,7 @@ import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.twistdprocess import Twistd, _environment, startTwistd, twistdCommand
+from tests.support.twistd import Twistd, _environment, startTwistd, twistdCommand
 
 STATUS = re.compile(r"^STATUS=serving echo on tcp:(?P<host>[^:]+):(?P<port>\d+)$")
 WATCHDOG_USEC = 400_000

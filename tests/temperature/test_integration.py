@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from tests.twistdprocess import Bound, startTwistd
+from tests.support.twistd import Bound, startTwistd
 from twisted_services.temperature.protocol import convert
 
 REPLY_TIMEOUT = 5.0

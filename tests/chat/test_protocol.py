@@ -17,7 +17,7 @@ from twisted.logger import LogEvent, LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from tests.test_chattext import isSafe
+from tests.chat.test_text import isSafe
 from twisted_services.chat.protocol import (
     CLOSE_GRACE,
     ChatFactory,

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from tests.test_temperature_integration import polling, receiveFrom, udpClient
-from tests.twistdprocess import STARTUP_TIMEOUT, Twistd, pluginCommand
+from tests.support.twistd import STARTUP_TIMEOUT, Twistd, pluginCommand
+from tests.temperature.test_integration import polling, receiveFrom, udpClient
 
 LOOPBACK = "127.0.0.1"
 REPLY_TIMEOUT = 10.0

@@ -17,7 +17,7 @@ from twisted.python.systemd import ListenFDs
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.test_tap_echo import UDPMemoryReactor
+from tests.echo.test_tap import UDPMemoryReactor
 from twisted_services.temperature import tap as temperature
 from twisted_services.temperature.protocol import TemperatureProtocol
 from twisted_services.temperature.tap import Options, makeService

@@ -14,8 +14,8 @@ import signal
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.chatsockets import LineClient, deadline
-from tests.twistdprocess import Twistd, startTwistd
+from tests.chat.sockets import LineClient, deadline
+from tests.support.twistd import Twistd, startTwistd
 
 LOOPBACK = ["--port", "0", "--interface", "127.0.0.1"]
 # Tests that send quickly must not meet flood control.

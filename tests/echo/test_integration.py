@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from tests.twistdprocess import Bound, Twistd, runTwistd, startTwistd
+from tests.support.twistd import Bound, Twistd, runTwistd, startTwistd
 
 LOOPBACK = ["--interface", "127.0.0.1"]
 MiB = 1024 * 1024

@@ -17,9 +17,9 @@ import warnings
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.chatsockets import LineClient, deadline
-from tests.tlscerts import TestCA, makeCA, writePEM
-from tests.twistdprocess import Bound, Twistd, runCommand, runTwistd, startTwistd
+from tests.chat.sockets import LineClient, deadline
+from tests.support.tls import TestCA, makeCA, writePEM
+from tests.support.twistd import Bound, Twistd, runCommand, runTwistd, startTwistd
 
 LOOPBACK = ["--port", "0", "--interface", "127.0.0.1"]
 ALPN = ["h2", "http/1.1"]

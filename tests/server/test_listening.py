@@ -40,7 +40,7 @@ from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from tests.tlscerts import TestCA, makeCA, writePEM
+from tests.support.tls import TestCA, makeCA, writePEM
 from twisted_services.server.listening import (
     Listener,
     ListenOptions,

@@ -14,8 +14,8 @@ import tempfile
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.chatsockets import LineClient
-from tests.twistdprocess import Bound, Twistd, startTwistd
+from tests.chat.sockets import LineClient
+from tests.support.twistd import Bound, Twistd, startTwistd
 
 TIMEOUT = 5.0
 LOOPBACK = "tcp:0:interface=127.0.0.1"

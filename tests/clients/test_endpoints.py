@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.tlscerts import makeCA, writePEM
+from tests.support.tls import makeCA, writePEM
 from twisted_services.clients.endpoints import (
     CAFileError,
     HandshakeWaiter,

@@ -29,7 +29,7 @@ from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.twistdprocess import Twistd, startTwistd
+from tests.support.twistd import Twistd, startTwistd
 from twisted_services.chat.client import (
     DEFAULT_PORT,
     QUIT_TIMEOUT,
