@@ -9,13 +9,21 @@ from collections.abc import Sequence
 
 from hypothesis import given, settings, strategies
 from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.error import ConnectionAborted
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.logger import LogEvent, LogLevel, capturedLogs, formatEvent
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from twisted_services.echo.protocol import DatagramEcho, Echo, EchoFactory
+from twisted_services.echo.protocol import (
+    CLOSE_GRACE,
+    DatagramEcho,
+    Echo,
+    EchoFactory,
+)
 from twisted_services.server.connections import REFUSAL_LOG_INTERVAL
 from twisted_services.server.udpguard import ReflectionGuard
 from twisted_services.testing import (
@@ -239,7 +247,7 @@ class ConnectionLimitTests(SynchronousTestCase):
         first.loseConnection()
         protocol, _ = connect(factory)
         self.assertIsInstance(protocol, Echo)
-        self.assertEqual(factory.limit.open, 2)
+        self.assertEqual(factory.connections.limit.open, 2)
 
     def test_refusalsNotCountedAsOpen(self) -> None:
         """A refused connection does not take a slot."""
@@ -247,7 +255,7 @@ class ConnectionLimitTests(SynchronousTestCase):
         _, transport = connect(factory)
         self.assertRaises(ConnectionRefused, connect, factory)
         transport.loseConnection()
-        self.assertEqual(factory.limit.open, 0)
+        self.assertEqual(factory.connections.limit.open, 0)
         connect(factory)
 
     def test_refusalsLoggedOncePerInterval(self) -> None:
@@ -266,6 +274,42 @@ class ConnectionLimitTests(SynchronousTestCase):
             text[1:], ["echo: refused 4 connection(s): limit of 1 reached"]
         )
         self.assertEqual(events[0]["log_level"], LogLevel.warn)
+
+
+class ShutdownTests(SynchronousTestCase):
+    """Stopping the service finishes every echo connection, then closes it."""
+
+    def test_drainClosesAfterFlushing(self) -> None:
+        """
+        A drain closes each connection after its echo is written, refuses
+        new connections, and completes once every connection is gone.
+        """
+        factory, _ = echoFactory()
+        (one, first), (_, second) = connectMany(factory, 2)
+        one.dataReceived(b"last words")
+        drained = factory.connections.drain()
+        self.assertEqual(first.value(), b"last words")
+        self.assertFalse(second.connected)
+        self.assertRaises(ConnectionRefused, connect, factory)
+        self.successResultOf(drained)
+
+    def test_nonReaderAbortedAfterGrace(self) -> None:
+        """A client whose echo never drains is aborted after the grace period."""
+        factory, clock = echoFactory()
+        protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        # A transport whose close waits, as a real one does for unsent bytes.
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        drained = factory.connections.drain()
+        self.assertTrue(transport.disconnecting)
+        clock.advance(CLOSE_GRACE - 0.1)
+        self.assertFalse(transport.disconnected)
+        clock.advance(0.1)
+        # StringTransport marks an abort with disconnected.
+        self.assertTrue(transport.disconnected)
+        self.assertNoResult(drained)
+        protocol.connectionLost(Failure(ConnectionAborted()))
+        self.successResultOf(drained)
 
 
 class DatagramEchoTests(SynchronousTestCase):

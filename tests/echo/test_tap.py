@@ -163,8 +163,8 @@ class MakeServiceTests(SynchronousTestCase):
         service, reactor = started(
             "--listen", "tcp:0", "--listen", "unix:/tmp/echo.sock", "--port", "1"
         )
-        # Three listeners, then the systemd notifier serviceWith adds.
-        self.assertEqual(len(list(service)), 4)
+        # The drain on stop, three listeners, then the systemd notifier.
+        self.assertEqual(len(list(service)), 5)
         self.assertEqual([server[0] for server in reactor.tcpServers], [1, 0])
         self.assertEqual(reactor.unixServers[0][0], "/tmp/echo.sock")
         factories = {server[1] for server in reactor.tcpServers + reactor.unixServers}
@@ -175,7 +175,7 @@ class MakeServiceTests(SynchronousTestCase):
         _, reactor = started("--idle-timeout", "7", "--max-connections", "2")
         factory = reactor.tcpServers[0][1]
         self.assertEqual(factory.idleTimeout, 7)
-        self.assertEqual(factory.limit.maximum, 2)
+        self.assertEqual(factory.connections.limit.maximum, 2)
         self.assertIs(factory.clock, reactor)
 
     def test_listenerLogsAddress(self) -> None:

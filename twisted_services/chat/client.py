@@ -60,11 +60,11 @@ from twisted_services.clients.endpoints import (
     oneLine,
 )
 from twisted_services.clients.terminal import (
-    BoundedLineReceiver,
     FinishingStandardIO,
     cleanLine,
     restoringFileFlags,
 )
+from twisted_services.core.lines import BoundedLineReceiver
 
 DEFAULT_PORT = 12345
 QUIT_TIMEOUT = 5.0

@@ -1,7 +1,6 @@
 """
 What the terminal clients share: lines from a server made safe to print,
-line framing that survives an over-long line, and the terminal's file flags
-put back on exit.
+and the terminal's file flags put back on exit.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.protocols.basic import LineReceiver
 
 # What must never reach the user's terminal even if a server sends it: CSI,
 # OSC and other escape sequences, the 8-bit CSI, and every C0/C1 control but
@@ -33,46 +31,6 @@ def cleanLine(line: bytes) -> str:
     """
     text = line.rstrip(b"\r").decode("utf-8", "replace")
     return _TERMINAL_CONTROLS.sub("", text)
-
-
-class BoundedLineReceiver(LineReceiver):
-    """
-    A L{LineReceiver} that drops an over-long line, and only that line, then
-    goes on with the next: C{lineLengthExceeded} hands over the rest of the
-    buffer, which may hold the tail of the long line and further whole lines.
-    """
-
-    delimiter = b"\n"
-    _discarding = False
-    _carry = b""
-
-    def dataReceived(self, data: bytes) -> None:
-        super().dataReceived(data)
-        # Lines that followed an over-long one in the same buffer.
-        while self._carry and not (self.transport and self.transport.disconnecting):
-            carry, self._carry = self._carry, b""
-            super().dataReceived(carry)
-
-    def lineLengthExceeded(self, line: bytes) -> None:
-        _, found, rest = line.partition(self.delimiter)
-        if not self._discarding:
-            self.longLineDropped()
-        self._discarding = not found
-        self._carry = rest + self._carry
-
-    def lineReceived(self, line: bytes) -> None:
-        if self._discarding:
-            # The tail of an over-long line, whose start is already dropped.
-            self._discarding = False
-            return
-        self.completeLineReceived(line)
-
-    def completeLineReceived(self, line: bytes) -> None:
-        """A line of at most C{MAX_LENGTH} bytes, without its delimiter."""
-        raise NotImplementedError()
-
-    def longLineDropped(self) -> None:
-        """A line longer than C{MAX_LENGTH} was dropped (called once per line)."""
 
 
 @contextmanager

@@ -11,17 +11,22 @@ does.
 from __future__ import annotations
 
 from twisted.internet import interfaces
-from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.internet.protocol import DatagramProtocol, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_services.core.addresses import describeAddress
-from twisted_services.server.connections import ConnectionLimit
+from twisted_services.server.connections import ConnectionTracker, TrackingFactory
 from twisted_services.server.udpguard import ReflectionGuard
+
+CLOSE_GRACE = 3.0
+"""
+Seconds a stopping server gives each client to read the rest of its echo
+before the connection is aborted.
+"""
 
 
 @implementer(interfaces.IHalfCloseableProtocol, interfaces.IPushProducer)
@@ -35,7 +40,7 @@ class Echo(Protocol, TimeoutMixin):
     factory: EchoFactory
 
     def connectionMade(self) -> None:
-        self.factory.limit.opened()
+        self.factory.connections.opened(self)
         self._peer = describeAddress(self.transport.getPeer())
         self._log.info("echo: {peer} connected", peer=self._peer)
         self.transport.registerProducer(self, True)
@@ -67,6 +72,14 @@ class Echo(Protocol, TimeoutMixin):
     def stopProducing(self) -> None:
         """The connection is going away; L{connectionLost} cleans up."""
 
+    def drain(self) -> None:
+        """Echo has nothing to finish: what was sent back is flushed, then closed."""
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+
+    def abort(self) -> None:
+        self.transport.abortConnection()
+
     def callLater(self, period: float, func):  # type: ignore[no-untyped-def]
         """Time comes from the factory's clock, so tests can use a C{Clock}."""
         return self.factory.clock.callLater(period, func)
@@ -81,7 +94,7 @@ class Echo(Protocol, TimeoutMixin):
 
     def connectionLost(self, reason: Failure) -> None:
         self.setTimeout(None)
-        self.factory.limit.closed()
+        self.factory.connections.closed(self)
         self._log.info(
             "echo: {peer} disconnected ({reason})",
             peer=self._peer,
@@ -89,7 +102,7 @@ class Echo(Protocol, TimeoutMixin):
         )
 
 
-class EchoFactory(Factory):
+class EchoFactory(TrackingFactory):
     """
     Builds L{Echo} protocols up to C{maxConnections} at once; past that a new
     connection is accepted and closed at once.
@@ -109,13 +122,9 @@ class EchoFactory(Factory):
     ) -> None:
         self.clock = clock
         self.idleTimeout = idleTimeout
-        self.limit = ConnectionLimit(maxConnections, clock, "echo")
-
-    def buildProtocol(self, addr: IPv4Address | IPv6Address) -> Echo | None:
-        if not self.limit.admits():
-            # None makes the listening port close the accepted socket.
-            return None
-        return super().buildProtocol(addr)
+        self.connections = ConnectionTracker(
+            "echo", clock, maxConnections, drainTimeout=CLOSE_GRACE
+        )
 
 
 class DatagramEcho(DatagramProtocol):

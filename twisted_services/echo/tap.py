@@ -8,6 +8,7 @@ from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTCP
 
 from twisted_services.echo.protocol import DatagramEcho, EchoFactory
+from twisted_services.server.connections import ShutdownService
 from twisted_services.server.listening import (
     ListenOptions,
     datagramListener,
@@ -84,4 +85,8 @@ def makeService(
                 reactor,
             )
         )
-    return serviceWith(listeners, notify=notify)
+    # First, so that MultiService, which stops its children last to first,
+    # drains the connections once no listener can accept anyone new.
+    return serviceWith(
+        [ShutdownService(factory.connections), *listeners], notify=notify
+    )

@@ -55,11 +55,11 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_services.clients.terminal import (
-    BoundedLineReceiver,
     FinishingStandardIO,
     cleanLine,
     restoringFileFlags,
 )
+from twisted_services.core.lines import BoundedLineReceiver
 from twisted_services.temperature.protocol import ERROR_PREFIX, MAX_REQUEST
 
 DEFAULT_HOST = "localhost"
