@@ -13,7 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_services.chat.protocol import ChatFactory
 from twisted_services.chat.tap import Options, makeService
-from twisted_services.server.listening import Listener
+from twisted_services.server.listeners import Listener
 from twisted_services.server.shutdown import ShutdownService
 from twisted_services.systemd.notify import SystemdNotifier
 from twisted_services.testing import connect

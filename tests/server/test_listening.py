@@ -1,6 +1,7 @@
 """
-Tests for L{twisted_services.server.listening}: option coercion, the shared listening
-options, and the services that listen on them.
+Tests for L{twisted_services.server.options},
+L{twisted_services.server.listeners} and L{twisted_services.server.tls}: option
+coercion, the shared listening options, and the services that listen on them.
 """
 
 from __future__ import annotations
@@ -41,16 +42,18 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from tests.support.tls import TestCA, makeCA, writePEM
-from twisted_services.server.listening import (
+from twisted_services.server.listeners import (
     Listener,
-    ListenOptions,
     datagramListener,
+    serviceWith,
+    streamListeners,
+)
+from twisted_services.server.options import (
+    ListenOptions,
     nonNegativeFloat,
     portNumber,
     positiveFloat,
     positiveInt,
-    serviceWith,
-    streamListeners,
     tcpDescription,
 )
 from twisted_services.testing import FakeDatagramTransport, attachDatagram

@@ -14,10 +14,9 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.server.listening import Listener, serviceWith
+from twisted_services.server.listeners import Listener, describeListeners, serviceWith
 from twisted_services.systemd.notify import (
     SystemdNotifier,
-    describeListeners,
     notifyAddress,
     watchdogInterval,
 )
@@ -90,7 +89,7 @@ def started(
     service = serviceWith(
         [listener("echo", IPv4Address("TCP", "0.0.0.0", 8888))], notify=False
     )
-    SystemdNotifier(reactor, environ).setServiceParent(service)
+    SystemdNotifier(reactor, environ, describeListeners).setServiceParent(service)
     service.startService()
     return service, reactor
 

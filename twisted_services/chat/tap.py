@@ -9,14 +9,13 @@ from twisted.internet.interfaces import IReactorTCP
 
 from twisted_services.chat.protocol import ChatFactory
 from twisted_services.chat.text import isTextEncoding
-from twisted_services.server.listening import (
+from twisted_services.server.listeners import serviceWith, streamListeners
+from twisted_services.server.options import (
     ListenOptions,
     idleTimeoutParameter,
     maxConnectionsParameter,
     positiveFloat,
     positiveInt,
-    serviceWith,
-    streamListeners,
 )
 from twisted_services.server.shutdown import ShutdownService
 

@@ -9,16 +9,18 @@ from twisted.internet.interfaces import IReactorTCP
 
 from twisted_services.echo.protocol import DatagramEcho, EchoFactory
 from twisted_services.server.connections import ShutdownService
-from twisted_services.server.listening import (
-    ListenOptions,
+from twisted_services.server.listeners import (
     datagramListener,
+    serviceWith,
+    streamListeners,
+)
+from twisted_services.server.options import (
+    ListenOptions,
     idleTimeoutParameter,
     maxConnectionsParameter,
     portNumber,
     positiveFloat,
     positiveInt,
-    serviceWith,
-    streamListeners,
 )
 from twisted_services.server.udpguard import ReflectionGuard
 

@@ -8,15 +8,14 @@ from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTCP
 
 from twisted_services.http.protocol import SHUTDOWN_TIMEOUT, HTTPFactory
-from twisted_services.server.listening import (
+from twisted_services.server.listeners import serviceWith, streamListeners
+from twisted_services.server.options import (
     ListenOptions,
     idleTimeoutParameter,
     maxConnectionsParameter,
     nonNegativeFloat,
     positiveFloat,
     positiveInt,
-    serviceWith,
-    streamListeners,
 )
 from twisted_services.server.shutdown import ShutdownService
 

@@ -21,7 +21,8 @@ from twisted.python import usage
 from twisted_services.chat import tap as chat
 from twisted_services.echo import tap as echo
 from twisted_services.http import tap as http
-from twisted_services.server.listening import portNumber, serviceWith
+from twisted_services.server.listeners import serviceWith
+from twisted_services.server.options import portNumber
 from twisted_services.temperature import tap as temperature
 
 

@@ -8,24 +8,22 @@ C{READY=1}, C{STATUS=...}, C{WATCHDOG=1} and C{STOPPING=1}. With
 C{WatchdogSec=} systemd also sets C{WATCHDOG_USEC}, and restarts a service
 that does not send C{WATCHDOG=1} within that many microseconds.
 
-L{twisted_services.server.listening.serviceWith} makes a L{SystemdNotifier} the last
-child of every plugin's service, so that it starts after every listener and
-stops before them.
+L{twisted_services.server.listeners.serviceWith} makes a L{SystemdNotifier}
+the last child of every plugin's service, so that it starts after every
+listener and stops before them, and tells it how to describe them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from twisted.application.service import IService, IServiceCollection, Service
+from twisted.application.service import IService, Service
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
-
-from twisted_services.core.addresses import describeAddress
 
 
 def notifyAddress(value: str) -> str:
@@ -81,7 +79,10 @@ class SystemdNotifier(Service):
     _log = Logger()
 
     def __init__(
-        self, reactor: Any = None, environ: Mapping[str, str] | None = None
+        self,
+        reactor: Any = None,
+        environ: Mapping[str, str] | None = None,
+        describe: Callable[[IService], str] | None = None,
     ) -> None:
         """
         @param reactor: provides C{listenUNIXDatagram}, C{callWhenRunning}
@@ -89,7 +90,10 @@ class SystemdNotifier(Service):
             imported only if C{NOTIFY_SOCKET} is set.
         @param environ: where to read C{NOTIFY_SOCKET}, C{WATCHDOG_USEC} and
             C{WATCHDOG_PID}, at start; C{os.environ} by default.
+        @param describe: says, given this notifier, what the process serves,
+            for C{STATUS=}; without it the status is C{running}.
         """
+        self._describe = describe
         self._reactor = reactor
         self._environ = environ
         self._address: str | None = None
@@ -140,7 +144,7 @@ class SystemdNotifier(Service):
         """Say READY=1 with the status, and start feeding the watchdog."""
         if not self.running or self._port is None:
             return
-        self.status = describeListeners(self)
+        self.status = "running" if self._describe is None else self._describe(self)
         self._send(f"READY=1\nSTATUS={self.status}")
         if self._watchdog is not None and interval is not None:
             self._watchdog.start(interval, now=False)
@@ -165,31 +169,3 @@ class SystemdNotifier(Service):
             address=(self._address or "").replace("\0", "@"),
             error=error,
         )
-
-
-def _walk(service: IService) -> Iterator[IService]:
-    """C{service} and every service below it, depth first, in order."""
-    yield service
-    collection = IServiceCollection(service, None)
-    if collection is not None:
-        for child in collection:
-            yield from _walk(child)
-
-
-def describeListeners(service: IService) -> str:
-    """
-    One line naming every bound listener in the whole tree C{service} belongs
-    to, e.g. C{"echo on tcp:0.0.0.0:8888, chat on tcp:0.0.0.0:12345"}.
-    """
-    # Here, not at the top: listening imports this module for serviceWith.
-    from twisted_services.server.listening import Listener
-
-    root = service
-    while root.parent is not None:
-        root = root.parent
-    listening = [
-        f"{child.serviceName} on {describeAddress(child.port.getHost())}"
-        for child in _walk(root)
-        if isinstance(child, Listener) and child.port is not None
-    ]
-    return "serving " + ", ".join(listening) if listening else "running"

@@ -18,11 +18,12 @@ from __future__ import annotations
 import os
 import socket
 
-from twisted.internet import endpoints
 from twisted.internet.fdesc import setNonBlocking
 from twisted.internet.interfaces import IListeningPort, IReactorSocket
 from twisted.internet.protocol import DatagramProtocol
 from twisted.python.systemd import ListenFDs
+
+from twisted_services.core.twistedprivate import systemdListenFDs
 
 
 class NoSuchSocket(LookupError):
@@ -36,10 +37,7 @@ def inheritedSockets() -> ListenFDs:
 
     Read on each call, not at import, so that tests can replace it.
     """
-    # A private name, deliberately: the environment can be read only once
-    # (the first reader deletes LISTEN_PID and LISTEN_FDS), and this is that
-    # one reading, shared by us and the systemd: endpoint parser.
-    return endpoints._SystemdParser._sddaemon
+    return systemdListenFDs()
 
 
 def describeInherited(listenFDs: ListenFDs) -> str:

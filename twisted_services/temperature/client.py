@@ -60,6 +60,7 @@ from twisted_services.clients.terminal import (
     restoringFileFlags,
 )
 from twisted_services.core.lines import BoundedLineReceiver
+from twisted_services.core.twistedprivate import getoptSpecification
 from twisted_services.temperature.protocol import ERROR_PREFIX, MAX_REQUEST
 
 DEFAULT_HOST = "localhost"
@@ -521,14 +522,15 @@ class Options(usage.Options):
         super().parseOptions([*flags, "--", *positional])
 
     def _needsValue(self, argument: str) -> bool:
+        longOptions, shortOptions = getoptSpecification(self)
         if argument.startswith("--"):
             name = argument[2:]
             if "=" in name:
                 return False
             # getopt accepts any unambiguous prefix of a long option.
-            matches = [o for o in self.longOpt if o.rstrip("=").startswith(name)]
+            matches = [o for o in longOptions if o.rstrip("=").startswith(name)]
             return len(matches) == 1 and matches[0].endswith("=")
-        return len(argument) == 2 and f"{argument[1]}:" in self.shortOpt
+        return len(argument) == 2 and f"{argument[1]}:" in shortOptions
 
     def parseArgs(self, value: str) -> None:
         """The one positional argument: the value to convert, or C{-}."""

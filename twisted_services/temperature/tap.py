@@ -12,14 +12,8 @@ from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorSocket, IReactorUDP
 from twisted.python import usage
 
-from twisted_services.server.listening import (
-    Listener,
-    datagramListener,
-    portNumber,
-    positiveFloat,
-    positiveInt,
-    serviceWith,
-)
+from twisted_services.server.listeners import Listener, datagramListener, serviceWith
+from twisted_services.server.options import portNumber, positiveFloat, positiveInt
 from twisted_services.server.udpguard import ReflectionGuard
 from twisted_services.systemd.sockets import NoSuchSocket, adoptDatagram, descriptorFor
 from twisted_services.temperature.protocol import TemperatureProtocol

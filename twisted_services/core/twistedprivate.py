@@ -1,0 +1,46 @@
+"""
+Every Twisted private name this package relies on, each behind one function
+here, so that a Twisted upgrade that renames one breaks this module's tests
+and nothing else goes looking.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import endpoints
+from twisted.internet.interfaces import IOpenSSLContextFactory
+from twisted.python import usage
+from twisted.python.systemd import ListenFDs
+
+
+def sslContextFactoryOf(
+    endpoint: endpoints.SSL4ServerEndpoint,
+) -> IOpenSSLContextFactory:
+    """
+    The context factory an C{ssl:} server endpoint will listen with.
+
+    Needed to build the OpenSSL context at start-up (so a bad key fails
+    there, not at every handshake) and to install an ALPN selector on the
+    very context every connection uses.
+    """
+    return endpoint._sslContextFactory
+
+
+def systemdListenFDs() -> ListenFDs:
+    """
+    The sockets systemd passed, as the C{systemd:} endpoint parser read them.
+
+    The environment can be read only once (the first reader deletes
+    C{LISTEN_PID} and C{LISTEN_FDS}), and importing
+    C{twisted.internet.endpoints} is that reading: sharing the parser's copy
+    makes a socket adopted by name here the one C{systemd:name=...} means.
+    """
+    return endpoints._SystemdParser._sddaemon
+
+
+def getoptSpecification(options: usage.Options) -> tuple[list[str], str]:
+    """
+    The long options (C{"name="} for those taking a value) and the short
+    option letters (C{"x:"} likewise) an L{usage.Options} hands to
+    C{getopt}: what a parser needs to know which options take a value.
+    """
+    return options.longOpt, options.shortOpt

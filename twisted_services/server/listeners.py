@@ -1,0 +1,210 @@
+"""
+The services that listen: one L{Listener} per endpoint description or UDP
+port, each logging the address it actually bound (so C{--port 0} is usable
+by tests and scripts), and L{serviceWith}, which puts a plugin's services
+together under one parent with systemd's readiness notifier last.
+
+A listener that cannot be parsed or bound ends the process with a one-line
+error and exit status 1 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+from twisted.application.service import (
+    IService,
+    IServiceCollection,
+    MultiService,
+    Service,
+)
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IReactorCore,
+    IReactorUDP,
+)
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from twisted_services.core.addresses import describeAddress
+from twisted_services.server.tls import prepareTLS
+from twisted_services.systemd.notify import SystemdNotifier
+
+
+class Listener(Service):
+    """
+    Listens while running, through a C{listen} callable that returns the
+    port (or a L{Deferred} of it), and logs the address bound.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        serviceName: str,
+        description: str,
+        listen: Callable[[], IListeningPort | Deferred[IListeningPort]],
+        reactor: IReactorCore,
+    ) -> None:
+        self._reactor = reactor
+        self.serviceName = serviceName
+        self.description = description
+        self._listen = listen
+        self.port: IListeningPort | None = None
+        self._listening: Deferred[IListeningPort | None] | None = None
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        failedNow: list[Failure] = []
+
+        def failed(failure: Failure) -> None:
+            if self._listening is None:
+                failedNow.append(failure)
+            else:
+                self._failedLater(failure)
+
+        # Twisted's server endpoints listen synchronously, so a port in use
+        # can end startup here with a one-line message instead of a traceback.
+        listening = maybeDeferred(self._listen).addCallbacks(self._bound, failed)
+        if failedNow:
+            self._logCannotListen(failedNow[0])
+            raise SystemExit(1)
+        self._listening = listening
+
+    def startService(self) -> None:
+        super().startService()
+        if self._listening is None:
+            self.privilegedStartService()
+
+    def stopService(self) -> Deferred[None] | None:
+        super().stopService()
+        # Forget the last start, so that starting again listens again.
+        self._listening = None
+        port, self.port = self.port, None
+        if port is not None:
+            return maybeDeferred(port.stopListening)
+        return None
+
+    def _bound(self, port: IListeningPort) -> IListeningPort:
+        self.port = port
+        self._log.info(
+            "{service} listening on {address}",
+            service=self.serviceName,
+            address=describeAddress(port.getHost()),
+        )
+        return port
+
+    def _failedLater(self, failure: Failure) -> None:
+        self._logCannotListen(failure)
+        self._reactor.stop()
+
+    def _logCannotListen(self, failure: Failure) -> None:
+        # Not a "message" field: Twisted's legacy-log bridge overwrites that
+        # key in the shared event, blanking the line for later observers.
+        self._log.critical(
+            "{service}: cannot listen on {description}: {error}",
+            service=self.serviceName,
+            description=self.description,
+            error=failure.getErrorMessage() or failure.type.__name__,
+        )
+
+
+def streamListeners(
+    serviceName: str,
+    descriptions: Sequence[str],
+    factory: IProtocolFactory,
+    reactor: IReactorCore,
+) -> list[IService]:
+    """
+    One L{Listener} per endpoint description, all serving C{factory}.
+
+    @raise SystemExit: with a one-line message, for a description that Twisted
+        cannot parse, or a TLS one whose key and certificate cannot be read,
+        do not match, or are refused by OpenSSL.
+    """
+    listeners: list[IService] = []
+    for description in descriptions:
+        try:
+            endpoint = serverFromString(reactor, description)
+            prepareTLS(endpoint)
+        except Exception as error:
+            # Endpoint parsers raise anything from ValueError to SSL errors.
+            raise SystemExit(
+                f"{serviceName}: bad listen description {description!r}: "
+                f"{error or type(error).__name__}"
+            ) from None
+        listeners.append(
+            Listener(
+                serviceName,
+                description,
+                lambda e=endpoint: e.listen(factory),
+                reactor,
+            )
+        )
+    return listeners
+
+
+def serviceWith(children: Sequence[IService], notify: bool = True) -> MultiService:
+    """
+    A L{MultiService} that starts and stops C{children} together.
+
+    @param notify: also add a L{SystemdNotifier} as the last child, so that
+        under systemd C{READY=1} is sent once every child has started (and
+        C{STOPPING=1} before any stops). A service nested in another one
+        that has its notifier passes C{False}: one notifier per process.
+    """
+    parent = MultiService()
+    for child in children:
+        child.setServiceParent(parent)
+    if notify:
+        SystemdNotifier(describe=describeListeners).setServiceParent(parent)
+    return parent
+
+
+def datagramListener(
+    serviceName: str,
+    port: int,
+    interface: str,
+    protocol: DatagramProtocol,
+    reactor: IReactorUDP,
+) -> Listener:
+    """
+    A L{Listener} for UDP C{port} on C{interface} (C{""}: all IPv4
+    addresses; C{"::"}: IPv6 too). UDP has no endpoint descriptions, so this
+    is the datagram counterpart of L{streamListeners}.
+    """
+    return Listener(
+        serviceName,
+        f"udp:{port}" + (f":interface={interface}" if interface else ""),
+        lambda: reactor.listenUDP(port, protocol, interface=interface),
+        reactor,
+    )
+
+
+def _walk(service: IService) -> Iterator[IService]:
+    """C{service} and every service below it, depth first, in order."""
+    yield service
+    collection = IServiceCollection(service, None)
+    if collection is not None:
+        for child in collection:
+            yield from _walk(child)
+
+
+def describeListeners(service: IService) -> str:
+    """
+    One line naming every bound listener in the whole tree C{service} belongs
+    to, e.g. C{"echo on tcp:0.0.0.0:8888, chat on tcp:0.0.0.0:12345"}.
+    """
+    root = service
+    while root.parent is not None:
+        root = root.parent
+    listening = [
+        f"{child.serviceName} on {describeAddress(child.port.getHost())}"
+        for child in _walk(root)
+        if isinstance(child, Listener) and child.port is not None
+    ]
+    return "serving " + ", ".join(listening) if listening else "running"
