@@ -23,8 +23,11 @@ install-test: $(BIN)/python
 run: install
 	$(BIN)/twistd --nodaemon --pidfile= services
 
+# ruff, and the import contracts in pyproject.toml: lower layers never import
+# higher ones, service packages never import each other, no cycles.
 lint: install-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 test: install-test lint
 	$(BIN)/python -m pytest
