@@ -50,6 +50,8 @@ DEFAULT_BUDGET = 30.0
 TOTAL_BUDGET = 290.0
 # Expected in the suite: reported as missing if absent.
 EXPECTED = list(BUDGETS)
+# Modules the scripts import, not benchmarks.
+LIBRARIES = {"harness.py"}
 STOP_GRACE = 10.0
 
 
@@ -67,11 +69,16 @@ class Outcome:
 
 
 def discover(only: list[str]) -> list[str]:
-    """The scripts to run: the expected ones and any other C{bench/*.py}."""
+    """
+    The scripts to run: the expected ones and any other C{bench/*.py} but
+    this one, the L{LIBRARIES} and private modules.
+    """
     found = sorted(
         path.name
         for path in HERE.glob("*.py")
-        if path.name != Path(__file__).name and not path.name.startswith("_")
+        if path.name != Path(__file__).name
+        and path.name not in LIBRARIES
+        and not path.name.startswith("_")
     )
     names = EXPECTED + [name for name in found if name not in EXPECTED]
     if only:
