@@ -28,35 +28,40 @@ C{taskset}, C{wrk} or a second CPU is missing, or if any run failed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import json
 import os
-import platform
 import re
-import resource
 import shutil
-import signal
 import socket
-import statistics
 import subprocess
 import sys
-import threading
 import time
-from collections import deque
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-BASELINES = HERE / "baselines"
-RESULTS = HERE / "results"
-TWISTD = "from twisted.scripts.twistd import run; run()"
-HOST = "127.0.0.1"
-LISTENING = re.compile(r"listening on tcp:(?P<host>[^\s:]+):(?P<port>\d+)")
+from harness import (
+    BASELINES,
+    HOST,
+    RESULTS,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    Contender,
+    CpuPlan,
+    childrenCPU,
+    cpuPlan,
+    cpuSeconds,
+    dieWithParent,
+    interleave,
+    machine,
+    median,
+    running,
+    stopOnTerm,
+    twistdCommand,
+    watchdog,
+    writeWorkloads,
+)
+
 BODY = b"Hello World"
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 10.0
 CONNECTIONS = 50
 OURS = "ours"
 CEILING = "ceiling"
@@ -64,18 +69,8 @@ CEILING = "ceiling"
 NOISY = 0.15
 
 
-@dataclass
-class Contender:
-    """A server to measure: its name, what it is, and how to start it."""
-
-    name: str
-    description: str
-    command: list[str]
-
-
 def contenders(options: argparse.Namespace) -> list[Contender]:
     python = sys.executable
-    ours = ["http", "--port", "0", "--interface", HOST, "--no-access-log"]
     aiohttp = [python, str(BASELINES / "aiohttp_hello.py"), "--interface", HOST]
     if options.aiohttp_uvloop:
         aiohttp.append("--uvloop")
@@ -83,7 +78,9 @@ def contenders(options: argparse.Namespace) -> list[Contender]:
         Contender(
             OURS,
             "twistd -n http --no-access-log",
-            [python, "-c", TWISTD, "-n", "--pidfile=", *ours],
+            twistdCommand(
+                "http", "--port", "0", "--interface", HOST, "--no-access-log"
+            ),
         ),
         Contender(
             "twisted.web",
@@ -143,33 +140,6 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     return options
 
 
-def cpuPlan() -> tuple[str, int, int]:
-    """C{taskset}, the server's CPU and wrk's CPU; exit if any is missing."""
-    missing = [tool for tool in ("taskset", "wrk") if shutil.which(tool) is None]
-    if missing:
-        raise SystemExit(f"http_bench: {' and '.join(missing)} not found on PATH")
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        raise SystemExit("http_bench: needs two CPUs (server and wrk apart)")
-    taskset = shutil.which("taskset")
-    assert taskset is not None
-    return taskset, cpus[0], cpus[1]
-
-
-def _dieWithParent() -> None:
-    """In the child: be killed if the bench dies (survives taskset's exec)."""
-    with contextlib.suppress(Exception):
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def cpuSeconds(pid: int) -> float:
-    """User plus system CPU time of process C{pid}, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def coreTicks(cpu: int) -> list[int]:
     """
     Ticks of CPU C{cpu} since boot from /proc/stat: user, nice, system,
@@ -207,75 +177,6 @@ def coreShares(before: list[int], after: list[int], ownSeconds: float) -> CoreSh
         interrupts=(irq + softirq) / total,
         others=max(0.0, (user + nice + system - own) / total),
     )
-
-
-def childrenCPU() -> float:
-    """CPU time of the reaped children (here: the wrk runs)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-class Server:
-    """One running contender, its output drained so that it never blocks."""
-
-    def __init__(self, contender: Contender, taskset: str, cpu: int) -> None:
-        self.contender = contender
-        self.tail: deque[str] = deque(maxlen=40)
-        self.address: tuple[str, int] | None = None
-        self._bound = threading.Event()
-        self.process = subprocess.Popen(
-            [taskset, "-c", str(cpu), *contender.command],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            preexec_fn=_dieWithParent,
-        )
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
-
-    def _drain(self) -> None:
-        stdout = self.process.stdout
-        assert stdout is not None
-        with contextlib.suppress(ValueError, OSError):
-            for raw in stdout:
-                line = raw.decode("utf-8", "replace").rstrip()
-                self.tail.append(line)
-                match = LISTENING.search(line)
-                if match and self.address is None:
-                    self.address = (match["host"], int(match["port"]))
-                    self._bound.set()
-        self._bound.set()  # EOF: whoever waits learns it exited
-
-    def waitBound(self) -> tuple[str, int]:
-        if not self._bound.wait(START_TIMEOUT) or self.address is None:
-            raise RuntimeError(
-                f"{self.contender.name} did not start:\n" + "\n".join(self.tail)
-            )
-        return self.address
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after L{STOP_TIMEOUT}; idempotent."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
-        self._reader.join(STOP_TIMEOUT)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-@contextlib.contextmanager
-def running(contender: Contender, taskset: str, cpu: int) -> Iterator[Server]:
-    server = Server(contender, taskset, cpu)
-    try:
-        server.waitBound()
-        yield server
-    finally:
-        server.stop()
 
 
 def checkResponse(address: tuple[str, int]) -> int:
@@ -348,10 +249,8 @@ def parseWrk(output: str) -> WrkResult:
     )
 
 
-def runWrk(
-    taskset: str, cpu: int, address: tuple[str, int], seconds: int, latency: bool
-) -> str:
-    command = [taskset, "-c", str(cpu), "wrk", "-t1", f"-c{CONNECTIONS}"]
+def runWrk(plan: CpuPlan, address: tuple[str, int], seconds: int, latency: bool) -> str:
+    command = [*plan.loadPrefix, "wrk", "-t1", f"-c{CONNECTIONS}"]
     command += [f"-d{seconds}s", "--timeout", "2s"]
     if latency:
         command.append("--latency")
@@ -362,7 +261,7 @@ def runWrk(
         capture_output=True,
         text=True,
         timeout=seconds + 30,
-        preexec_fn=_dieWithParent,
+        preexec_fn=dieWithParent,
     )
     if result.returncode != 0:
         raise RuntimeError(f"wrk failed ({result.returncode}):\n{result.stderr}")
@@ -389,28 +288,25 @@ def measure(
     contender: Contender,
     number: int,
     options: argparse.Namespace,
-    plan: tuple[str, int, int],
+    plan: CpuPlan,
 ) -> Run:
-    taskset, serverCPU, wrkCPU = plan
-    with running(contender, taskset, serverCPU) as server:
-        address = server.waitBound()
+    serverCPU, wrkCPU = plan.serverCPU, plan.loadCPU
+    assert serverCPU is not None and wrkCPU is not None
+    with running(contender, plan) as server:
+        address = server.waitReady()
         size = checkResponse(address)
         if options.warmup:
-            runWrk(taskset, wrkCPU, address, options.warmup, latency=False)
-        pid = server.process.pid  # taskset exec()s: this is the server itself
-        serverBefore, wrkBefore = cpuSeconds(pid), childrenCPU()
+            runWrk(plan, address, options.warmup, latency=False)
+        serverBefore, wrkBefore = cpuSeconds(server.pid), childrenCPU()
         serverCoreBefore, wrkCoreBefore = coreTicks(serverCPU), coreTicks(wrkCPU)
         started = time.monotonic()
-        output = runWrk(taskset, wrkCPU, address, options.duration, latency=True)
+        output = runWrk(plan, address, options.duration, latency=True)
         elapsed = time.monotonic() - started
-        serverUsed = cpuSeconds(pid) - serverBefore
+        serverUsed = cpuSeconds(server.pid) - serverBefore
         wrkUsed = childrenCPU() - wrkBefore
         serverCore = coreShares(serverCoreBefore, coreTicks(serverCPU), serverUsed)
         wrkCore = coreShares(wrkCoreBefore, coreTicks(wrkCPU), wrkUsed)
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"{contender.name} exited during the run:\n" + "\n".join(server.tail)
-            )
+        server.checkAlive()
     return Run(
         contender.name,
         number,
@@ -443,9 +339,9 @@ class Summary:
 
 def medianShares(shares: list[CoreShares]) -> CoreShares:
     return CoreShares(
-        steal=statistics.median(share.steal for share in shares),
-        interrupts=statistics.median(share.interrupts for share in shares),
-        others=statistics.median(share.others for share in shares),
+        steal=median(share.steal for share in shares),
+        interrupts=median(share.interrupts for share in shares),
+        others=median(share.others for share in shares),
     )
 
 
@@ -454,11 +350,11 @@ def summarize(contender: Contender, runs: list[Run]) -> Summary:
     return Summary(
         contender=contender.name,
         description=contender.description,
-        requestsPerSecond=statistics.median(r.result.requestsPerSecond for r in mine),
-        p99=statistics.median(r.result.p99 for r in mine),
-        p50=statistics.median(r.result.p50 for r in mine),
-        serverCPU=statistics.median(r.serverCPU for r in mine),
-        wrkCPU=statistics.median(r.wrkCPU for r in mine),
+        requestsPerSecond=median(r.result.requestsPerSecond for r in mine),
+        p99=median(r.result.p99 for r in mine),
+        p50=median(r.result.p50 for r in mine),
+        serverCPU=median(r.serverCPU for r in mine),
+        wrkCPU=median(r.wrkCPU for r in mine),
         serverCore=medianShares([r.serverCore for r in mine]),
         wrkCore=medianShares([r.wrkCore for r in mine]),
         responseBytes=mine[0].responseBytes,
@@ -570,7 +466,7 @@ def table(
     return "\n".join(lines)
 
 
-def workloads(summaries: list[Summary]) -> dict[str, list[dict[str, object]]]:
+def workloads(summaries: list[Summary]) -> list[dict[str, object]]:
     """The medians in the form C{bench/run_all.py} collects."""
     byName = {summary.contender: summary for summary in summaries}
     baselines = [name for name in byName if name not in (OURS, CEILING)]
@@ -579,59 +475,42 @@ def workloads(summaries: list[Summary]) -> dict[str, list[dict[str, object]]]:
     if CEILING in byName:
         # Not a contender: the headroom of the load generator.
         rates["ceiling"] = byName[CEILING].requestsPerSecond
-    return {
-        "workloads": [
-            {
-                "name": label,
-                "metric": "req/s",
-                "higherIsBetter": True,
-                "ours": byName[OURS].requestsPerSecond,
-                "baselines": rates,
-            },
-            {
-                "name": label,
-                "metric": "p99 ms",
-                "higherIsBetter": False,
-                "ours": byName[OURS].p99,
-                "baselines": {name: byName[name].p99 for name in baselines},
-            },
-        ]
-    }
-
-
-def watchdog(seconds: float) -> None:
-    """End the run (servers are stopped on the way out) after C{seconds}."""
-
-    def expired(signum: int, frame: object) -> None:
-        raise SystemExit(f"http_bench: watchdog: still running after {seconds:.0f}s")
-
-    signal.signal(signal.SIGALRM, expired)
-    signal.alarm(int(seconds))
-
-
-def stopOnTerm() -> None:
-    def terminated(signum: int, frame: object) -> None:
-        raise SystemExit(f"http_bench: stopped by signal {signum}")
-
-    signal.signal(signal.SIGTERM, terminated)
+    return [
+        {
+            "name": label,
+            "metric": "req/s",
+            "higherIsBetter": True,
+            "ours": byName[OURS].requestsPerSecond,
+            "baselines": rates,
+        },
+        {
+            "name": label,
+            "metric": "p99 ms",
+            "higherIsBetter": False,
+            "ours": byName[OURS].p99,
+            "baselines": {name: byName[name].p99 for name in baselines},
+        },
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     options = parseArguments(argv)
-    plan = cpuPlan()
+    missing = [tool for tool in ("taskset", "wrk") if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(f"http_bench: {' and '.join(missing)} not found on PATH")
+    plan = cpuPlan().require("http_bench", "wrk")
     everyone = contenders(options)
     perRun = START_TIMEOUT + options.warmup + options.duration + 30 + STOP_TIMEOUT
-    watchdog(options.rounds * len(everyone) * perRun + 60)
-    stopOnTerm()
+    stopOnTerm("http_bench")
     print(
         f"http_bench: {options.rounds} rounds x {len(everyone)} contenders, "
-        f"{options.warmup}+{options.duration} s each; server on CPU {plan[1]}, "
-        f"wrk on CPU {plan[2]}",
+        f"{options.warmup}+{options.duration} s each; server on CPU "
+        f"{plan.serverCPU}, wrk on CPU {plan.loadCPU}",
         flush=True,
     )
     runs: list[Run] = []
-    for number in range(1, options.rounds + 1):
-        for contender in everyone:
+    with watchdog("http_bench", options.rounds * len(everyone) * perRun + 60):
+        for number, contender in interleave(options.rounds, everyone):
             run = measure(contender, number, options, plan)
             runs.append(run)
             print(
@@ -643,7 +522,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"others {run.serverCore.others:.0%}/{run.wrkCore.others:.0%})",
                 flush=True,
             )
-    signal.alarm(0)
     summaries = [summarize(contender, runs) for contender in everyone]
     found = ratios(summaries, runs)
     print()
@@ -656,19 +534,15 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "when": stamp,
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "platform": platform.platform(),
-                },
+                "machine": machine(),
                 "settings": {
                     "rounds": options.rounds,
                     "duration": options.duration,
                     "warmup": options.warmup,
                     "connections": CONNECTIONS,
                     "wrkThreads": 1,
-                    "serverCPU": plan[1],
-                    "wrkCPU": plan[2],
+                    "serverCPU": plan.serverCPU,
+                    "wrkCPU": plan.loadCPU,
                 },
                 "contenders": [asdict(contender) for contender in everyone],
                 "medians": [asdict(summary) for summary in summaries],
@@ -681,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"\n  results: {path}")
     if options.json:
-        options.json.write_text(json.dumps(workloads(summaries), indent=2) + "\n")
+        writeWorkloads(options.json, workloads(summaries))
     return 1 if any(summary.errors for summary in summaries) else 0
 
 
