@@ -31,35 +31,43 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
+import functools
 import json
 import os
-import platform
-import re
-import resource
 import select
-import shutil
-import signal
 import socket
-import statistics
 import struct
 import subprocess
 import sys
-import threading
 import time
-from collections import deque
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-BASELINES = HERE / "baselines"
-RESULTS = HERE / "results"
-TWISTD = "from twisted.scripts.twistd import run; run()"
-HOST = "127.0.0.1"
-LISTENING = re.compile(r"listening on tcp:(?P<host>[^\s:]+):(?P<port>\d+)")
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 10.0
+from harness import (
+    BASELINES,
+    HOST,
+    RESULTS,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    Contender,
+    CpuPlan,
+    cpuPlan,
+    cpuSeconds,
+    dieWithParent,
+    interleave,
+    machine,
+    median,
+    medianOf,
+    percentile,
+    raiseDescriptorLimit,
+    rss,
+    running,
+    stopOnTerm,
+    twistdCommand,
+    watchdog,
+    writeWorkloads,
+)
+
 OURS = "ours"
 MINIMAL = "twisted-minimal"
 UVLOOP = "uvloop"
@@ -75,15 +83,6 @@ CONNECT_BATCH = 40
 NOISY = 0.15
 
 
-@dataclass
-class Contender:
-    """A server to measure: its name, what it is, and how to start it."""
-
-    name: str
-    description: str
-    command: list[str]
-
-
 def contenders() -> list[Contender]:
     python = sys.executable
     echo = str(BASELINES / "echo_asyncio.py")
@@ -91,20 +90,9 @@ def contenders() -> list[Contender]:
         Contender(
             OURS,
             "twistd -n echo",
-            [
-                python,
-                "-c",
-                TWISTD,
-                "-n",
-                "--pidfile=",
-                "echo",
-                "--port",
-                "0",
-                "--interface",
-                HOST,
-                "--max-connections",
-                "30000",
-            ],
+            twistdCommand(
+                "echo", "--port", "0", "--interface", HOST, "--max-connections", "30000"
+            ),
         ),
         Contender(
             MINIMAL,
@@ -118,36 +106,6 @@ def contenders() -> list[Contender]:
             [python, echo, "0", "--uvloop"],
         ),
     ]
-
-
-def raiseDescriptorLimit() -> int:
-    """Raise our soft RLIMIT_NOFILE to the hard limit (children inherit it)."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
-
-
-def _dieWithParent() -> None:
-    """In the child: be killed if the bench dies (survives taskset's exec)."""
-    with contextlib.suppress(Exception):
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def cpuSeconds(pid: int) -> float:
-    """User plus system CPU time of process C{pid}, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss(pid: int) -> int:
-    """Resident memory of process C{pid} in bytes (VmRSS)."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 def busySeconds() -> float:
@@ -209,10 +167,6 @@ class PingPong(asyncio.Protocol):
             self.send()
         elif load.busy == 0 and load.drained and not load.drained.done():
             load.drained.set_result(None)
-
-
-def percentile(ordered: list[float], fraction: float) -> float:
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 async def pingPong(
@@ -358,75 +312,6 @@ def runGenerator(mode: str, options: argparse.Namespace) -> None:
 # The bench itself.
 
 
-class Server:
-    """One running contender, its output drained so that it never blocks."""
-
-    def __init__(self, contender: Contender, taskset: str, cpu: int) -> None:
-        self.contender = contender
-        self.tail: deque[str] = deque(maxlen=40)
-        self.address: tuple[str, int] | None = None
-        self._bound = threading.Event()
-        self.process = subprocess.Popen(
-            [taskset, "-c", str(cpu), *contender.command],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            preexec_fn=_dieWithParent,
-        )
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
-
-    def _drain(self) -> None:
-        stdout = self.process.stdout
-        assert stdout is not None
-        with contextlib.suppress(ValueError, OSError):
-            for raw in stdout:
-                line = raw.decode("utf-8", "replace").rstrip()
-                self.tail.append(line)
-                match = LISTENING.search(line)
-                if match and self.address is None:
-                    self.address = (match["host"], int(match["port"]))
-                    self._bound.set()
-        self._bound.set()
-
-    def waitBound(self) -> tuple[str, int]:
-        if not self._bound.wait(START_TIMEOUT) or self.address is None:
-            raise RuntimeError(
-                f"{self.contender.name} did not start:\n" + "\n".join(self.tail)
-            )
-        return self.address
-
-    def checkAlive(self) -> None:
-        if self.process.poll() is not None:
-            raise RuntimeError(
-                f"{self.contender.name} exited:\n" + "\n".join(self.tail)
-            )
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after L{STOP_TIMEOUT}; idempotent."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
-        self._reader.join(STOP_TIMEOUT)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-@contextlib.contextmanager
-def running(contender: Contender, taskset: str, cpu: int) -> Iterator[Server]:
-    server = Server(contender, taskset, cpu)
-    try:
-        server.waitBound()
-        yield server
-    finally:
-        server.stop()
-
-
 def checkEcho(address: tuple[str, int]) -> None:
     """Fail unless 16 KiB of random bytes come back unchanged."""
     message = os.urandom(16384)
@@ -442,37 +327,29 @@ def checkEcho(address: tuple[str, int]) -> None:
         raise RuntimeError(f"echo mismatch: {len(received)} bytes back")
 
 
-def selfCommand(taskset: str, cpu: int, *arguments: str) -> list[str]:
-    return [
-        taskset,
-        "-c",
-        str(cpu),
-        sys.executable,
-        str(Path(__file__).resolve()),
-        *arguments,
-    ]
+def selfCommand(plan: CpuPlan, *arguments: str) -> list[str]:
+    """This script in generator mode, on the load core."""
+    return [*plan.loadPrefix, sys.executable, str(Path(__file__).resolve()), *arguments]
 
 
 def measurePingPong(
     contender: Contender,
     number: int,
     options: argparse.Namespace,
-    plan: tuple[str, int, int],
+    plan: CpuPlan,
 ) -> list[dict[str, float]]:
-    taskset, serverCPU, loadCPU = plan
-    with running(contender, taskset, serverCPU) as server:
-        address = server.waitBound()
+    with running(contender, plan) as server:
+        address = server.waitReady()
         checkEcho(address)
         command = selfCommand(
-            taskset,
-            loadCPU,
+            plan,
             "generate",
             "--host",
             address[0],
             "--port",
             str(address[1]),
             "--server-pid",
-            str(server.process.pid),
+            str(server.pid),
             "--warmup",
             str(options.warmup),
             "--duration",
@@ -484,7 +361,7 @@ def measurePingPong(
             capture_output=True,
             text=True,
             timeout=len(PINGPONG) * (options.warmup + options.duration + 25),
-            preexec_fn=_dieWithParent,
+            preexec_fn=dieWithParent,
         )
         server.checkAlive()
     if result.returncode != 0:
@@ -505,19 +382,17 @@ def readLine(stream, timeout: float) -> str:  # type: ignore[no-untyped-def]
 
 
 def measureIdle(
-    contender: Contender, number: int, count: int, plan: tuple[str, int, int]
+    contender: Contender, number: int, count: int, plan: CpuPlan
 ) -> dict[str, float]:
-    taskset, serverCPU, loadCPU = plan
-    with running(contender, taskset, serverCPU) as server:
-        address = server.waitBound()
-        pid = server.process.pid
+    with running(contender, plan) as server:
+        address = server.waitReady()
+        pid = server.pid
         checkEcho(address)  # the first connection's one-off costs come before
         time.sleep(0.3)
         before, fdsBefore = rss(pid), openDescriptors(pid)
         holder = subprocess.Popen(
             selfCommand(
-                taskset,
-                loadCPU,
+                plan,
                 "hold",
                 "--host",
                 address[0],
@@ -529,7 +404,7 @@ def measureIdle(
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            preexec_fn=_dieWithParent,
+            preexec_fn=dieWithParent,
         )
         try:
             report = json.loads(readLine(holder.stdout, 90.0))
@@ -578,12 +453,11 @@ METRICS = [
 ]
 
 
-def medians(runs: list[dict], contender: str, key: str, **match: int) -> float:
-    return statistics.median(
-        run[key]
-        for run in runs
-        if run["contender"] == contender and all(run[k] == v for k, v in match.items())
-    )
+def pingMedian(
+    runs: list[dict], connections: int, size: int, contender: str, key: str
+) -> float:
+    """The median of C{key} over one contender's runs of one ping-pong load."""
+    return medianOf(runs, key, contender=contender, connections=connections, size=size)
 
 
 def summarize(
@@ -594,7 +468,7 @@ def summarize(
     for connections, size in PINGPONG:
         for key, metric, higher in METRICS:
             values = {
-                name: medians(pingRuns, name, key, connections=connections, size=size)
+                name: pingMedian(pingRuns, connections, size, name, key)
                 for name in names
             }
             workloads.append(
@@ -608,7 +482,7 @@ def summarize(
             )
     if idleRuns:
         values = {
-            name: medians(idleRuns, name, "bytesPerConnection")
+            name: medianOf(idleRuns, "bytesPerConnection", contender=name)
             for name in IDLE_CONTENDERS
         }
         count = min(run["connections"] for run in idleRuns)
@@ -640,40 +514,39 @@ def table(
         f"{'ours/this msg/s':>15}",
     ]
     for connections, size in PINGPONG:
-        match = {"connections": connections, "size": size}
-        ours = medians(pingRuns, OURS, "messagesPerSecond", **match)
+        pick = functools.partial(pingMedian, pingRuns, connections, size)
+        ours = pick(OURS, "messagesPerSecond")
         for contender in everyone:
             name = contender.name
-            rate = medians(pingRuns, name, "messagesPerSecond", **match)
+            rate = pick(name, "messagesPerSecond")
             ratio = "" if name == OURS else f"{ours / rate:.2f}x"
             lines.append(
                 f"  {workloadName(connections, size)[15:]:<30} {name:<16} "
                 f"{rate:>9,.0f} "
-                f"{medians(pingRuns, name, 'megabytesPerSecond', **match):>8.1f} "
-                f"{medians(pingRuns, name, 'p50', **match):>7.3f} "
-                f"{medians(pingRuns, name, 'p99', **match):>7.3f} "
-                f"{medians(pingRuns, name, 'serverCPU', **match):>7.0%} "
-                f"{medians(pingRuns, name, 'generatorCPU', **match):>7.0%} "
-                f"{medians(pingRuns, name, 'othersCPU', **match):>6.0%} "
+                f"{pick(name, 'megabytesPerSecond'):>8.1f} "
+                f"{pick(name, 'p50'):>7.3f} "
+                f"{pick(name, 'p99'):>7.3f} "
+                f"{pick(name, 'serverCPU'):>7.0%} "
+                f"{pick(name, 'generatorCPU'):>7.0%} "
+                f"{pick(name, 'othersCPU'):>6.0%} "
                 f"{ratio:>15}"
             )
     # Headroom: the generator's best against anyone, next to ours.
     lines.append("")
     for connections, size in PINGPONG:
-        match = {"connections": connections, "size": size}
+        pick = functools.partial(pingMedian, pingRuns, connections, size)
         fastest = max(
             (c.name for c in everyone),
-            key=lambda name: medians(pingRuns, name, "messagesPerSecond", **match),
+            key=lambda name: pick(name, "messagesPerSecond"),
         )
-        best = medians(pingRuns, fastest, "messagesPerSecond", **match)
-        ours = medians(pingRuns, OURS, "messagesPerSecond", **match)
+        best = pick(fastest, "messagesPerSecond")
+        ours = pick(OURS, "messagesPerSecond")
         lines.append(
             f"  generator headroom, {workloadName(connections, size)[15:]}: it "
             f"drove {fastest} at {best:,.0f} msg/s ({best / ours:.2f}x ours) "
-            f"using {medians(pingRuns, fastest, 'generatorCPU', **match):.0%} "
-            "of its core"
+            f"using {pick(fastest, 'generatorCPU'):.0%} of its core"
         )
-    noisy = statistics.median(run["othersCPU"] for run in pingRuns)
+    noisy = median(run["othersCPU"] for run in pingRuns)
     if noisy > NOISY:
         lines.append(
             f"  WARNING: other processes used {noisy:.0%} of a core (median) "
@@ -687,9 +560,9 @@ def table(
             f"(VmRSS after - before) / N; median of {len(idleRuns) // 3} round(s)",
             f"  {'contender':<16} {'N':>6} {'bytes/conn':>10} {'ours/this':>9}",
         ]
-        ours = medians(idleRuns, OURS, "bytesPerConnection")
+        ours = medianOf(idleRuns, "bytesPerConnection", contender=OURS)
         for name in IDLE_CONTENDERS:
-            value = medians(idleRuns, name, "bytesPerConnection")
+            value = medianOf(idleRuns, "bytesPerConnection", contender=name)
             count = min(r["connections"] for r in idleRuns if r["contender"] == name)
             ratio = "" if name == OURS else f"{ours / value:.2f}x"
             lines.append(f"  {name:<16} {count:>6} {value:>10,.0f} {ratio:>9}")
@@ -737,24 +610,6 @@ def parseArguments(argv: list[str]) -> argparse.Namespace:
     return options
 
 
-def cpuPlan() -> tuple[str, int, int]:
-    taskset = shutil.which("taskset")
-    if taskset is None:
-        raise SystemExit("echo_bench: taskset not found on PATH")
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        raise SystemExit("echo_bench: needs two CPUs (server and generator apart)")
-    return taskset, cpus[0], cpus[1]
-
-
-def watchdog(seconds: float) -> None:
-    def expired(signum: int, frame: object) -> None:
-        raise SystemExit(f"echo_bench: watchdog: still running after {seconds:.0f}s")
-
-    signal.signal(signal.SIGALRM, expired)
-    signal.alarm(int(seconds))
-
-
 def main(argv: list[str]) -> int:
     if argv and argv[0] in ("generate", "hold"):
         parser = argparse.ArgumentParser(prog=f"echo_bench.py {argv[0]}")
@@ -767,7 +622,7 @@ def main(argv: list[str]) -> int:
         runGenerator(argv[0], parser.parse_args(argv[1:]))
         return 0
     options = parseArguments(argv)
-    plan = cpuPlan()
+    plan = cpuPlan().require("echo_bench", "generator")
     hard = raiseDescriptorLimit()
     count = min(options.idle_connections, hard - SPARE_DESCRIPTORS)
     everyone = contenders()
@@ -778,22 +633,23 @@ def main(argv: list[str]) -> int:
         + len(PINGPONG) * (options.warmup + options.duration + 25)
     )
     perIdle = START_TIMEOUT + STOP_TIMEOUT + 120
-    watchdog(
+    budget = (
         options.rounds * len(everyone) * perPing
         + options.idle_rounds * len(idlers) * perIdle
         + 60
     )
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit("echo_bench: stopped"))
+    stopOnTerm("echo_bench")
     print(
         f"echo_bench: {options.rounds} rounds x {len(everyone)} contenders x "
         f"{len(PINGPONG)} ping-pong loads, {options.warmup:g}+{options.duration:g} s "
         f"each; {options.idle_rounds} idle round(s) of {count} connections; "
-        f"server on CPU {plan[1]}, generator on CPU {plan[2]}",
+        f"server on CPU {plan.serverCPU}, generator on CPU {plan.loadCPU}",
         flush=True,
     )
     pingRuns: list[dict] = []
-    for number in range(1, options.rounds + 1):
-        for contender in everyone:
+    idleRuns: list[dict] = []
+    with watchdog("echo_bench", budget):
+        for number, contender in interleave(options.rounds, everyone):
             runs = measurePingPong(contender, number, options, plan)
             pingRuns += runs
             print(
@@ -802,9 +658,7 @@ def main(argv: list[str]) -> int:
                 + "  msg/s",
                 flush=True,
             )
-    idleRuns: list[dict] = []
-    for number in range(1, options.idle_rounds + 1):
-        for contender in idlers:
+        for number, contender in interleave(options.idle_rounds, idlers):
             run = measureIdle(contender, number, count, plan)
             idleRuns.append(run)
             print(
@@ -813,18 +667,13 @@ def main(argv: list[str]) -> int:
                 f"{run['bytesPerConnection']:,.0f} B/conn",
                 flush=True,
             )
-    signal.alarm(0)
     print()
     print(table(everyone, pingRuns, idleRuns, options))
     workloads = summarize(everyone, pingRuns, idleRuns)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     raw = {
         "when": stamp,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "settings": {
             key: (str(value) if isinstance(value, Path) else value)
             for key, value in vars(options).items()
@@ -839,8 +688,7 @@ def main(argv: list[str]) -> int:
     path.write_text(json.dumps(raw, indent=2) + "\n")
     print(f"\n  results: {path}")
     if options.json is not None:
-        options.json.parent.mkdir(parents=True, exist_ok=True)
-        options.json.write_text(json.dumps({"workloads": workloads}, indent=2) + "\n")
+        writeWorkloads(options.json, workloads)
         print(f"  workloads: {options.json}")
     return 0
 
