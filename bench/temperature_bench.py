@@ -31,29 +31,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
-import json
-import os
-import re
-import shutil
-import signal
-import statistics
-import subprocess
 import sys
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-HERE = Path(__file__).resolve().parent
-BASELINES = HERE / "baselines"
-TWISTD = "from twisted.scripts.twistd import run; run()"
-HOST = "127.0.0.1"
-LISTENING = re.compile(r"listening on udp:(?P<host>[^\s:]+):(?P<port>\d+)")
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 10.0
+from harness import (
+    BASELINES,
+    HOST,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    Contender,
+    CpuPlan,
+    cpuPlan,
+    cpuSeconds,
+    interleave,
+    listening,
+    loopRunner,
+    median,
+    running,
+    selfCPU,
+    stopOnTerm,
+    twistdCommand,
+    watchdog,
+    writeWorkloads,
+)
+
 STALL = 0.1  # seconds without a reply before a socket's requests count as lost
 DRAIN = 0.3  # seconds to wait for replies in flight after the window
 WARMUP = 0.5
@@ -61,13 +65,7 @@ WARMUP = 0.5
 REQUESTS = [b"100", b"98.6F", b"0 K", b"-40", b"37.5 C", b"451 F"]
 OURS = "ours"
 CEILING = "ceiling"
-
-
-@dataclass
-class Contender:
-    name: str
-    description: str
-    command: list[str]
+LISTENING = listening("udp")
 
 
 def contenders() -> list[Contender]:
@@ -77,11 +75,10 @@ def contenders() -> list[Contender]:
         Contender(
             OURS,
             "twistd -n temperature, rate limit raised",
-            [
-                *[python, "-c", TWISTD, "-n", "--pidfile=", "temperature"],
-                *["--port", "0", "--interface", HOST],
+            twistdCommand(
+                *["temperature", "--port", "0", "--interface", HOST],
                 *["--rate", "1e9", "--burst", "1000000000"],
-            ],
+            ),
         ),
         Contender(
             "asyncio",
@@ -120,86 +117,6 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     if not (1 <= options.sockets <= 256 and 1 <= options.window <= 256):
         parser.error("--sockets and --window must be 1-256")
     return options
-
-
-def cpuPlan() -> tuple[list[str], set[int] | None]:
-    """C{taskset -c FIRST} for servers and the other CPUs for the load."""
-    cpus = sorted(os.sched_getaffinity(0))
-    taskset = shutil.which("taskset")
-    if taskset is None or len(cpus) < 2:
-        return [], None
-    return [taskset, "-c", str(cpus[0])], set(cpus[1:])
-
-
-def _dieWithParent() -> None:
-    """In the child: be killed if the bench dies (survives taskset's exec)."""
-    with contextlib.suppress(Exception):
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def cpuSeconds(pid: int) -> float:
-    """User plus system CPU time of process C{pid}, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def selfCPU() -> float:
-    return time.process_time()
-
-
-class Server:
-    """One running contender, its output drained so that it never blocks."""
-
-    def __init__(self, contender: Contender, prefix: list[str]) -> None:
-        self.contender = contender
-        self.tail: deque[str] = deque(maxlen=30)
-        self.address: tuple[str, int] | None = None
-        self._bound = threading.Event()
-        self.process = subprocess.Popen(
-            [*prefix, *contender.command],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            preexec_fn=_dieWithParent,
-        )
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
-
-    def _drain(self) -> None:
-        stdout = self.process.stdout
-        assert stdout is not None
-        with contextlib.suppress(ValueError, OSError):
-            for raw in stdout:
-                line = raw.decode("utf-8", "replace").rstrip()
-                self.tail.append(line)
-                match = LISTENING.search(line)
-                if match and self.address is None:
-                    self.address = (match["host"], int(match["port"]))
-                    self._bound.set()
-        self._bound.set()
-
-    def waitBound(self) -> tuple[str, int]:
-        if not self._bound.wait(START_TIMEOUT) or self.address is None:
-            raise RuntimeError(
-                f"{self.contender.name} did not start:\n" + "\n".join(self.tail)
-            )
-        return self.address
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after L{STOP_TIMEOUT}; idempotent."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
-        self._reader.join(STOP_TIMEOUT)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
 
 
 @dataclass
@@ -341,81 +258,45 @@ async def load(
 
 
 def measure(
-    contender: Contender, options: argparse.Namespace, prefix: list[str]
+    contender: Contender, options: argparse.Namespace, plan: CpuPlan
 ) -> dict[str, float]:
-    server = Server(contender, prefix)
-    try:
-        address = server.waitBound()
-        runner = _runner()
+    runner, _ = loopRunner()
+    with running(contender, plan, ready=LISTENING) as server:
+        address = server.waitReady()
         result = runner(
             asyncio.wait_for(
-                load(address, options, server.process.pid),
+                load(address, options, server.pid),
                 options.duration + WARMUP + DRAIN + 15,
             )
         )
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"{contender.name} exited during the run:\n" + "\n".join(server.tail)
-            )
+        server.checkAlive()
         return result
-    finally:
-        server.stop()
-
-
-def _runner():  # type: ignore[no-untyped-def]
-    try:
-        import uvloop  # type: ignore[import-not-found]
-    except ImportError:
-        return asyncio.run
-    return uvloop.run
-
-
-def watchdog(seconds: float) -> None:
-    """End the run (servers are stopped on the way out) after C{seconds}."""
-
-    def expired(signum: int, frame: object) -> None:
-        raise SystemExit(
-            f"temperature_bench: watchdog: still running after {seconds:.0f}s"
-        )
-
-    signal.signal(signal.SIGALRM, expired)
-    signal.alarm(int(seconds))
-
-
-def stopOnTerm() -> None:
-    def terminated(signum: int, frame: object) -> None:
-        raise SystemExit(f"temperature_bench: stopped by signal {signum}")
-
-    signal.signal(signal.SIGTERM, terminated)
 
 
 def main(argv: list[str] | None = None) -> int:
     options = parseArguments(argv)
-    prefix, loadCPUs = cpuPlan()
-    if loadCPUs:
-        os.sched_setaffinity(0, loadCPUs)
+    plan = cpuPlan()
+    plan.pinSelf()
     everyone = contenders()
     perRun = START_TIMEOUT + WARMUP + options.duration + DRAIN + 15 + STOP_TIMEOUT
-    watchdog(options.rounds * len(everyone) * perRun + 30)
-    stopOnTerm()
-    loop = "uvloop" if _runner() is not asyncio.run else "asyncio"
+    stopOnTerm("temperature_bench")
+    _, loop = loopRunner()
     print(
         f"temperature_bench: {options.rounds} rounds x {len(everyone)} contenders, "
         f"{options.duration:g} s each; {options.sockets} sockets x "
         f"{options.window} in flight on {loop}; "
         + (
-            f"server on CPU {prefix[-1]}, load on {sorted(loadCPUs)}"
-            if loadCPUs
+            f"server on CPU {plan.serverCPU}, load on CPU {plan.loadCPU}"
+            if plan.pinned
             else "NOT pinned"
         ),
         flush=True,
     )
     runs: dict[str, list[dict[str, float]]] = {each.name: [] for each in everyone}
-    for number in range(1, options.rounds + 1):
+    with watchdog("temperature_bench", options.rounds * len(everyone) * perRun + 30):
         # Rotate the order too, so no contender always follows the same one.
-        shift = (number - 1) % len(everyone)
-        for contender in everyone[shift:] + everyone[:shift]:
-            result = measure(contender, options, prefix)
+        for number, contender in interleave(options.rounds, everyone, rotate=True):
+            result = measure(contender, options, plan)
             runs[contender.name].append(result)
             print(
                 f"  round {number} {contender.name:<8} "
@@ -424,24 +305,23 @@ def main(argv: list[str] | None = None) -> int:
                 f"server {result['serverCPU']:.0%} load {result['loadCPU']:.0%} CPU",
                 flush=True,
             )
-    signal.alarm(0)
 
-    def median(name: str, key: str) -> float:
-        return statistics.median(run[key] for run in runs[name])
+    def medianFor(name: str, key: str) -> float:
+        return median(run[key] for run in runs[name])
 
     print(f"\ntemperature: medians of {options.rounds} interleaved rounds")
     print(
         f"  {'contender':<8} {'replies/s':>10} {'loss %':>7} {'server':>7} "
         f"{'load':>5}  {'ours/this':>9}"
     )
-    ours = median(OURS, "repliesPerSecond")
+    ours = medianFor(OURS, "repliesPerSecond")
     for contender in everyone:
-        rate = median(contender.name, "repliesPerSecond")
+        rate = medianFor(contender.name, "repliesPerSecond")
         print(
             f"  {contender.name:<8} {rate:>10,.0f} "
-            f"{median(contender.name, 'lossPercent'):>7.2f} "
-            f"{median(contender.name, 'serverCPU'):>7.0%} "
-            f"{median(contender.name, 'loadCPU'):>5.0%}  "
+            f"{medianFor(contender.name, 'lossPercent'):>7.2f} "
+            f"{medianFor(contender.name, 'serverCPU'):>7.0%} "
+            f"{medianFor(contender.name, 'loadCPU'):>5.0%}  "
             f"{ours / rate if rate else float('nan'):>8.2f}x"
         )
     for contender in everyone:
@@ -450,27 +330,27 @@ def main(argv: list[str] | None = None) -> int:
     if options.json:
         baselines = [each.name for each in everyone if each.name != OURS]
         label = f"temperature UDP, {options.sockets} sockets x {options.window}"
-        workloads = [
+        workloads: list[dict[str, object]] = [
             {
                 "name": f"{label}: replies",
                 "metric": "replies/s",
                 "higherIsBetter": True,
                 "ours": ours,
                 "baselines": {
-                    name: median(name, "repliesPerSecond") for name in baselines
+                    name: medianFor(name, "repliesPerSecond") for name in baselines
                 },
             },
             {
                 "name": f"{label}: loss",
                 "metric": "% lost",
                 "higherIsBetter": False,
-                "ours": median(OURS, "lossPercent"),
-                "baselines": {name: median(name, "lossPercent") for name in baselines},
+                "ours": medianFor(OURS, "lossPercent"),
+                "baselines": {
+                    name: medianFor(name, "lossPercent") for name in baselines
+                },
             },
         ]
-        options.json.write_text(
-            json.dumps({"workloads": workloads, "runs": runs}, indent=2) + "\n"
-        )
+        writeWorkloads(options.json, workloads, runs=runs)
     return 0
 
 
