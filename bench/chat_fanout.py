@@ -23,26 +23,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
-import os
-import re
-import resource
-import shutil
-import signal
-import sys
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-TWISTD = "from twisted.scripts.twistd import run; run()"
-LISTENING = re.compile(rb"chat listening on tcp:(?P<host>[^\s:]+):(?P<port>\d+)")
+from harness import (
+    HOST,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    Contender,
+    CpuPlan,
+    Server,
+    cpuPlan,
+    cpuSeconds,
+    loopRunner,
+    peakRss,
+    percentile,
+    raiseDescriptorLimit,
+    running,
+    selfCPU,
+    stopOnTerm,
+    twistdCommand,
+    watchdog,
+    writeWorkloads,
+)
+
 WELCOME = b"* welcome, you are "
 MARK = b"> B"  # what a talker's line looks like once the server prefixed <nick>
 SYNC = b"> SYNC"
-START_TIMEOUT = 20.0
 CONNECT_CONCURRENCY = 32
 
 
@@ -85,52 +94,6 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--rate must be in (0, 100000] and --duration in (0, 600]")
     options.size = max(40, min(options.size, 4000))
     return options
-
-
-def raiseFileLimit(needed: int) -> None:
-    """Raise the soft descriptor limit (inherited by twistd) to C{needed}."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= needed:
-        return
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        raise SystemExit(
-            f"need {needed} file descriptors but the hard limit is {hard}: "
-            "use fewer --clients or raise it (ulimit -Hn)"
-        )
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-
-
-def cpuPlan(pin: bool) -> tuple[list[str], set[int] | None]:
-    """
-    The command prefix that puts the server on one CPU, and the CPUs for
-    the load generator; no pinning without C{taskset} or a second CPU.
-    """
-    cpus = sorted(os.sched_getaffinity(0))
-    taskset = shutil.which("taskset")
-    if not pin or taskset is None or len(cpus) < 2:
-        return [], None
-    return [taskset, "-c", str(cpus[0])], set(cpus[1:])
-
-
-def cpuSeconds(pid: int) -> float:
-    """User plus system CPU time of process C{pid}, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peakMemory(pid: int) -> int:
-    """Peak resident memory of process C{pid} in bytes (VmHWM)."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def selfCPU() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
@@ -202,69 +165,6 @@ class Client(asyncio.Protocol):
             self.transport.abort()
 
 
-class Server:
-    """The twistd subprocess, its output drained so that it never blocks."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.tail: deque[str] = deque(maxlen=30)
-        self.slowReaders = 0
-        self.address: asyncio.Future[tuple[str, int]] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self.drainer = asyncio.ensure_future(self._drain())
-
-    @classmethod
-    async def start(cls, prefix: list[str], arguments: list[str]) -> Server:
-        process = await asyncio.create_subprocess_exec(
-            *prefix,
-            sys.executable,
-            "-c",
-            TWISTD,
-            "-n",
-            "--pidfile=",
-            "chat",
-            *arguments,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        server = cls(process)
-        try:
-            await asyncio.wait_for(asyncio.shield(server.address), START_TIMEOUT)
-        except BaseException:
-            await server.stop()
-            raise
-        return server
-
-    async def _drain(self) -> None:
-        assert self.process.stdout is not None
-        async for raw in self.process.stdout:
-            self.tail.append(raw.decode("utf-8", "replace").rstrip())
-            if b"is not reading" in raw:
-                self.slowReaders += 1
-            match = LISTENING.search(raw)
-            if match and not self.address.done():
-                self.address.set_result((match["host"].decode(), int(match["port"])))
-        if not self.address.done():
-            self.address.set_exception(
-                RuntimeError("twistd exited:\n" + "\n".join(self.tail))
-            )
-
-    async def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it is still there after 10 seconds."""
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), 10.0)
-            except asyncio.TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.drainer, 5.0)
-
-
 async def connectAll(
     address: tuple[str, int], count: int, totals: Totals, receiving: bool
 ) -> list[Client]:
@@ -306,14 +206,6 @@ async def talk(
     return sent
 
 
-def percentile(ordered: list[int], fraction: float) -> float:
-    """The C{fraction} percentile of sorted C{ordered}, in milliseconds."""
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))
-    return ordered[index] / 1e6
-
-
 async def waitUntil(condition, timeout: float) -> bool:  # type: ignore[no-untyped-def]
     """Poll C{condition} every 20 ms for at most C{timeout} seconds."""
     deadline = time.monotonic() + timeout
@@ -324,36 +216,52 @@ async def waitUntil(condition, timeout: float) -> bool:  # type: ignore[no-untyp
     return True
 
 
-async def run(
-    options: argparse.Namespace,
-) -> tuple[list[tuple[str, str]], dict[str, float]]:
-    """The run's table rows, and its raw figures for C{--json}."""
-    prefix, loadCPUs = cpuPlan(not options.no_pin)
-    if loadCPUs:
-        os.sched_setaffinity(0, loadCPUs)
+class SlowReaders:
+    """Counts the server's log lines saying it dropped a reader that fell behind."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, line: str) -> None:
+        if "is not reading" in line:
+            self.count += 1
+
+
+@dataclass
+class Measured:
+    """What one run measured, beside what the receivers pooled in L{Totals}."""
+
+    loop: str
+    connectTime: float
+    sent: int
+    expected: int
+    drained: bool
+    serverCPU: float  # seconds, while talking and draining
+    benchCPU: float
+    elapsed: float  # first line sent to last line delivered
+    memory: int  # the server's peak RSS
+
+
+def serverContender(options: argparse.Namespace) -> Contender:
+    """C{twistd -n chat}, its flood control raised for the talkers."""
     connections = options.clients + options.talkers
-    raiseFileLimit(connections + 256)
-    server = await Server.start(
-        prefix,
-        [
-            "--port",
-            "0",
-            "--interface",
-            "127.0.0.1",
-            "--rate",
-            str(max(1000.0, options.rate * 4)),
-            "--burst",
-            "100000",
-            "--max-connections",
-            str(connections + 16),
-            "--idle-timeout",
-            "0",
-        ],
+    return Contender(
+        "ours",
+        "twistd -n chat",
+        twistdCommand(
+            *["chat", "--port", "0", "--interface", HOST],
+            *["--rate", str(max(1000.0, options.rate * 4)), "--burst", "100000"],
+            *["--max-connections", str(connections + 16), "--idle-timeout", "0"],
+        ),
     )
-    totals = Totals()
+
+
+async def run(options: argparse.Namespace, server: Server, totals: Totals) -> Measured:
+    """Connect everyone, talk for C{options.duration}, wait for the lines."""
+    assert server.address is not None
+    address = server.address
     clients: list[Client] = []
     try:
-        address = await server.address
         started = time.monotonic()
         receivers = await asyncio.wait_for(
             connectAll(address, options.clients, totals, receiving=True),
@@ -374,7 +282,7 @@ async def run(
         )
         connectTime = time.monotonic() - started
 
-        serverCPU, benchCPU = cpuSeconds(server.process.pid), selfCPU()
+        serverCPU, benchCPU = cpuSeconds(server.pid), selfCPU()
         firstSend = time.perf_counter_ns()
         sentCounts = await asyncio.gather(
             *(
@@ -385,69 +293,97 @@ async def run(
         sent = sum(sentCounts)
         expected = sent * options.clients
         drained = await waitUntil(
-            lambda: (
-                totals.delivered >= expected or server.process.returncode is not None
-            ),
+            lambda: totals.delivered >= expected or server.process.poll() is not None,
             options.drain_timeout,
         )
-        serverCPU = cpuSeconds(server.process.pid) - serverCPU
+        serverCPU = cpuSeconds(server.pid) - serverCPU
         benchCPU = selfCPU() - benchCPU
         elapsed = (max(totals.lastDelivery, firstSend + 1) - firstSend) / 1e9
-        memory = peakMemory(server.process.pid)
+        memory = peakRss(server.pid)
     finally:
         for client in clients:
             client.close()
-        await server.stop()
+    return Measured(
+        loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
+        connectTime=connectTime,
+        sent=sent,
+        expected=expected,
+        drained=drained,
+        serverCPU=serverCPU,
+        benchCPU=benchCPU,
+        elapsed=elapsed,
+        memory=memory,
+    )
 
+
+def report(
+    options: argparse.Namespace,
+    plan: CpuPlan,
+    totals: Totals,
+    measured: Measured,
+    slowReaders: int,
+) -> tuple[list[tuple[str, str]], dict[str, float]]:
+    """The run's table rows, and its raw figures for C{--json}."""
     ordered = sorted(totals.latencies)
+    elapsed = measured.elapsed
+
+    def latency(fraction: float) -> float:
+        return percentile(ordered, fraction) / 1e6  # nanoseconds to ms
+
     figures = {
         "deliveredPerSecond": totals.delivered / elapsed,
-        "p99": percentile(ordered, 0.99),
+        "p99": latency(0.99),
         "delivered": totals.delivered,
-        "expected": expected,
+        "expected": measured.expected,
     }
     rows = [
         ("receivers / talkers", f"{options.clients} / {options.talkers}"),
         ("offered", f"{options.rate:g} lines/s per talker for {options.duration:g} s"),
-        ("server pinned", "yes (taskset)" if prefix else "no"),
-        ("event loop", type(asyncio.get_running_loop()).__module__.split(".")[0]),
-        ("connect + settle", f"{connectTime:.1f} s"),
-        ("lines sent", f"{sent}"),
-        ("deliveries", f"{totals.delivered} of {expected}"),
+        ("server pinned", "yes (taskset)" if plan.pinned else "no"),
+        ("event loop", measured.loop),
+        ("connect + settle", f"{measured.connectTime:.1f} s"),
+        ("lines sent", f"{measured.sent}"),
+        ("deliveries", f"{totals.delivered} of {measured.expected}"),
         ("delivered lines/s", f"{totals.delivered / elapsed:,.0f}"),
-        ("latency p50", f"{percentile(ordered, 0.50):.2f} ms"),
-        ("latency p99", f"{percentile(ordered, 0.99):.2f} ms"),
-        ("latency max", f"{percentile(ordered, 1.0):.2f} ms"),
-        ("all drained", "yes" if drained else "NO"),
-        ("connections lost", f"{totals.lost} ({server.slowReaders} as slow readers)"),
-        ("server CPU", f"{100 * serverCPU / elapsed:.0f}%"),
-        ("load generator CPU", f"{100 * benchCPU / elapsed:.0f}%"),
-        ("server peak RSS", f"{memory / 2**20:.0f} MiB"),
+        ("latency p50", f"{latency(0.50):.2f} ms"),
+        ("latency p99", f"{latency(0.99):.2f} ms"),
+        ("latency max", f"{latency(1.0):.2f} ms"),
+        ("all drained", "yes" if measured.drained else "NO"),
+        ("connections lost", f"{totals.lost} ({slowReaders} as slow readers)"),
+        ("server CPU", f"{100 * measured.serverCPU / elapsed:.0f}%"),
+        ("load generator CPU", f"{100 * measured.benchCPU / elapsed:.0f}%"),
+        ("server peak RSS", f"{measured.memory / 2**20:.0f} MiB"),
     ]
     return rows, figures
 
 
 def main(argv: list[str] | None = None) -> None:
     options = parseArguments(argv)
-    watchdog = options.connect_timeout * 3 + options.duration + options.drain_timeout
-    watchdog += 60
-
-    async def bounded() -> tuple[list[tuple[str, str]], dict[str, float]]:
-        return await asyncio.wait_for(run(options), watchdog)
-
-    try:
-        import uvloop  # type: ignore[import-not-found]
-    except ImportError:
-        rows, figures = asyncio.run(bounded())
-    else:
-        rows, figures = uvloop.run(bounded())
+    plan = cpuPlan(not options.no_pin)
+    plan.pinSelf()
+    raiseDescriptorLimit(options.clients + options.talkers + 256)
+    budget = options.connect_timeout * 3 + options.duration + options.drain_timeout
+    budget += 60
+    stopOnTerm("chat_fanout")
+    runner, _ = loopRunner()
+    totals = Totals()
+    slowReaders = SlowReaders()
+    # The load has its own deadline; this one also covers the server's
+    # start and stop.
+    with (
+        watchdog("chat_fanout", budget + START_TIMEOUT + STOP_TIMEOUT + 10),
+        running(serverContender(options), plan, onLine=slowReaders) as server,
+    ):
+        measured = runner(asyncio.wait_for(run(options, server, totals), budget))
+    # After the stop: every line the server logged has been read.
+    rows, figures = report(options, plan, totals, measured, slowReaders.count)
     width = max(len(name) for name, _ in rows)
     print("chat fan-out")
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
     if options.json:
         label = f"chat fan-out {options.clients} clients"
-        workloads = [
+        workloads: list[dict[str, object]] = [
             {
                 "name": label,
                 "metric": "delivered lines/s",
@@ -463,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
                 "baselines": {},
             },
         ]
-        options.json.write_text(json.dumps({"workloads": workloads}, indent=2) + "\n")
+        writeWorkloads(options.json, workloads)
 
 
 if __name__ == "__main__":
