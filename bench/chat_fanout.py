@@ -5,7 +5,7 @@ Chat fan-out benchmark, run by hand (not in CI):
         [--rate 50] [--duration 10] [--quick] [--json PATH]
 
 Starts C{twistd -n chat} on a loopback port (on CPU 0 with C{taskset} when
-there are two or more CPUs; the load generator then runs on the others),
+there are two or more CPUs; the load generator then runs on the second),
 connects C{--clients} receivers and C{--talkers} talkers to the lobby, and
 has each talker send C{--rate} timestamped lines a second for
 C{--duration} seconds. Receivers time each line's delivery. It prints lines
