@@ -1,14 +1,23 @@
 """
-Tests for L{twisted_services.server.udpguard.ReflectionGuard}.
+Tests for L{twisted_services.server.udpguard}: L{ReflectionGuard} on a L{Clock},
+and L{GuardedDatagramProtocol} on a fake UDP port.
 """
 
 from __future__ import annotations
+
+import errno
 
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.server.udpguard import DROP_LOG_INTERVAL, ReflectionGuard
+from tests.support.udp import RefusingDatagramTransport
+from twisted_services.server.udpguard import (
+    DROP_LOG_INTERVAL,
+    GuardedDatagramProtocol,
+    ReflectionGuard,
+)
+from twisted_services.testing import FakeDatagramTransport, attachDatagram
 
 SOURCE = ("127.0.0.5", 40000)
 
@@ -21,6 +30,36 @@ def guard(
     reflectionGuard = ReflectionGuard("test", clock, rate, burst, maxSources)
     reflectionGuard.ownPort = 1314
     return reflectionGuard, clock
+
+
+class Shout(GuardedDatagramProtocol):
+    """Answers in upper case; drops datagrams over 8 bytes or starting C{NO}."""
+
+    maxDatagram = 8
+    ignoredPrefixes = (b"NO", b"no")
+
+    def reply(self, data: bytes) -> bytes:
+        return data.upper()
+
+
+class Plain(GuardedDatagramProtocol):
+    """Answers each datagram unchanged, with the base class's defaults."""
+
+    def reply(self, data: bytes) -> bytes:
+        return data
+
+
+def guarded(
+    protocolClass: type[GuardedDatagramProtocol] = Shout,
+    burst: int = 10,
+    transport: FakeDatagramTransport | None = None,
+) -> tuple[GuardedDatagramProtocol, FakeDatagramTransport, ReflectionGuard, Clock]:
+    """A started guarded protocol on a fake UDP port, with its guard and clock."""
+    clock = Clock()
+    reflectionGuard = ReflectionGuard("test", clock, 10.0, burst)
+    protocol = protocolClass(reflectionGuard)
+    transport = attachDatagram(protocol, transport)
+    return protocol, transport, reflectionGuard, clock
 
 
 class ReflectionGuardTests(SynchronousTestCase):
@@ -98,3 +137,90 @@ class ReflectionGuardTests(SynchronousTestCase):
         self.assertEqual(len(events), 1)
         self.assertIn("dropped 1 datagram(s)", formatEvent(events[0]))
         self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class GuardedDatagramProtocolTests(SynchronousTestCase):
+    """L{GuardedDatagramProtocol} answers only what its rules and guard allow."""
+
+    def test_repliesToSender(self) -> None:
+        """The subclass's reply goes back to the address the datagram came from."""
+        protocol, transport, _, _ = guarded()
+        protocol.datagramReceived(b"hi", SOURCE)
+        self.assertEqual(transport.written, [(b"HI", SOURCE)])
+
+    def test_learnsOwnPort(self) -> None:
+        """Starting on a port tells the guard which port is its own."""
+        _, _, reflectionGuard, _ = guarded(transport=FakeDatagramTransport(port=7007))
+        self.assertEqual(reflectionGuard.ownPort, 7007)
+
+    def test_guardRefusalsUnanswered(self) -> None:
+        """A source the guard refuses (here a reserved port) gets no reply."""
+        protocol, transport, reflectionGuard, _ = guarded()
+        protocol.datagramReceived(b"hi", ("127.0.0.5", 19))
+        self.assertEqual(transport.written, [])
+        self.assertEqual(reflectionGuard.dropped, 1)
+
+    def test_oversizeDropped(self) -> None:
+        """A datagram over C{maxDatagram} bytes is dropped; one at it is answered."""
+        protocol, transport, reflectionGuard, _ = guarded()
+        protocol.datagramReceived(b"x" * 9, SOURCE)
+        protocol.datagramReceived(b"x" * 8, SOURCE)
+        self.assertEqual(transport.written, [(b"X" * 8, SOURCE)])
+        self.assertEqual(reflectionGuard.dropped, 1)
+
+    def test_ignoredPrefixesDropped(self) -> None:
+        """A datagram starting with any of C{ignoredPrefixes} is dropped."""
+        protocol, transport, reflectionGuard, _ = guarded()
+        protocol.datagramReceived(b"NO more", SOURCE)
+        protocol.datagramReceived(b"no", SOURCE)
+        protocol.datagramReceived(b"yes NO", SOURCE)
+        self.assertEqual(transport.written, [(b"YES NO", SOURCE)])
+        self.assertEqual(reflectionGuard.dropped, 2)
+
+    def test_contentDropsSpendNoTokens(self) -> None:
+        """Oversize and ignored datagrams do not use up the source's allowance."""
+        protocol, transport, _, _ = guarded(burst=1)
+        protocol.datagramReceived(b"x" * 9, SOURCE)
+        protocol.datagramReceived(b"NO", SOURCE)
+        protocol.datagramReceived(b"hi", SOURCE)
+        self.assertEqual(transport.written, [(b"HI", SOURCE)])
+
+    def test_defaultsAnswerAnyContent(self) -> None:
+        """By default no size or prefix is refused: only the guard decides."""
+        protocol, transport, reflectionGuard, _ = guarded(Plain)
+        protocol.datagramReceived(b"x" * 65535, SOURCE)
+        protocol.datagramReceived(b"", SOURCE)
+        self.assertEqual(transport.written, [(b"x" * 65535, SOURCE), (b"", SOURCE)])
+        self.assertEqual(reflectionGuard.dropped, 0)
+
+    def test_sendFailureCountedNotRaised(self) -> None:
+        """
+        A reply the system refuses to send (EACCES for a broadcast source,
+        EAGAIN for a full send buffer) is counted as a drop, not raised, and
+        logs no traceback.
+        """
+        for error in (errno.EACCES, errno.EAGAIN):
+            protocol, _, reflectionGuard, _ = guarded(
+                transport=RefusingDatagramTransport(error)
+            )
+            with capturedLogs() as events:
+                protocol.datagramReceived(b"hi", SOURCE)
+                protocol.datagramReceived(b"hi", SOURCE)
+            self.assertEqual(reflectionGuard.dropped, 2, error)
+            self.assertEqual(len(events), 1, error)
+            self.assertNotIn("log_failure", events[0])
+
+    def test_stopReportsAndCancels(self) -> None:
+        """Stopping the protocol logs drops not yet reported and leaves no timer."""
+        protocol, _, _, clock = guarded()
+        protocol.datagramReceived(b"NO", SOURCE)
+        with capturedLogs() as events:
+            protocol.datagramReceived(b"NO", SOURCE)
+            protocol.doStop()
+        self.assertEqual(len(events), 1)
+        self.assertIn("dropped 1 datagram(s)", formatEvent(events[0]))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_quiet(self) -> None:
+        """The protocol does not log each start and stop of its port."""
+        self.assertFalse(GuardedDatagramProtocol.noisy)

@@ -6,11 +6,16 @@ A UDP reply goes to an address nobody verified. Well-known source ports
 (below 1024) and our own port are where spoofed loops come from (echo to
 chargen, converter to converter), and a per-source token bucket caps what any
 one victim can be sent.
+
+L{ReflectionGuard} holds those rules; L{GuardedDatagramProtocol} is the one
+way a request/reply datagram service applies them, so every such service
+drops the same datagrams and survives the same send failures.
 """
 
 from __future__ import annotations
 
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorTime, IUDPTransport
+from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
 from twisted_services.core.ratelimit import SourceRateLimiter
@@ -55,6 +60,7 @@ class ReflectionGuard:
         self._drops.record()
 
     def stop(self) -> None:
+        """Log the drops not yet reported and cancel the report's timer."""
         self._drops.stop()
 
     def _logDropped(self, count: int) -> None:
@@ -64,3 +70,56 @@ class ReflectionGuard:
             service=self._serviceName,
             count=count,
         )
+
+
+class GuardedDatagramProtocol(DatagramProtocol):
+    """
+    Answers each datagram with L{reply}, sent back to its source, unless its
+    L{ReflectionGuard} refuses that source or the datagram itself is one that
+    must go unanswered; a reply the system will not send is dropped too.
+    Every datagram left unanswered is counted by the guard.
+
+    Subclasses implement L{reply} and may narrow what is answered with
+    L{maxDatagram} and L{ignoredPrefixes}. Those two are checked before the
+    guard, so the datagrams they refuse spend none of the source's tokens.
+
+    @ivar maxDatagram: longest datagram answered, in bytes; longer ones are
+        dropped. The default is UDP's own limit, that is none.
+    @ivar ignoredPrefixes: datagrams starting with any of these are dropped:
+        what another instance of the service would send as a reply, so that
+        a datagram spoofed from one to the other cannot ping-pong for ever.
+    """
+
+    noisy = False
+    transport: IUDPTransport
+
+    maxDatagram: int = 65535
+    ignoredPrefixes: tuple[bytes, ...] = ()
+
+    def __init__(self, guard: ReflectionGuard) -> None:
+        self.guard = guard
+
+    def reply(self, data: bytes) -> bytes:
+        """The answer to one datagram that the guard let through."""
+        raise NotImplementedError(f"{type(self).__name__} must implement reply")
+
+    def startProtocol(self) -> None:
+        # Read once: getHost is a system call, too dear for every datagram.
+        self.guard.ownPort = self.transport.getHost().port
+
+    def stopProtocol(self) -> None:
+        self.guard.stop()
+
+    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
+        # The hot path of every UDP service here: keep it to these checks.
+        if len(data) > self.maxDatagram or data.startswith(self.ignoredPrefixes):
+            self.guard.drop()
+            return
+        if not self.guard.allows(addr):
+            return
+        try:
+            self.transport.write(self.reply(data), addr)
+        except OSError:
+            # A spoofed broadcast source (EACCES) or a full send buffer
+            # (EAGAIN) would otherwise log a traceback per datagram.
+            self.guard.drop()
