@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from tests.support.udp import RefusingDatagramTransport
 from twisted_services.echo.protocol import (
     CLOSE_GRACE,
     DatagramEcho,
@@ -378,3 +379,16 @@ class DatagramEchoTests(SynchronousTestCase):
         self.assertEqual(len(events), 1)
         self.assertIn("dropped 1 datagram(s)", formatEvent(events[0]))
         self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_sendFailureCountedNotRaised(self) -> None:
+        """A reply the system refuses to send is counted as a drop, not raised."""
+        clock = Clock()
+        guard = ReflectionGuard("echo", clock, 10, 10)
+        protocol = DatagramEcho(guard)
+        attachDatagram(protocol, RefusingDatagramTransport())
+        with capturedLogs() as events:
+            protocol.datagramReceived(b"ping", ("127.0.2.255", 5000))
+            protocol.datagramReceived(b"ping", ("127.0.2.255", 5000))
+        self.assertEqual(guard.dropped, 2)
+        self.assertEqual(len(events), 1)
+        self.assertNotIn("log_failure", events[0])
