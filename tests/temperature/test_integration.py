@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from tests.support.twistd import Bound, startTwistd
-from twisted_services.temperature.protocol import convert
+from twisted_services.temperature.conversion import convert
 
 REPLY_TIMEOUT = 5.0
 CLIENT_TIMEOUT = 30.0

@@ -61,7 +61,7 @@ from twisted_services.clients.terminal import (
 )
 from twisted_services.core.lines import BoundedLineReceiver
 from twisted_services.core.twistedprivate import getoptSpecification
-from twisted_services.temperature.protocol import ERROR_PREFIX, MAX_REQUEST
+from twisted_services.temperature.conversion import ERROR_PREFIX, MAX_REQUEST
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 1314

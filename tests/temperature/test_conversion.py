@@ -1,0 +1,234 @@
+"""
+Tests for L{twisted_services.temperature.conversion}: the conversion as pure
+functions, with no transport.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies
+from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_services.temperature.conversion import (
+    MAX_REPLY,
+    MAX_REQUEST,
+    ConversionError,
+    convert,
+    convertDatagram,
+    convertTemperature,
+    formatTemperature,
+    parseTemperature,
+)
+
+EXAMPLES = [
+    ("100", "212 F"),
+    ("37.5", "99.5 F"),
+    ("98.6F", "37 C"),
+    ("-40 c", "-40 F"),
+    ("0K", "-273.15 C"),
+]
+
+ERRORS = [
+    ("", "ERROR empty"),
+    (" \t\r\n", "ERROR empty"),
+    ("abc", "ERROR not a number"),
+    ("12.3.4", "ERROR not a number"),
+    ("- 5", "ERROR not a number"),
+    ("info", "ERROR not a number"),
+    ("\N{FULLWIDTH DIGIT ONE}00", "ERROR not a number"),
+    ("100 X", "ERROR unknown unit"),
+    ("100 kelvin", "ERROR unknown unit"),
+    ("100 \N{DEGREE SIGN}C", "ERROR unknown unit"),
+    ("-273.16", "ERROR below absolute zero"),
+    ("-459.68 F", "ERROR below absolute zero"),
+    ("-0.01 K", "ERROR below absolute zero"),
+    ("nan", "ERROR not finite"),
+    ("NaN F", "ERROR not finite"),
+    ("inf", "ERROR not finite"),
+    ("-Infinity K", "ERROR not finite"),
+    ("1e10", "ERROR out of range"),
+    ("-1000000001", "ERROR out of range"),
+    ("1e400", "ERROR out of range"),
+    ("1000000000.01 K", "ERROR out of range"),
+]
+
+
+def replyValue(reply: str) -> float:
+    """The number in a reply such as C{"212 F\\n"}."""
+    value, _ = reply.split()
+    return float(value)
+
+
+class ConvertTests(SynchronousTestCase):
+    """L{convert} answers every request with a short reply line."""
+
+    def test_examples(self) -> None:
+        """The issue's examples convert as documented."""
+        for request, reply in EXAMPLES:
+            self.assertEqual(convert(request), reply + "\n", request)
+
+    def test_errors(self) -> None:
+        """Each kind of bad request gets its own short C{ERROR} reason."""
+        for request, reply in ERRORS:
+            self.assertEqual(convert(request), reply + "\n", request)
+
+    def test_numberForms(self) -> None:
+        """Signs, leading and trailing points and exponents are numbers."""
+        for request, reply in [
+            ("+5", "41 F"),
+            (".5", "32.9 F"),
+            ("5.", "41 F"),
+            ("1e2", "212 F"),
+            ("1E+2", "212 F"),
+            ("+.5e1", "41 F"),
+            ("-0", "32 F"),
+        ]:
+            self.assertEqual(convert(request), reply + "\n", request)
+
+    def test_units(self) -> None:
+        """Units are case-insensitive, with or without spaces before them."""
+        for request in ["212F", "212 F", "212f", "212 \t f", "373.15K", "373.15 k"]:
+            self.assertEqual(convert(request), "100 C\n", request)
+        self.assertEqual(convert("100 C"), "212 F\n")
+
+    def test_whitespaceAndLineEnds(self) -> None:
+        """Surrounding whitespace and a trailing LF or CRLF are accepted."""
+        for request in ["100\n", "100\r\n", "  100  ", "\t100 C\r\n"]:
+            self.assertEqual(convert(request), "212 F\n", repr(request))
+
+    def test_limitsAccepted(self) -> None:
+        """Absolute zero and a magnitude of exactly 1e9 are still answered."""
+        self.assertEqual(convert("-273.15"), "-459.67 F\n")
+        self.assertEqual(convert("-459.67 F"), "-273.15 C\n")
+        self.assertEqual(convert("0 K"), "-273.15 C\n")
+        self.assertEqual(convert("1e9"), "1800000032 F\n")
+        self.assertEqual(convert("1000000000 F"), "555555537.78 C\n")
+
+    def test_longestReply(self) -> None:
+        """The longest replies, in range, fit well inside L{MAX_REPLY}."""
+        for request in ["-999999999.99 F", "999999999.99", "-273.14"]:
+            self.assertLessEqual(len(convert(request).encode()), MAX_REPLY)
+
+
+class ParseTests(SynchronousTestCase):
+    """L{parseTemperature} reads a value and an upper-case unit, or says why not."""
+
+    def test_valueAndUnit(self) -> None:
+        """The unit is upper-cased and defaults to Celsius."""
+        self.assertEqual(parseTemperature(" 98.6 f\r\n"), (98.6, "F"))
+        self.assertEqual(parseTemperature("-40"), (-40.0, "C"))
+        self.assertEqual(parseTemperature("0k"), (0.0, "K"))
+
+    def test_reason(self) -> None:
+        """A request with no answer raises L{ConversionError} with the reply's text."""
+        error = self.assertRaises(ConversionError, parseTemperature, "100 X")
+        self.assertEqual(error.reason, "unknown unit")
+
+
+class ConvertTemperatureTests(SynchronousTestCase):
+    """L{convertTemperature} maps Celsius to Fahrenheit and the others to Celsius."""
+
+    def test_units(self) -> None:
+        """Each unit converts to the one its reply is written in."""
+        self.assertEqual(convertTemperature(100.0, "C"), (212.0, "F"))
+        self.assertEqual(convertTemperature(212.0, "F"), (100.0, "C"))
+        self.assertEqual(convertTemperature(273.15, "K"), (0.0, "C"))
+
+
+class FormatTests(SynchronousTestCase):
+    """L{formatTemperature} writes at most two decimals, no trailing zeros."""
+
+    def test_trailingZeros(self) -> None:
+        """Whole numbers have no point; fractions have no trailing zeros."""
+        self.assertEqual(formatTemperature(212.0, "F"), "212 F")
+        self.assertEqual(formatTemperature(99.5, "F"), "99.5 F")
+        self.assertEqual(formatTemperature(100.0, "C"), "100 C")
+        self.assertEqual(formatTemperature(-273.15, "C"), "-273.15 C")
+
+    def test_rounding(self) -> None:
+        """Values round half away from zero to two decimals, as written."""
+        self.assertEqual(formatTemperature(36.99999999999999, "C"), "37 C")
+        self.assertEqual(formatTemperature(2.675, "F"), "2.68 F")
+        self.assertEqual(formatTemperature(-273.145, "C"), "-273.15 C")
+        self.assertEqual(formatTemperature(0.004, "C"), "0 C")
+
+    def test_negativeZero(self) -> None:
+        """A value that rounds to zero from below is written C{0}, not C{-0}."""
+        self.assertEqual(formatTemperature(-0.0, "C"), "0 C")
+        self.assertEqual(formatTemperature(-0.004, "C"), "0 C")
+        self.assertEqual(convert("31.999 F"), "0 C\n")
+
+    def test_noExponent(self) -> None:
+        """Tiny and large values are written in plain decimals."""
+        self.assertEqual(formatTemperature(1e-7, "C"), "0 C")
+        self.assertEqual(formatTemperature(1800000032.0, "F"), "1800000032 F")
+
+
+class ConvertDatagramTests(SynchronousTestCase):
+    """L{convertDatagram} decodes UTF-8 and encodes the reply."""
+
+    def test_utf8(self) -> None:
+        """A UTF-8 request gets a UTF-8 reply."""
+        self.assertEqual(convertDatagram(b"100\n"), b"212 F\n")
+
+    def test_notUTF8(self) -> None:
+        """Bytes that are not UTF-8 get C{ERROR not UTF-8}."""
+        self.assertEqual(convertDatagram(b"100\xff"), b"ERROR not UTF-8\n")
+        self.assertEqual(convertDatagram(b"\xc3"), b"ERROR not UTF-8\n")
+
+    def test_empty(self) -> None:
+        """An empty datagram gets C{ERROR empty}."""
+        self.assertEqual(convertDatagram(b""), b"ERROR empty\n")
+
+
+class ConvertPropertyTests(SynchronousTestCase):
+    """Properties of the conversion over any input."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        strategies.floats(
+            min_value=-273.15,
+            # Fahrenheit of this is the largest value a request may hold.
+            max_value=(1e9 - 32) * 5 / 9,
+            allow_nan=False,
+        )
+    )
+    def test_roundTrip(self, celsius: float) -> None:
+        """Celsius to Fahrenheit and back is within rounding of the start."""
+        fahrenheit = convert(repr(celsius))
+        self.assertTrue(fahrenheit.endswith(" F\n"), fahrenheit)
+        back = convert(fahrenheit)
+        self.assertTrue(back.endswith(" C\n"), back)
+        # Two roundings by up to 0.005, the first scaled by 5/9 on the way
+        # back. (Trial's assertAlmostEqual has no delta.)
+        self.assertLessEqual(abs(replyValue(back) - celsius), 0.0078)
+
+    @settings(max_examples=500, deadline=None)
+    @given(strategies.text())
+    def test_anyText(self, text: str) -> None:
+        """Any text gets one short reply line, and no exception."""
+        reply = convert(text)
+        self.assertLessEqual(len(reply.encode("utf-8")), MAX_REPLY)
+        self.assertTrue(reply.endswith("\n"))
+        self.assertEqual(reply.count("\n"), 1)
+
+    @settings(max_examples=100, deadline=None)
+    @given(
+        strategies.from_regex(
+            r"\s*[+-]?[0-9]{0,12}\.?[0-9]{0,4}([eE][+-]?[0-9]{1,3})?\s*[cCfFkK]?\s*",
+            fullmatch=True,
+        )
+    )
+    def test_numberLikeText(self, text: str) -> None:
+        """Text that is nearly a number gets a short reply line, no exception."""
+        reply = convert(text)
+        self.assertLessEqual(len(reply.encode("utf-8")), MAX_REPLY)
+        self.assertTrue(reply.endswith("\n"))
+
+    @settings(max_examples=500, deadline=None)
+    @given(strategies.binary(max_size=MAX_REQUEST + 10))
+    def test_anyBytes(self, data: bytes) -> None:
+        """Any datagram gets one short reply line, and no exception."""
+        reply = convertDatagram(data)
+        self.assertLessEqual(len(reply), MAX_REPLY)
+        self.assertTrue(reply.endswith(b"\n"))
+        reply.decode("utf-8")
