@@ -15,7 +15,7 @@ that window that never got a reply. The contenders:
   - C{ours}: C{twistd -n temperature}, C{--rate}/C{--burst} raised so that
     its per-source limit never drops a request;
   - C{asyncio}: a plain asyncio C{DatagramProtocol} calling the same
-    L{twisted_services.temperature.protocol.convertDatagram}, so only the I/O stack
+    L{twisted_services.temperature.conversion.convertDatagram}, so only the I/O stack
     differs (C{bench/baselines/temperature_asyncio.py});
   - C{ceiling}: the same baseline on uvloop with a fixed reply and no
     conversion. Not a contender: it shows how far the load generator goes,

@@ -1,6 +1,6 @@
 """
 Baseline for C{bench/temperature_bench.py}: the same conversion as
-C{twistd temperature} (L{twisted_services.temperature.protocol.convertDatagram}, so
+C{twistd temperature} (L{twisted_services.temperature.conversion.convertDatagram}, so
 only the I/O stack differs) served by a plain asyncio C{DatagramProtocol},
 with no reflection guard or rate limit.
 
@@ -19,7 +19,7 @@ import asyncio
 import signal
 from typing import cast
 
-from twisted_services.temperature.protocol import MAX_REQUEST, convertDatagram
+from twisted_services.temperature.conversion import MAX_REQUEST, convertDatagram
 
 FIXED = b"212 F\n"
 

@@ -6,7 +6,8 @@ Twisted upgrade names the one function to rewrite.
 
 from __future__ import annotations
 
-import os
+import shutil
+import tempfile
 
 from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
 from twisted.internet.testing import MemoryReactor
@@ -27,8 +28,8 @@ class SSLContextFactoryTests(SynchronousTestCase):
 
     def test_contextOfParsedEndpoint(self) -> None:
         """An endpoint parsed from C{ssl:...} yields a factory with a context."""
-        directory = self.mktemp()
-        os.makedirs(directory)
+        directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
         certPEM, keyPEM = makeCA().issue("localhost")
         cert = writePEM(directory, "cert.pem", certPEM)
         key = writePEM(directory, "key.pem", keyPEM)
