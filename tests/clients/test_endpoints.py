@@ -6,15 +6,19 @@ C{--ca} file's certificates, and failures are explained in one line.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
 
 from OpenSSL import SSL
 from service_identity import VerificationError
-from twisted.internet.defer import Deferred
+from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.endpoints import HostnameEndpoint, TCP4ClientEndpoint
+from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.error import ConnectionRefusedError as RefusedError
+from twisted.internet.protocol import Protocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
@@ -24,12 +28,18 @@ from tests.support.tls import makeCA, writePEM
 from twisted_services.clients.endpoints import (
     CAFileError,
     HandshakeWaiter,
+    ServerOptions,
     TLSEndpoint,
     clientEndpoint,
     connectFailureMessage,
+    connectServer,
     endpointDescription,
+    exitUnlessClosedCleanly,
+    isDescription,
     isTLS,
     loadTrustRoot,
+    oneLine,
+    parseHostPort,
 )
 
 
@@ -38,6 +48,90 @@ def temporaryDirectory(testCase: SynchronousTestCase) -> str:
     directory = tempfile.mkdtemp()
     testCase.addCleanup(shutil.rmtree, directory, True)
     return directory
+
+
+class ParseHostPortTests(SynchronousTestCase):
+    """L{parseHostPort}: the one reading of a host and port for every client."""
+
+    def test_hostAndPort(self) -> None:
+        """HOST:PORT is that host and port."""
+        self.assertEqual(parseHostPort("example.org:4000", 1), ("example.org", 4000))
+        self.assertEqual(parseHostPort("127.0.0.1:1314", 1), ("127.0.0.1", 1314))
+
+    def test_hostAlone(self) -> None:
+        """A host alone, in any of its forms, is on the default port given."""
+        for argument, host in [
+            ("localhost", "localhost"),
+            ("[::1]", "::1"),
+            ("::1", "::1"),
+            ("0:0::1", "0:0::1"),
+        ]:
+            self.assertEqual(parseHostPort(argument, 7), (host, 7))
+
+    def test_bracketedIPv6(self) -> None:
+        """[IPV6]:PORT is that address (a scoped one too) and port."""
+        self.assertEqual(parseHostPort("[2001:db8::5]:9", 1), ("2001:db8::5", 9))
+        self.assertEqual(parseHostPort("[fe80::1%eth0]:3", 1), ("fe80::1%eth0", 3))
+
+    def test_blanksAround(self) -> None:
+        """Blanks around the argument do not count."""
+        self.assertEqual(parseHostPort(" h:1\t", 7), ("h", 1))
+
+    def test_badPort(self) -> None:
+        """A port that is not 1-65535 is named, with the argument as given."""
+        for argument in ["h:0", "h:65536", "h:x", "h:", "h:+1", "[::1]:", "[::1]:x"]:
+            with self.assertRaises(UsageError) as raised:
+                parseHostPort(argument, 7)
+            self.assertEqual(
+                str(raised.exception), f"bad port in {argument!r}: expected 1-65535"
+            )
+
+    def test_noDefaultPort(self) -> None:
+        """Without a default port, a host alone is a usage error."""
+        for argument in ["h", "[::1]", "::1"]:
+            with self.assertRaises(UsageError) as raised:
+                parseHostPort(argument, None)
+            self.assertEqual(str(raised.exception), f"no port in {argument!r}")
+        self.assertEqual(parseHostPort("h:5", None), ("h", 5))
+
+    def test_messages(self) -> None:
+        """Each malformed form gets its own one-line explanation."""
+        for argument, message in [
+            ("", "bad server '': no host"),
+            (" ", "bad server ' ': no host"),
+            (":1314", "bad server ':1314': no host"),
+            ("[::1", "bad IPv6 address in '[::1'"),
+            ("[nothost]:1", "bad IPv6 address in '[nothost]:1'"),
+            ("[::1]x", "bad server '[::1]x': expected [IPV6]:PORT"),
+            (
+                "2001:db8::5:z",
+                "bad server '2001:db8::5:z': write an IPv6 address as [ADDRESS]:PORT",
+            ),
+        ]:
+            with self.assertRaises(UsageError) as raised:
+                parseHostPort(argument, 7)
+            self.assertEqual(str(raised.exception), message)
+
+
+class IsDescriptionTests(SynchronousTestCase):
+    """L{isDescription} tells endpoint descriptions from hosts and ports."""
+
+    def test_descriptions(self) -> None:
+        """Known endpoint types, and other prefixes before two colons, are."""
+        for argument in [
+            "tcp:h:1",
+            "TLS:h:1",
+            "unix:8080",
+            "unix:/run/chat.sock",
+            "ssl:h",
+            "tor:example.onion:1",
+        ]:
+            self.assertTrue(isDescription(argument), argument)
+
+    def test_hostsAndPorts(self) -> None:
+        """Hosts with or without a port, bracketed or bare IPv6, are not."""
+        for argument in ["h", "h:1", "[::1]", "[::1]:1", "::1", "[::1", ":1"]:
+            self.assertFalse(isDescription(argument), argument)
 
 
 class EndpointDescriptionTests(SynchronousTestCase):
@@ -90,6 +184,13 @@ class ClientEndpointTests(SynchronousTestCase):
         """A bad or missing port in a C{tls:} description is a L{ValueError}."""
         for description in ["tls:h:0", "tls:h:x", "tls:h", "tls:"]:
             self.assertRaises(ValueError, clientEndpoint, self.reactor, description)
+
+    def test_tlsNotHostPort(self) -> None:
+        """A C{tls:} description that is no host and port says what is expected."""
+        for description in ["tls:", "tls: ", "tls:a:b:c", "tls:unix:1"]:
+            with self.assertRaises(ValueError) as raised:
+                clientEndpoint(self.reactor, description, defaultPort=1)
+            self.assertEqual(str(raised.exception), "expected tls:HOST:PORT")
 
     def test_caTrustRoot(self) -> None:
         """With a CA file, the trust root holds that CA's certificate."""
@@ -210,3 +311,140 @@ class UsageErrorTests(SynchronousTestCase):
     def test_badPort(self) -> None:
         """A port outside 1-65535 is a usage error."""
         self.assertRaises(UsageError, endpointDescription, "h:0", 1)
+
+
+class OneLineTests(SynchronousTestCase):
+    """L{oneLine} fits an error's message on one line."""
+
+    def test_whitespace(self) -> None:
+        """Line breaks and runs of blanks become single spaces."""
+        self.assertEqual(oneLine(OSError("no\n  route\tto host ")), "no route to host")
+
+    def test_noMessage(self) -> None:
+        """An error without a message is named by its type."""
+        self.assertEqual(oneLine(LookupError()), "LookupError")
+
+
+class ExampleOptions(ServerOptions):
+    """A client of a stream server on port 7."""
+
+    defaultPort = 7
+
+
+def parsed(*arguments: str) -> ExampleOptions:
+    """L{ExampleOptions} parsed from C{arguments}."""
+    options = ExampleOptions()
+    options.parseOptions(list(arguments))
+    return options
+
+
+class ServerOptionsTests(SynchronousTestCase):
+    """L{ServerOptions} reads C{[--ca FILE] SERVER} on the subclass's port."""
+
+    def test_server(self) -> None:
+        """SERVER is kept as given and made a description on the default port."""
+        options = parsed("localhost")
+        self.assertEqual(options["server"], "localhost")
+        self.assertEqual(options["endpoint"], "tcp:host=localhost:port=7")
+        self.assertIsNone(options["ca"])
+
+    def test_oneServer(self) -> None:
+        """Exactly one SERVER."""
+        self.assertRaises(UsageError, parsed)
+        self.assertRaises(UsageError, parsed, "a:1", "b:2")
+
+    def test_caOnlyForTLS(self) -> None:
+        """C{--ca} goes with a C{tls:} server, and only with one."""
+        self.assertEqual(parsed("--ca", "ca.pem", "tls:h:1")["ca"], "ca.pem")
+        with self.assertRaises(UsageError) as raised:
+            parsed("--ca", "ca.pem", "h:1")
+        self.assertEqual(
+            str(raised.exception), "--ca applies only to a tls:HOST:PORT server"
+        )
+
+
+class Client(Protocol, HandshakeWaiter):
+    """A client protocol that waits for the handshake."""
+
+    def connectionMade(self) -> None:
+        self.waitForHandshake(self.transport)
+
+
+class ConnectServerTests(SynchronousTestCase):
+    """L{connectServer} connects, or exits saying why not."""
+
+    def connect(
+        self, *arguments: str
+    ) -> tuple[Deferred[None], MemoryReactorClock, Client, io.StringIO]:
+        """Start L{connectServer} on a memory reactor."""
+        reactor = MemoryReactorClock()
+        protocol = Client()
+        stderr = io.StringIO()
+        connecting = ensureDeferred(
+            connectServer(reactor, "example", parsed(*arguments), protocol, stderr)
+        )
+        return connecting, reactor, protocol, stderr
+
+    def test_connected(self) -> None:
+        """It returns once the connection is made, on the default port."""
+        connecting, reactor, protocol, stderr = self.connect("127.0.0.1")
+        host, port, factory = reactor.tcpClients[0][:3]
+        self.assertEqual((host, port), ("127.0.0.1", 7))
+        self.assertNoResult(connecting)
+        built = factory.buildProtocol(IPv4Address("TCP", host, port))
+        built.makeConnection(StringTransport())
+        self.successResultOf(connecting)
+        self.assertTrue(protocol.secured.called)
+        self.assertEqual(stderr.getvalue(), "")
+
+    def test_refused(self) -> None:
+        """A failed connection exits 1 with one line naming the server."""
+        connecting, reactor, _, stderr = self.connect("127.0.0.1:1")
+        reactor.tcpClients[0][2].clientConnectionFailed(
+            reactor.connectors[0], Failure(RefusedError())
+        )
+        self.assertEqual(self.failureResultOf(connecting, SystemExit).value.code, 1)
+        self.assertRegex(
+            stderr.getvalue(), r"^example: cannot connect to 127.0.0.1:1: .+\n$"
+        )
+
+    def test_badDescription(self) -> None:
+        """A description Twisted cannot use exits 2, naming the server."""
+        connecting, reactor, _, stderr = self.connect("nosuchtype:a:b")
+        self.assertEqual(self.failureResultOf(connecting, SystemExit).value.code, 2)
+        self.assertTrue(
+            stderr.getvalue().startswith("example: bad server 'nosuchtype:a:b': ")
+        )
+        self.assertEqual(reactor.tcpClients, [])
+
+    def test_badCAFile(self) -> None:
+        """An unusable CA file exits 2 naming it, before connecting."""
+        connecting, reactor, _, stderr = self.connect(
+            "--ca", "/nonexistent.pem", "tls:h:1"
+        )
+        self.assertEqual(self.failureResultOf(connecting, SystemExit).value.code, 2)
+        self.assertTrue(
+            stderr.getvalue().startswith(
+                "example: cannot read CA file /nonexistent.pem"
+            )
+        )
+        self.assertEqual(reactor.tcpClients, [])
+
+
+class ExitUnlessClosedCleanlyTests(SynchronousTestCase):
+    """L{exitUnlessClosedCleanly} judges how a connection ended."""
+
+    def test_clean(self) -> None:
+        """A clean close returns, saying nothing."""
+        stderr = io.StringIO()
+        exitUnlessClosedCleanly("example", ConnectionDone(), stderr)
+        self.assertEqual(stderr.getvalue(), "")
+
+    def test_lost(self) -> None:
+        """A connection lost otherwise exits 1, saying why on one line."""
+        stderr = io.StringIO()
+        with self.assertRaises(SystemExit) as raised:
+            exitUnlessClosedCleanly("example", ConnectionLost("reset\nby peer"), stderr)
+        self.assertEqual(raised.exception.code, 1)
+        self.assertEqual(stderr.getvalue().count("\n"), 1)
+        self.assertTrue(stderr.getvalue().startswith("example: connection lost: "))

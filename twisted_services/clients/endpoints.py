@@ -1,10 +1,13 @@
 """
 Where the terminal clients connect, and how they verify a TLS server.
 
-Both clients take a C{SERVER} argument: C{HOST:PORT}, C{[IPV6]:PORT}, a bare
-host (the client's default port), or a Twisted client endpoint description.
-L{endpointDescription} turns it into a description; L{clientEndpoint} turns
-that into an endpoint. A C{tls:HOST:PORT} server is reached through
+The echo and chat clients take a C{SERVER} argument: C{HOST:PORT},
+C{[IPV6]:PORT}, a bare host (the client's default port), or a Twisted client
+endpoint description; L{ServerOptions} reads it. L{parseHostPort} is how
+every client (the temperature one too) reads a host and port.
+L{endpointDescription} turns the argument into a description;
+L{clientEndpoint} turns that into an endpoint, and L{connectServer} connects
+through it. A C{tls:HOST:PORT} server is reached through
 C{wrapClientTLS(optionsForClientTLS(HOST, trustRoot), HostnameEndpoint)}: the
 certificate chain is verified against the system's trust store or the
 C{--ca} file, and HOST against the certificate with C{service_identity}.
@@ -23,7 +26,7 @@ chain), so it could connect silently to anyone.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from OpenSSL import SSL, crypto
 from service_identity import VerificationError
@@ -32,9 +35,11 @@ from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import (
     HostnameEndpoint,
     clientFromString,
+    connectProtocol,
     quoteStringArgument,
     wrapClientTLS,
 )
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IHandshakeListener,
     INegotiated,
@@ -51,6 +56,8 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from twisted_services.clients.runner import ClientOptions
+
 if TYPE_CHECKING:
     # Twisted does not export the interface that its trust roots provide.
     from twisted.internet._sslverify import IOpenSSLTrustRoot
@@ -60,64 +67,90 @@ if TYPE_CHECKING:
 # taken for a host and a port.
 ENDPOINT_TYPES = frozenset({"tcp", "ssl", "tls", "unix"})
 
-_BRACKETED = re.compile(r"\[(?P<host>[^\]]+)\](?::(?P<port>[^:]*))?")
-_HOST_PORT = re.compile(r"(?P<host>[^:\[\]]+)(?::(?P<port>[^:]*))?")
 _PEM_CERTIFICATE = re.compile(
     rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL
 )
 
 
-def _port(text: str | None, argument: str, defaultPort: int | None) -> int:
-    if text is None and defaultPort is not None:
-        return defaultPort
-    if text is None or not text.isdigit() or not 0 < int(text) < 65536:
+def _port(text: str, argument: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
         raise usage.UsageError(f"bad port in {argument!r}: expected 1-65535")
     return int(text)
 
 
-def parseHostPort(argument: str, defaultPort: int | None) -> tuple[str, int] | None:
-    """
-    The C{(host, port)} of C{HOST:PORT}, C{[IPV6]:PORT}, or of a bare C{HOST}
-    or IPv6 address (port C{defaultPort}, required if that is L{None});
-    L{None} for anything else (such as C{type:...} descriptions).
+def _defaultPort(argument: str, defaultPort: int | None) -> int:
+    if defaultPort is None:
+        raise usage.UsageError(f"no port in {argument!r}")
+    return defaultPort
 
-    @raise usage.UsageError: for a bad or missing port.
+
+def parseHostPort(argument: str, defaultPort: int | None) -> tuple[str, int]:
     """
-    if isIPv6Address(argument):
-        if defaultPort is None:
-            raise usage.UsageError(f"no port in {argument!r}")
-        return argument, defaultPort
-    bracketed = _BRACKETED.fullmatch(argument)
-    if bracketed:
-        return bracketed["host"], _port(bracketed["port"], argument, defaultPort)
-    plain = _HOST_PORT.fullmatch(argument)
-    if plain:
-        return plain["host"], _port(plain["port"], argument, defaultPort)
-    return None
+    The C{(host, port)} of C{HOST:PORT} or C{[IPV6]:PORT}, or of a host
+    alone (C{HOST}, C{[IPV6]} or a bare IPv6 address) on C{defaultPort};
+    blanks around the argument do not count. Every client reads its server
+    this way: the temperature client its C{--server}, the others their
+    SERVER when it is not an endpoint description (see L{isDescription}).
+
+    @raise usage.UsageError: for an empty host, a bad port (or a missing
+        one if C{defaultPort} is L{None}), a bracketed host that is not an
+        IPv6 address, or an IPv6 address with a port but without brackets.
+    """
+    text = argument.strip()
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or not isIPv6Address(host):
+            raise usage.UsageError(f"bad IPv6 address in {argument!r}")
+        if not rest:
+            return host, _defaultPort(argument, defaultPort)
+        if not rest.startswith(":"):
+            raise usage.UsageError(f"bad server {argument!r}: expected [IPV6]:PORT")
+        return host, _port(rest[1:], argument)
+    if text.count(":") > 1:
+        if isIPv6Address(text):
+            return text, _defaultPort(argument, defaultPort)
+        raise usage.UsageError(
+            f"bad server {argument!r}: write an IPv6 address as [ADDRESS]:PORT"
+        )
+    host, colon, port = text.partition(":")
+    if not host:
+        raise usage.UsageError(f"bad server {argument!r}: no host")
+    if colon:
+        return host, _port(port, argument)
+    return host, _defaultPort(argument, defaultPort)
 
 
 def _prefix(description: str) -> str:
     return description.partition(":")[0].lower()
 
 
+def isDescription(argument: str) -> bool:
+    """
+    Whether a C{SERVER} argument is an endpoint description rather than a
+    host and port: one of L{ENDPOINT_TYPES}, or any other C{type:} prefix
+    followed by more than one colon. Neither a bracketed host nor an IPv6
+    address is a description.
+    """
+    text = argument.strip()
+    if text.startswith("[") or isIPv6Address(text):
+        return False
+    return _prefix(text) in ENDPOINT_TYPES or text.count(":") > 1
+
+
 def endpointDescription(argument: str, defaultPort: int) -> str:
     """
-    The client endpoint description for a C{SERVER} argument: C{HOST:PORT},
-    C{[IPV6]:PORT} and a bare C{HOST} or IPv6 address (port C{defaultPort})
-    become C{tcp:} descriptions; a description of one of L{ENDPOINT_TYPES}
-    or with any other C{type:} prefix and more than one colon is returned
-    unchanged for L{clientEndpoint} to judge.
+    The client endpoint description for a C{SERVER} argument: a host and
+    port as L{parseHostPort} reads them becomes a C{tcp:} description; an
+    endpoint description (L{isDescription}) is returned unchanged for
+    L{clientEndpoint} to judge.
 
-    @raise usage.UsageError: for an empty argument or a bad port number.
+    @raise usage.UsageError: for an empty argument or a bad host and port.
     """
     if not argument.strip():
         raise usage.UsageError("no server given")
-    if _prefix(argument) in ENDPOINT_TYPES and not isIPv6Address(argument):
+    if isDescription(argument):
         return argument
-    hostPort = parseHostPort(argument, defaultPort)
-    if hostPort is None:
-        return argument
-    host, port = hostPort
+    host, port = parseHostPort(argument, defaultPort)
     return f"tcp:host={quoteStringArgument(host)}:port={port}"
 
 
@@ -214,13 +247,12 @@ def clientEndpoint(
         if caFile is not None:
             raise ValueError("--ca needs the form tls:HOST:PORT")
         return clientFromString(reactor, description)
+    if not rest.strip() or isDescription(rest):
+        raise ValueError("expected tls:HOST:PORT")
     try:
-        hostPort = parseHostPort(rest, defaultPort) if rest else None
+        host, port = parseHostPort(rest, defaultPort)
     except usage.UsageError as error:
         raise ValueError(str(error)) from None
-    if hostPort is None:
-        raise ValueError("expected tls:HOST:PORT")
-    host, port = hostPort
     trustRoot = platformTrust() if caFile is None else loadTrustRoot(caFile)
     return TLSEndpoint(host, trustRoot, HostnameEndpoint(reactor, host, port))
 
@@ -291,3 +323,77 @@ def connectFailureMessage(
             )
         return f"{program}: TLS handshake with {hostname} failed: {reasons}\n"
     return f"{program}: cannot connect to {server}: {oneLine(error)}\n"
+
+
+class ServerOptions(ClientOptions):
+    """
+    The command line of a client of one stream server, C{[--ca FILE] SERVER}:
+    C{options["server"]} is SERVER as given and C{options["endpoint"]} its
+    description (L{endpointDescription}, on the subclass's L{defaultPort}).
+    """
+
+    defaultPort: int
+    optParameters = [
+        [
+            "ca",
+            None,
+            None,
+            "Trust the CA certificate(s) in this PEM file, instead of the "
+            "system's, for a tls: server.",
+        ],
+    ]
+
+    def parseArgs(self, server: str) -> None:
+        """The one positional argument: where the server is."""
+        self["server"] = server
+        self["endpoint"] = endpointDescription(server, self.defaultPort)
+
+    def postOptions(self) -> None:
+        """C{--ca} without a C{tls:} server would silently go unencrypted."""
+        if self["ca"] is not None and not isTLS(self["endpoint"]):
+            raise usage.UsageError("--ca applies only to a tls:HOST:PORT server")
+
+
+async def connectServer(
+    reactor: Any,
+    program: str,
+    options: ServerOptions,
+    protocol: HandshakeWaiter,
+    stderr: TextIO,
+) -> None:
+    """
+    Connect C{protocol} to the server C{options} name, and wait until it may
+    talk (after the handshake, over TLS).
+
+    @raise SystemExit: after one line on C{stderr} saying why: status 2 for
+        an unusable server or CA file, 1 when connecting or verifying fails.
+    """
+    try:
+        endpoint = clientEndpoint(
+            reactor, options["endpoint"], options["ca"], options.defaultPort
+        )
+    except CAFileError as error:
+        stderr.write(f"{program}: {error}\n")
+        raise SystemExit(2) from None
+    except (ValueError, KeyError, TypeError) as error:
+        stderr.write(f"{program}: bad server {options['server']!r}: {oneLine(error)}\n")
+        raise SystemExit(2) from None
+    try:
+        await connectProtocol(endpoint, protocol)  # type: ignore[arg-type]
+        await protocol.secured
+    except Exception as error:
+        stderr.write(connectFailureMessage(program, options["server"], endpoint, error))
+        raise SystemExit(1) from None
+
+
+def exitUnlessClosedCleanly(
+    program: str, reason: BaseException, stderr: TextIO
+) -> None:
+    """
+    Return if the connection ended with a clean close (C{reason} is a
+    L{ConnectionDone}); otherwise say why it was lost and exit with status 1.
+    """
+    if isinstance(reason, ConnectionDone):
+        return
+    stderr.write(f"{program}: connection lost: {oneLine(reason)}\n")
+    raise SystemExit(1)
