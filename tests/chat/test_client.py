@@ -30,6 +30,7 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support.twistd import Twistd, startTwistd
+from twisted_services import __version__
 from twisted_services.chat.client import (
     DEFAULT_PORT,
     QUIT_TIMEOUT,
@@ -37,7 +38,6 @@ from twisted_services.chat.client import (
     ServerConnection,
     Terminal,
     chat,
-    endpointDescription,
     isQuit,
 )
 from twisted_services.clients.terminal import cleanLine
@@ -91,8 +91,16 @@ class FakeStandardIO:
         self.transport = attach(protocol)
 
 
+def endpointDescription(server: str) -> str:
+    """The endpoint description the client's L{Options} make of SERVER."""
+    options = Options()
+    options.parseOptions([server])
+    endpoint: str = options["endpoint"]
+    return endpoint
+
+
 class EndpointDescriptionTests(SynchronousTestCase):
-    """L{endpointDescription} turns the SERVER argument into an endpoint string."""
+    """The SERVER argument becomes an endpoint string, on the chat's port."""
 
     def test_hostAndPort(self) -> None:
         """HOST:PORT is a TCP endpoint."""
@@ -175,6 +183,15 @@ class OptionsTests(SynchronousTestCase):
         """Exactly one server argument is required."""
         self.assertRaises(UsageError, Options().parseOptions, [])
         self.assertRaises(UsageError, Options().parseOptions, ["a:1", "b:2"])
+
+    def test_version(self) -> None:
+        """C{--version} prints this project's version, not Twisted's, and exits 0."""
+        stdout = io.StringIO()
+        self.patch(sys, "stdout", stdout)
+        with self.assertRaises(SystemExit) as raised:
+            Options().parseOptions(["--version"])
+        self.assertEqual(raised.exception.code, 0)
+        self.assertEqual(stdout.getvalue(), f"twisted-services {__version__}\n")
 
     def test_nickIsOneWord(self) -> None:
         """A nick with white space, or an empty one, is a usage error."""

@@ -7,6 +7,8 @@ coroutine on a memory reactor.
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from typing import Any
 
 from twisted.internet.address import IPv4Address
@@ -23,6 +25,7 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import alsoProvides, implementer
 
+from twisted_services import __version__
 from twisted_services.echo.client import (
     DEFAULT_PORT,
     Options,
@@ -95,6 +98,28 @@ class OptionsTests(SynchronousTestCase):
     def test_serverRequired(self) -> None:
         """Exactly one SERVER."""
         self.assertRaises(UsageError, Options().parseOptions, [])
+
+    def test_version(self) -> None:
+        """C{--version} prints this project's version, not Twisted's, and exits 0."""
+        stdout = io.StringIO()
+        self.patch(sys, "stdout", stdout)
+        with self.assertRaises(SystemExit) as raised:
+            Options().parseOptions(["--version"])
+        self.assertEqual(raised.exception.code, 0)
+        self.assertEqual(stdout.getvalue(), f"twisted-services {__version__}\n")
+
+    def test_versionCommand(self) -> None:
+        """C{python -m twisted_services.echo --version} says the version and exits 0."""
+        result = subprocess.run(
+            [sys.executable, "-m", "twisted_services.echo", "--version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        self.assertEqual(
+            (result.returncode, result.stdout, result.stderr),
+            (0, f"twisted-services {__version__}\n", ""),
+        )
 
 
 class RelayTests(SynchronousTestCase):

@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from twisted_services import __version__
 from twisted_services.temperature.client import (
     DEFAULT_PORT,
     DEFAULT_TIMEOUT,
@@ -39,7 +40,6 @@ from twisted_services.temperature.client import (
     describeServer,
     main,
     normalHost,
-    parseServer,
     pickAddress,
     resolveServer,
 )
@@ -137,6 +137,12 @@ def options(*arguments: str) -> Options:
     return parsed
 
 
+def parseServer(argument: str) -> tuple[str, int]:
+    """The host and port the client's L{Options} make of C{--server}."""
+    parsed = options("100", f"--server={argument}")
+    return parsed["host"], parsed["port"]
+
+
 class Conversion:
     """L{convert} running on a L{FakeUDPReactor}, for values from a list."""
 
@@ -167,7 +173,7 @@ class Conversion:
 
 
 class ParseServerTests(SynchronousTestCase):
-    """L{parseServer} reads C{--server}."""
+    """L{Options} reads C{--server}, on the service's port by default."""
 
     def test_hostAndPort(self) -> None:
         """HOST:PORT is that host and port."""
@@ -319,6 +325,19 @@ class OptionsTests(SynchronousTestCase):
         """Exactly one VALUE is needed."""
         self.assertRaises(UsageError, options)
         self.assertRaises(UsageError, options, "1", "2")
+
+    def test_version(self) -> None:
+        """
+        C{--version}, before or after VALUE, prints this project's version,
+        not Twisted's, and exits 0.
+        """
+        for arguments in [["--version"], ["100", "--version"]]:
+            stdout = io.StringIO()
+            self.patch(sys, "stdout", stdout)
+            with self.assertRaises(SystemExit) as raised:
+                options(*arguments)
+            self.assertEqual(raised.exception.code, 0)
+            self.assertEqual(stdout.getvalue(), f"twisted-services {__version__}\n")
 
     def test_badServer(self) -> None:
         """A bad C{--server} is a usage error."""

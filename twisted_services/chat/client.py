@@ -30,39 +30,29 @@ from typing import NoReturn, TextIO
 
 from twisted.internet import stdio
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import connectProtocol
-from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IDelayedCall,
     IHalfCloseableProtocol,
     IReactorTime,
 )
 from twisted.internet.protocol import connectionDone
-from twisted.internet.task import react
-from twisted.logger import (
-    FilteringLogObserver,
-    LogLevel,
-    LogLevelFilterPredicate,
-    globalLogBeginner,
-    textFileLogObserver,
-)
 from twisted.python import usage
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_services.clients import endpoints as clientendpoint
 from twisted_services.clients.endpoints import (
-    CAFileError,
     HandshakeWaiter,
-    clientEndpoint,
-    connectFailureMessage,
-    isTLS,
-    oneLine,
+    ServerOptions,
+    connectServer,
+    exitUnlessClosedCleanly,
 )
+from twisted_services.clients.runner import runClient
 from twisted_services.clients.terminal import (
     FinishingStandardIO,
+    HeldOutput,
+    StandardIOFactory,
     cleanLine,
-    restoringFileFlags,
+    pairProducers,
 )
 from twisted_services.core.lines import BoundedLineReceiver
 
@@ -70,17 +60,6 @@ DEFAULT_PORT = 12345
 QUIT_TIMEOUT = 5.0
 
 _QUIT = re.compile(rb"/quit(?:[ \t].*)?", re.IGNORECASE | re.DOTALL)
-
-
-def endpointDescription(argument: str) -> str:
-    """
-    The client endpoint description for a C{SERVER} argument, as
-    L{twisted_services.clients.endpoints.endpointDescription} makes it with
-    the chat's L{DEFAULT_PORT}.
-
-    @raise usage.UsageError: for an empty argument or a bad port number.
-    """
-    return clientendpoint.endpointDescription(argument, DEFAULT_PORT)
 
 
 def isQuit(line: bytes) -> bool:
@@ -92,9 +71,10 @@ def isQuit(line: bytes) -> bool:
     return _QUIT.fullmatch(line) is not None
 
 
-class Options(usage.Options):
+class Options(ServerOptions):
     """Command line of the chat client."""
 
+    defaultPort = DEFAULT_PORT
     synopsis = "Usage: python -m twisted_services.chat [--nick NAME] [--ca FILE] SERVER"
     longdesc = (
         "Interactive client for the twisted-services chat. SERVER is HOST:PORT, "
@@ -105,19 +85,7 @@ class Options(usage.Options):
     )
     optParameters = [
         ["nick", "n", None, "Take this nick once connected (sends /nick NAME)."],
-        [
-            "ca",
-            None,
-            None,
-            "Trust the CA certificate(s) in this PEM file, instead of the "
-            "system's, for a tls: server.",
-        ],
     ]
-
-    def parseArgs(self, server: str) -> None:
-        """The one positional argument: where the server is."""
-        self["server"] = server
-        self["endpoint"] = endpointDescription(server)
 
     def postOptions(self) -> None:
         """
@@ -127,8 +95,7 @@ class Options(usage.Options):
         nick = self["nick"]
         if nick is not None and (not nick or any(c.isspace() for c in nick)):
             raise usage.UsageError(f"bad nick {nick!r}: one word expected")
-        if self["ca"] is not None and not isTLS(self["endpoint"]):
-            raise usage.UsageError("--ca applies only to a tls:HOST:PORT server")
+        super().postOptions()
 
 
 class ServerConnection(BoundedLineReceiver, HandshakeWaiter):
@@ -144,8 +111,7 @@ class ServerConnection(BoundedLineReceiver, HandshakeWaiter):
     def __init__(self, clock: IReactorTime, quitTimeout: float = QUIT_TIMEOUT) -> None:
         self._clock = clock
         self._quitTimeout = quitTimeout
-        self._display: Callable[[str], None] | None = None
-        self._early: list[str] = []
+        self._show: HeldOutput[str] = HeldOutput()
         self._giveUp: IDelayedCall | None = None
         self.leaving = False
         self.closed: Deferred[BaseException] = Deferred()
@@ -155,16 +121,7 @@ class ServerConnection(BoundedLineReceiver, HandshakeWaiter):
 
     def showOn(self, display: Callable[[str], None]) -> None:
         """Show lines with C{display} from now on, starting with any kept ones."""
-        self._display = display
-        early, self._early = self._early, []
-        for text in early:
-            display(text)
-
-    def _show(self, text: str) -> None:
-        if self._display is None:
-            self._early.append(text)
-        else:
-            self._display(text)
+        self._show.attach(display)
 
     def completeLineReceived(self, line: bytes) -> None:
         self._show(cleanLine(line))
@@ -213,16 +170,10 @@ class Terminal(FinishingStandardIO, BoundedLineReceiver):
         self.left = False
 
     def connectionMade(self) -> None:
-        # Each side pauses the other, as in portforward: see the module
-        # docstring. The socket is attached before standard I/O starts.
-        self.transport.registerProducer(self.server.transport, True)
-        self.server.transport.registerProducer(self.transport, True)
+        # Each side pauses the other: see the module docstring. The socket
+        # is attached before standard I/O starts.
+        pairProducers(self.transport, self.server.transport)
         self.server.showOn(self.show)
-
-    def show(self, text: str) -> None:
-        """Write one line for the user."""
-        if not self.outputGone:
-            self.transport.write(text.encode("utf-8", "replace") + b"\n")
 
     def completeLineReceived(self, line: bytes) -> None:
         line = line.rstrip(b"\r")
@@ -255,12 +206,6 @@ class Terminal(FinishingStandardIO, BoundedLineReceiver):
             self.server.say(b"/quit")
         self.server.leave()
 
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.stdioClosed()
-
-
-StandardIOFactory = Callable[..., object]
-
 
 async def chat(
     reactor: IReactorTime,
@@ -275,51 +220,17 @@ async def chat(
     server is verified.
     """
     server = ServerConnection(reactor)
-    try:
-        endpoint = clientEndpoint(
-            reactor, options["endpoint"], options["ca"], DEFAULT_PORT
-        )
-    except CAFileError as error:
-        stderr.write(f"chat: {error}\n")
-        raise SystemExit(2) from None
-    except (ValueError, KeyError, TypeError) as error:
-        stderr.write(f"chat: bad server {options['server']!r}: {oneLine(error)}\n")
-        raise SystemExit(2) from None
-    try:
-        await connectProtocol(endpoint, server)
-        await server.secured
-    except Exception as error:
-        stderr.write(connectFailureMessage("chat", options["server"], endpoint, error))
-        raise SystemExit(1) from None
+    await connectServer(reactor, "chat", options, server, stderr)
     if options["nick"]:
         server.say(b"/nick " + options["nick"].encode("utf-8"))
     terminal = Terminal(server)
     standardIO(terminal, reactor=reactor)
     reason = await server.closed
     await terminal.finish()
-    if server.leaving or isinstance(reason, ConnectionDone):
-        return
-    stderr.write(f"chat: connection lost: {oneLine(reason)}\n")
-    raise SystemExit(1)
+    if not server.leaving:
+        exitUnlessClosedCleanly("chat", reason, stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the client with C{argv} (default: C{sys.argv[1:]}) and exit."""
-    options = Options()
-    try:
-        options.parseOptions(sys.argv[1:] if argv is None else list(argv))
-    except usage.UsageError as error:
-        sys.stderr.write(f"chat: {error}\n{options.synopsis}\n")
-        raise SystemExit(2) from None
-    # Nothing is logged unless something goes wrong; then say so on stderr.
-    globalLogBeginner.beginLoggingTo(
-        [
-            FilteringLogObserver(
-                textFileLogObserver(sys.stderr),
-                [LogLevelFilterPredicate(defaultLogLevel=LogLevel.warn)],
-            )
-        ],
-        redirectStandardIO=False,
-    )
-    with restoringFileFlags([0, 1, 2]):
-        react(chat, [options])
+    runClient("chat", Options(), chat, argv)

@@ -41,8 +41,6 @@ from typing import NoReturn, TextIO
 
 from twisted.internet import stdio
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import connectProtocol
-from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IHalfCloseableDescriptor,
     IHalfCloseableProtocol,
@@ -50,35 +48,30 @@ from twisted.internet.interfaces import (
     ITransport,
 )
 from twisted.internet.protocol import Protocol, connectionDone
-from twisted.internet.task import react
-from twisted.logger import (
-    FilteringLogObserver,
-    LogLevel,
-    LogLevelFilterPredicate,
-    globalLogBeginner,
-    textFileLogObserver,
-)
-from twisted.python import usage
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_services.clients.endpoints import (
-    CAFileError,
     HandshakeWaiter,
-    clientEndpoint,
-    connectFailureMessage,
-    endpointDescription,
-    isTLS,
-    oneLine,
+    ServerOptions,
+    connectServer,
+    exitUnlessClosedCleanly,
 )
-from twisted_services.clients.terminal import FinishingStandardIO, restoringFileFlags
+from twisted_services.clients.runner import runClient
+from twisted_services.clients.terminal import (
+    FinishingStandardIO,
+    HeldOutput,
+    StandardIOFactory,
+    pairProducers,
+)
 
 DEFAULT_PORT = 8888
 
 
-class Options(usage.Options):
+class Options(ServerOptions):
     """Command line of the echo client."""
 
+    defaultPort = DEFAULT_PORT
     synopsis = "Usage: python -m twisted_services.echo [--ca FILE] SERVER"
     longdesc = (
         "Send standard input to a twisted-services echo server and write what "
@@ -87,25 +80,6 @@ class Options(usage.Options):
         "endpoint description such as tcp:HOST:PORT, tls:HOST:PORT or "
         "unix:PATH. A tls: server's certificate and host name are verified."
     )
-    optParameters = [
-        [
-            "ca",
-            None,
-            None,
-            "Trust the CA certificate(s) in this PEM file, instead of the "
-            "system's, for a tls: server.",
-        ],
-    ]
-
-    def parseArgs(self, server: str) -> None:
-        """The one positional argument: where the server is."""
-        self["server"] = server
-        self["endpoint"] = endpointDescription(server, DEFAULT_PORT)
-
-    def postOptions(self) -> None:
-        """C{--ca} without a C{tls:} server would silently go unencrypted."""
-        if self["ca"] is not None and not isTLS(self["endpoint"]):
-            raise usage.UsageError("--ca applies only to a tls:HOST:PORT server")
 
 
 def closeSending(transport: ITransport) -> None:
@@ -130,8 +104,7 @@ class ServerConnection(Protocol, HandshakeWaiter):
     """
 
     def __init__(self) -> None:
-        self._output: Callable[[bytes], None] | None = None
-        self._early: list[bytes] = []
+        self._output: HeldOutput[bytes] = HeldOutput()
         self.received = 0
         self.onReceived: Callable[[], None] | None = None
         self.closed: Deferred[BaseException] = Deferred()
@@ -141,17 +114,11 @@ class ServerConnection(Protocol, HandshakeWaiter):
 
     def sendTo(self, output: Callable[[bytes], None]) -> None:
         """Write what arrives with C{output} from now on, kept bytes first."""
-        self._output = output
-        early, self._early = self._early, []
-        for data in early:
-            output(data)
+        self._output.attach(output)
 
     def dataReceived(self, data: bytes) -> None:
         self.received += len(data)
-        if self._output is None:
-            self._early.append(data)
-        else:
-            self._output(data)
+        self._output(data)
         if self.onReceived is not None:
             self.onReceived()
 
@@ -174,15 +141,10 @@ class StandardIO(FinishingStandardIO, Protocol):
         self.sendingClosed = False
 
     def connectionMade(self) -> None:
-        # Each side pauses the other, as in portforward: see the module
-        # docstring. The socket is attached before standard I/O starts.
-        self.transport.registerProducer(self.server.transport, True)
-        self.server.transport.registerProducer(self.transport, True)
-        self.server.sendTo(self._write)
-
-    def _write(self, data: bytes) -> None:
-        if not self.outputGone and not self._lost:
-            self.transport.write(data)
+        # Each side pauses the other: see the module docstring. The socket
+        # is attached before standard I/O starts.
+        pairProducers(self.transport, self.server.transport)
+        self.server.sendTo(self.writeOutput)
 
     def dataReceived(self, data: bytes) -> None:
         self.sent += len(data)
@@ -217,12 +179,6 @@ class StandardIO(FinishingStandardIO, Protocol):
         self.outputGone = True
         self.server.transport.abortConnection()
 
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.stdioClosed()
-
-
-StandardIOFactory = Callable[..., object]
-
 
 async def echo(
     reactor: object,
@@ -236,22 +192,7 @@ async def echo(
     failed TLS verification or an error; 2 for an unusable server or CA file.
     """
     server = ServerConnection()
-    try:
-        endpoint = clientEndpoint(
-            reactor, options["endpoint"], options["ca"], DEFAULT_PORT
-        )
-    except CAFileError as error:
-        stderr.write(f"echo: {error}\n")
-        raise SystemExit(2) from None
-    except (ValueError, KeyError, TypeError) as error:
-        stderr.write(f"echo: bad server {options['server']!r}: {oneLine(error)}\n")
-        raise SystemExit(2) from None
-    try:
-        await connectProtocol(endpoint, server)
-        await server.secured
-    except Exception as error:
-        stderr.write(connectFailureMessage("echo", options["server"], endpoint, error))
-        raise SystemExit(1) from None
+    await connectServer(reactor, "echo", options, server, stderr)
     terminal = StandardIO(server)
     standardIO(terminal, reactor=reactor)
     reason = await server.closed
@@ -259,29 +200,9 @@ async def echo(
     if terminal.outputGone:
         stderr.write("echo: standard output closed\n")
         raise SystemExit(1)
-    if isinstance(reason, ConnectionDone):
-        return
-    stderr.write(f"echo: connection lost: {oneLine(reason)}\n")
-    raise SystemExit(1)
+    exitUnlessClosedCleanly("echo", reason, stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the client with C{argv} (default: C{sys.argv[1:]}) and exit."""
-    options = Options()
-    try:
-        options.parseOptions(sys.argv[1:] if argv is None else list(argv))
-    except usage.UsageError as error:
-        sys.stderr.write(f"echo: {error}\n{options.synopsis}\n")
-        raise SystemExit(2) from None
-    # Nothing is logged unless something goes wrong; then say so on stderr.
-    globalLogBeginner.beginLoggingTo(
-        [
-            FilteringLogObserver(
-                textFileLogObserver(sys.stderr),
-                [LogLevelFilterPredicate(defaultLogLevel=LogLevel.warn)],
-            )
-        ],
-        redirectStandardIO=False,
-    )
-    with restoringFileFlags([0, 1, 2]):
-        react(echo, [options])
+    runClient("echo", Options(), echo, argv)

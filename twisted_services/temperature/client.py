@@ -40,24 +40,18 @@ from twisted.internet.interfaces import (
     IReactorTime,
 )
 from twisted.internet.protocol import DatagramProtocol, connectionDone
-from twisted.internet.task import react
 from twisted.internet.threads import deferToThreadPool
-from twisted.logger import (
-    FilteringLogObserver,
-    Logger,
-    LogLevel,
-    LogLevelFilterPredicate,
-    globalLogBeginner,
-    textFileLogObserver,
-)
+from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from twisted_services.clients.endpoints import oneLine, parseHostPort
+from twisted_services.clients.runner import ClientOptions, runClient
 from twisted_services.clients.terminal import (
     FinishingStandardIO,
+    StandardIOFactory,
     cleanLine,
-    restoringFileFlags,
 )
 from twisted_services.core.lines import BoundedLineReceiver
 from twisted_services.core.twistedprivate import getoptSpecification
@@ -106,43 +100,6 @@ class Server:
 def describeServer(host: str, port: int) -> str:
     """C{localhost:1314}; an IPv6 host is bracketed: C{[::1]:1314}."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _port(text: str, argument: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise usage.UsageError(f"bad port in {argument!r}: expected 1-65535")
-    return int(text)
-
-
-def parseServer(argument: str) -> tuple[str, int]:
-    """
-    The C{(host, port)} of a C{--server} argument: C{HOST:PORT},
-    C{[IPV6]:PORT}, or a host alone (C{HOST}, C{[IPV6]} or a bare IPv6
-    address) for the default port.
-
-    @raise usage.UsageError: for an empty host, a bad port, or an IPv6
-        address with a port but without brackets.
-    """
-    text = argument.strip()
-    if text.startswith("["):
-        host, bracket, rest = text[1:].partition("]")
-        if not bracket or not isIPv6Address(host):
-            raise usage.UsageError(f"bad IPv6 address in {argument!r}")
-        if not rest:
-            return host, DEFAULT_PORT
-        if not rest.startswith(":"):
-            raise usage.UsageError(f"bad server {argument!r}: expected [IPV6]:PORT")
-        return host, _port(rest[1:], argument)
-    if text.count(":") > 1:
-        if isIPv6Address(text):
-            return text, DEFAULT_PORT
-        raise usage.UsageError(
-            f"bad server {argument!r}: write an IPv6 address as [ADDRESS]:PORT"
-        )
-    host, colon, port = text.partition(":")
-    if not host:
-        raise usage.UsageError(f"bad server {argument!r}: no host")
-    return host, _port(port, argument) if colon else DEFAULT_PORT
 
 
 def normalHost(host: str) -> str:
@@ -379,15 +336,11 @@ class StandardInputValues(FinishingStandardIO, BoundedLineReceiver):
         if self._wanted is not None:
             self._give(None)
 
-    def show(self, text: str) -> None:
-        if not self.outputGone and not self._lost:
-            self.transport.write(text.encode("utf-8", "replace") + b"\n")
-
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._inputEnded = True
         if self._wanted is not None:
             self._give(None)
-        self.stdioClosed()
+        super().connectionLost(reason)
 
 
 async def ask(reactor: Any, server: Server, value: bytes, timeout: float) -> bytes:
@@ -398,10 +351,6 @@ async def ask(reactor: Any, server: Server, value: bytes, timeout: float) -> byt
         return await request.reply
     finally:
         await maybeDeferred(port.stopListening)
-
-
-def _oneLine(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 async def convert(
@@ -428,7 +377,7 @@ async def convert(
             host, port, resolve if resolve is not None else threadedResolver(reactor)
         )
     except (OSError, LookupError) as error:
-        complain(f"temperature: cannot resolve {host}: {_oneLine(error)}")
+        complain(f"temperature: cannot resolve {host}: {oneLine(error)}")
         await values.finish()
         return NO_REPLY
     status = OK
@@ -453,7 +402,7 @@ async def convert(
             continue
         except (OSError, CannotListenError) as error:
             complain(
-                f"temperature: cannot send to {server.describe()}: {_oneLine(error)}"
+                f"temperature: cannot send to {server.describe()}: {oneLine(error)}"
             )
             status = NO_REPLY
             continue
@@ -475,7 +424,7 @@ def _looksLikeOption(argument: str) -> bool:
     return argument.startswith("-") and argument[1:2].isalpha()
 
 
-class Options(usage.Options):
+class Options(ClientOptions):
     """Command line of the temperature client."""
 
     synopsis = (
@@ -538,13 +487,10 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         """Check the server and the timeout."""
-        self["host"], self["port"] = parseServer(self["server"])
+        self["host"], self["port"] = parseHostPort(self["server"], DEFAULT_PORT)
         timeout = self["timeout"]
         if not math.isfinite(timeout) or timeout <= 0:
             raise usage.UsageError(f"bad timeout {timeout}: expected seconds > 0")
-
-
-StandardIOFactory = Callable[..., object]
 
 
 async def _run(
@@ -567,22 +513,4 @@ async def _run(
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the client with C{argv} (default: C{sys.argv[1:]}) and exit."""
-    options = Options()
-    try:
-        options.parseOptions(sys.argv[1:] if argv is None else list(argv))
-    except usage.UsageError as error:
-        sys.stderr.write(f"temperature: {error}\n{options.synopsis}\n")
-        raise SystemExit(NO_REPLY) from None
-    # Nothing is logged unless something goes wrong; then say so on stderr.
-    globalLogBeginner.beginLoggingTo(
-        [
-            FilteringLogObserver(
-                textFileLogObserver(sys.stderr),
-                [LogLevelFilterPredicate(defaultLogLevel=LogLevel.warn)],
-            )
-        ],
-        redirectStandardIO=False,
-    )
-    # Standard I/O makes standard input and output non-blocking.
-    with restoringFileFlags([0, 1]):
-        react(_run, [options])
+    runClient("temperature", Options(), _run, argv)
