@@ -29,8 +29,8 @@ from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.clients.test_runner import assertPrintsVersion
 from tests.support.twistd import Twistd, startTwistd
-from twisted_services import __version__
 from twisted_services.chat.client import (
     DEFAULT_PORT,
     QUIT_TIMEOUT,
@@ -186,12 +186,7 @@ class OptionsTests(SynchronousTestCase):
 
     def test_version(self) -> None:
         """C{--version} prints this project's version, not Twisted's, and exits 0."""
-        stdout = io.StringIO()
-        self.patch(sys, "stdout", stdout)
-        with self.assertRaises(SystemExit) as raised:
-            Options().parseOptions(["--version"])
-        self.assertEqual(raised.exception.code, 0)
-        self.assertEqual(stdout.getvalue(), f"twisted-services {__version__}\n")
+        assertPrintsVersion(self, Options(), "--version")
 
     def test_nickIsOneWord(self) -> None:
         """A nick with white space, or an empty one, is a usage error."""

@@ -29,6 +29,21 @@ from twisted_services.clients.runner import (
 )
 
 
+def assertPrintsVersion(
+    testCase: SynchronousTestCase, options: usage.Options, *arguments: str
+) -> None:
+    """
+    Assert that parsing C{arguments} prints C{twisted-services VERSION} (not
+    Twisted's version) and exits 0: every client's command line must.
+    """
+    stdout = io.StringIO()
+    testCase.patch(sys, "stdout", stdout)
+    with testCase.assertRaises(SystemExit) as raised:
+        options.parseOptions(list(arguments))
+    testCase.assertEqual(raised.exception.code, 0)
+    testCase.assertEqual(stdout.getvalue(), f"twisted-services {__version__}\n")
+
+
 class Options(ClientOptions):
     """A client's command line: C{[--loud] WORD}."""
 
@@ -200,12 +215,7 @@ class ClientOptionsTests(SynchronousTestCase):
 
     def test_version(self) -> None:
         """C{--version} writes C{twisted-services VERSION} and exits 0."""
-        stdout = io.StringIO()
-        self.patch(sys, "stdout", stdout)
-        with self.assertRaises(SystemExit) as raised:
-            Options().parseOptions(["--version"])
-        self.assertEqual(raised.exception.code, 0)
-        self.assertEqual(stdout.getvalue(), VERSION + "\n")
+        assertPrintsVersion(self, Options(), "--version")
         self.assertEqual(VERSION, f"twisted-services {__version__}")
 
     def test_help(self) -> None:

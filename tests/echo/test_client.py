@@ -25,6 +25,7 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import alsoProvides, implementer
 
+from tests.clients.test_runner import assertPrintsVersion
 from twisted_services import __version__
 from twisted_services.echo.client import (
     DEFAULT_PORT,
@@ -101,12 +102,7 @@ class OptionsTests(SynchronousTestCase):
 
     def test_version(self) -> None:
         """C{--version} prints this project's version, not Twisted's, and exits 0."""
-        stdout = io.StringIO()
-        self.patch(sys, "stdout", stdout)
-        with self.assertRaises(SystemExit) as raised:
-            Options().parseOptions(["--version"])
-        self.assertEqual(raised.exception.code, 0)
-        self.assertEqual(stdout.getvalue(), f"twisted-services {__version__}\n")
+        assertPrintsVersion(self, Options(), "--version")
 
     def test_versionCommand(self) -> None:
         """C{python -m twisted_services.echo --version} says the version and exits 0."""

@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services import __version__
+from tests.clients.test_runner import assertPrintsVersion
 from twisted_services.temperature.client import (
     DEFAULT_PORT,
     DEFAULT_TIMEOUT,
@@ -331,13 +331,8 @@ class OptionsTests(SynchronousTestCase):
         C{--version}, before or after VALUE, prints this project's version,
         not Twisted's, and exits 0.
         """
-        for arguments in [["--version"], ["100", "--version"]]:
-            stdout = io.StringIO()
-            self.patch(sys, "stdout", stdout)
-            with self.assertRaises(SystemExit) as raised:
-                options(*arguments)
-            self.assertEqual(raised.exception.code, 0)
-            self.assertEqual(stdout.getvalue(), f"twisted-services {__version__}\n")
+        assertPrintsVersion(self, Options(), "--version")
+        assertPrintsVersion(self, Options(), "100", "--version")
 
     def test_badServer(self) -> None:
         """A bad C{--server} is a usage error."""
