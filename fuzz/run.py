@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     found = harnesses(options.only)
     if not found:
         raise SystemExit("no fuzz harnesses found")
-    failed = [path.stem for path in found if not runHarness(path, options.seconds, artifacts)]
+    failed = [
+        path.stem for path in found if not runHarness(path, options.seconds, artifacts)
+    ]
     print(f"fuzz: {len(found) - len(failed)} passed, {len(failed)} failed", flush=True)
     return 1 if failed else 0
 
