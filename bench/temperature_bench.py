@@ -65,6 +65,7 @@ WARMUP = 0.5
 REQUESTS = [b"100", b"98.6F", b"0 K", b"-40", b"37.5 C", b"451 F"]
 OURS = "ours"
 CEILING = "ceiling"
+TWISTED = "twisted"
 LISTENING = listening("udp")
 
 
@@ -79,6 +80,16 @@ def contenders() -> list[Contender]:
                 *["temperature", "--port", "0", "--interface", HOST],
                 *["--rate", "1e9", "--burst", "1000000000"],
             ),
+        ),
+        Contender(
+            TWISTED,
+            "bare Twisted DatagramProtocol, same convertDatagram, no guard",
+            [
+                python,
+                str(BASELINES / "temperature_twisted.py"),
+                *["--port", "0"],
+                *["--interface", HOST],
+            ],
         ),
         Contender(
             "asyncio",
@@ -101,7 +112,7 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--duration", type=float, default=3.0, help="measured seconds per run (3)"
     )
-    parser.add_argument("--sockets", type=int, default=8, help="client sockets (8)")
+    parser.add_argument("--sockets", type=int, default=16, help="client sockets (16)")
     parser.add_argument(
         "--window", type=int, default=8, help="requests in flight per socket (8)"
     )
