@@ -35,8 +35,8 @@ def guard(
 class Shout(GuardedDatagramProtocol):
     """Answers in upper case; drops datagrams over 8 bytes or starting C{NO}."""
 
-    maxDatagram = 8
-    ignoredPrefixes = (b"NO", b"no")
+    def answerable(self, data: bytes) -> bool:
+        return len(data) <= 8 and not data.startswith((b"NO", b"no"))
 
     def reply(self, data: bytes) -> bytes:
         return data.upper()
@@ -161,15 +161,15 @@ class GuardedDatagramProtocolTests(SynchronousTestCase):
         self.assertEqual(reflectionGuard.dropped, 1)
 
     def test_oversizeDropped(self) -> None:
-        """A datagram over C{maxDatagram} bytes is dropped; one at it is answered."""
+        """A datagram L{answerable} refuses for its size is dropped, and counted."""
         protocol, transport, reflectionGuard, _ = guarded()
         protocol.datagramReceived(b"x" * 9, SOURCE)
         protocol.datagramReceived(b"x" * 8, SOURCE)
         self.assertEqual(transport.written, [(b"X" * 8, SOURCE)])
         self.assertEqual(reflectionGuard.dropped, 1)
 
-    def test_ignoredPrefixesDropped(self) -> None:
-        """A datagram starting with any of C{ignoredPrefixes} is dropped."""
+    def test_unanswerableContentDropped(self) -> None:
+        """A datagram L{answerable} refuses for its content is dropped, and counted."""
         protocol, transport, reflectionGuard, _ = guarded()
         protocol.datagramReceived(b"NO more", SOURCE)
         protocol.datagramReceived(b"no", SOURCE)
@@ -178,7 +178,7 @@ class GuardedDatagramProtocolTests(SynchronousTestCase):
         self.assertEqual(reflectionGuard.dropped, 2)
 
     def test_contentDropsSpendNoTokens(self) -> None:
-        """Oversize and ignored datagrams do not use up the source's allowance."""
+        """Datagrams L{answerable} refuses do not use up the source's allowance."""
         protocol, transport, _, _ = guarded(burst=1)
         protocol.datagramReceived(b"x" * 9, SOURCE)
         protocol.datagramReceived(b"NO", SOURCE)
@@ -186,7 +186,7 @@ class GuardedDatagramProtocolTests(SynchronousTestCase):
         self.assertEqual(transport.written, [(b"HI", SOURCE)])
 
     def test_defaultsAnswerAnyContent(self) -> None:
-        """By default no size or prefix is refused: only the guard decides."""
+        """By default no content is refused: only the guard decides."""
         protocol, transport, reflectionGuard, _ = guarded(Plain)
         protocol.datagramReceived(b"x" * 65535, SOURCE)
         protocol.datagramReceived(b"", SOURCE)

@@ -74,7 +74,7 @@ class ServicesIntegrationTests(SynchronousTestCase):
             client.settimeout(TIMEOUT)
             client.bind(("127.0.0.1", 0))
             client.sendto(b"100", temperature.loopbackAddress)
-            self.assertEqual(client.recvfrom(512)[0], b"212 F\n")
+            self.assertEqual(client.recvfrom(512)[0], b"100 C = 212 F\n")
 
         chat = LineClient.connect(self.bound("chat").loopbackAddress)
         self.addCleanup(chat.close)

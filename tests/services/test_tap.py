@@ -283,7 +283,7 @@ class MakeServiceTests(SynchronousTestCase):
         [transport] = reactor.udpTransports
         for _ in range(2):
             protocol.datagramReceived(b"100", ("127.0.2.1", 5000))
-        self.assertEqual(transport.written, [(b"212 F\n", ("127.0.2.1", 5000))])
+        self.assertEqual(transport.written, [(b"100 C = 212 F\n", ("127.0.2.1", 5000))])
 
     def test_temperatureSocket(self) -> None:
         """C{--temperature-socket} adopts the socket systemd passed by that name."""

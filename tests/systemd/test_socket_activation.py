@@ -263,7 +263,7 @@ class SingleServiceTests(SynchronousTestCase):
             self, sockets, "temperature", ["--systemd-socket", "temperature"], 1
         )
         self.assertEqual(twistd.listener("udp").port, sockets[0].port)
-        self.assertEqual(receiveFrom(client, sockets[0].address), b"212 F\n")
+        self.assertEqual(receiveFrom(client, sockets[0].address), b"100 C = 212 F\n")
 
 
 class CombinedServiceTests(SynchronousTestCase):
@@ -315,7 +315,7 @@ class CombinedServiceTests(SynchronousTestCase):
             },
         )
         self.assertEqual(
-            receiveFrom(client, sockets["temperature"].address), b"212 F\n"
+            receiveFrom(client, sockets["temperature"].address), b"100 C = 212 F\n"
         )
         with connect(sockets["echo"]) as echo:
             echoes(echo)

@@ -43,7 +43,7 @@ from twisted_services.temperature.client import (
     pickAddress,
     resolveServer,
 )
-from twisted_services.temperature.protocol import MAX_REQUEST
+from twisted_services.temperature.conversion import MAX_REQUEST
 from twisted_services.testing import FakeDatagramTransport, attachDatagram
 
 SERVER = ("127.0.0.1", 1314)

@@ -11,7 +11,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted_services.temperature.conversion import (
     MAX_REPLY,
     MAX_REQUEST,
+    REPLY_SEPARATOR,
     ConversionError,
+    answerable,
     convert,
     convertDatagram,
     convertTemperature,
@@ -20,11 +22,11 @@ from twisted_services.temperature.conversion import (
 )
 
 EXAMPLES = [
-    ("100", "212 F"),
-    ("37.5", "99.5 F"),
-    ("98.6F", "37 C"),
-    ("-40 c", "-40 F"),
-    ("0K", "-273.15 C"),
+    ("100", "100 C = 212 F"),
+    ("37.5", "37.5 C = 99.5 F"),
+    ("98.6F", "98.6 F = 37 C"),
+    ("-40 c", "-40 C = -40 F"),
+    ("0K", "0 K = -273.15 C"),
 ]
 
 ERRORS = [
@@ -52,9 +54,17 @@ ERRORS = [
 ]
 
 
+def result(reply: str) -> str:
+    """The conversion in a reply: C{"212 F"} from C{"100 C = 212 F\\n"}."""
+    _, separator, converted = reply.rstrip("\n").partition(REPLY_SEPARATOR)
+    if not separator:
+        raise AssertionError(f"not a conversion: {reply!r}")
+    return converted
+
+
 def replyValue(reply: str) -> float:
-    """The number in a reply such as C{"212 F\\n"}."""
-    value, _ = reply.split()
+    """The number a reply converted to: C{212.0} from C{"100 C = 212 F\\n"}."""
+    value, _ = result(reply).split()
     return float(value)
 
 
@@ -62,7 +72,10 @@ class ConvertTests(SynchronousTestCase):
     """L{convert} answers every request with a short reply line."""
 
     def test_examples(self) -> None:
-        """The issue's examples convert as documented."""
+        """
+        The README's examples convert as documented, each reply saying what
+        was understood: the value rounded as the result is, and its unit.
+        """
         for request, reply in EXAMPLES:
             self.assertEqual(convert(request), reply + "\n", request)
 
@@ -82,26 +95,27 @@ class ConvertTests(SynchronousTestCase):
             ("+.5e1", "41 F"),
             ("-0", "32 F"),
         ]:
-            self.assertEqual(convert(request), reply + "\n", request)
+            self.assertEqual(result(convert(request)), reply, request)
 
     def test_units(self) -> None:
         """Units are case-insensitive, with or without spaces before them."""
         for request in ["212F", "212 F", "212f", "212 \t f", "373.15K", "373.15 k"]:
-            self.assertEqual(convert(request), "100 C\n", request)
-        self.assertEqual(convert("100 C"), "212 F\n")
+            self.assertEqual(result(convert(request)), "100 C", request)
+        self.assertEqual(convert("100 C"), "100 C = 212 F\n")
+        self.assertEqual(convert("212 \t f"), "212 F = 100 C\n")
 
     def test_whitespaceAndLineEnds(self) -> None:
         """Surrounding whitespace and a trailing LF or CRLF are accepted."""
         for request in ["100\n", "100\r\n", "  100  ", "\t100 C\r\n"]:
-            self.assertEqual(convert(request), "212 F\n", repr(request))
+            self.assertEqual(convert(request), "100 C = 212 F\n", repr(request))
 
     def test_limitsAccepted(self) -> None:
         """Absolute zero and a magnitude of exactly 1e9 are still answered."""
-        self.assertEqual(convert("-273.15"), "-459.67 F\n")
-        self.assertEqual(convert("-459.67 F"), "-273.15 C\n")
-        self.assertEqual(convert("0 K"), "-273.15 C\n")
-        self.assertEqual(convert("1e9"), "1800000032 F\n")
-        self.assertEqual(convert("1000000000 F"), "555555537.78 C\n")
+        self.assertEqual(convert("-273.15"), "-273.15 C = -459.67 F\n")
+        self.assertEqual(convert("-459.67 F"), "-459.67 F = -273.15 C\n")
+        self.assertEqual(convert("0 K"), "0 K = -273.15 C\n")
+        self.assertEqual(convert("1e9"), "1000000000 C = 1800000032 F\n")
+        self.assertEqual(convert("1000000000 F"), "1000000000 F = 555555537.78 C\n")
 
     def test_longestReply(self) -> None:
         """The longest replies, in range, fit well inside L{MAX_REPLY}."""
@@ -155,7 +169,7 @@ class FormatTests(SynchronousTestCase):
         """A value that rounds to zero from below is written C{0}, not C{-0}."""
         self.assertEqual(formatTemperature(-0.0, "C"), "0 C")
         self.assertEqual(formatTemperature(-0.004, "C"), "0 C")
-        self.assertEqual(convert("31.999 F"), "0 C\n")
+        self.assertEqual(convert("31.999 F"), "32 F = 0 C\n")
 
     def test_noExponent(self) -> None:
         """Tiny and large values are written in plain decimals."""
@@ -168,7 +182,7 @@ class ConvertDatagramTests(SynchronousTestCase):
 
     def test_utf8(self) -> None:
         """A UTF-8 request gets a UTF-8 reply."""
-        self.assertEqual(convertDatagram(b"100\n"), b"212 F\n")
+        self.assertEqual(convertDatagram(b"100\n"), b"100 C = 212 F\n")
 
     def test_notUTF8(self) -> None:
         """Bytes that are not UTF-8 get C{ERROR not UTF-8}."""
@@ -194,8 +208,8 @@ class ConvertPropertyTests(SynchronousTestCase):
     )
     def test_roundTrip(self, celsius: float) -> None:
         """Celsius to Fahrenheit and back is within rounding of the start."""
-        fahrenheit = convert(repr(celsius))
-        self.assertTrue(fahrenheit.endswith(" F\n"), fahrenheit)
+        fahrenheit = result(convert(repr(celsius)))
+        self.assertTrue(fahrenheit.endswith(" F"), fahrenheit)
         back = convert(fahrenheit)
         self.assertTrue(back.endswith(" C\n"), back)
         # Two roundings by up to 0.005, the first scaled by 5/9 on the way
@@ -232,3 +246,64 @@ class ConvertPropertyTests(SynchronousTestCase):
         self.assertLessEqual(len(reply), MAX_REPLY)
         self.assertTrue(reply.endswith(b"\n"))
         reply.decode("utf-8")
+
+
+class AnswerableTests(SynchronousTestCase):
+    """L{answerable} says which datagrams get a reply at all."""
+
+    def test_requests(self) -> None:
+        """Requests, bad ones included, up to L{MAX_REQUEST} bytes are answered."""
+        for data in [b"100", b"98.6F\r\n", b" ", b"hot", b"\xff", b" " * 509 + b"100"]:
+            self.assertTrue(answerable(data), data[:20])
+
+    def test_emptyAndOversize(self) -> None:
+        """An empty datagram, and one of L{MAX_REQUEST} + 1 bytes, get nothing."""
+        self.assertFalse(answerable(b""))
+        self.assertFalse(answerable(b" " * 510 + b"100"))
+
+    def test_replies(self) -> None:
+        """A reply, ours or an error, is never answered: that is how loops start."""
+        for data in [
+            b"100 C = 212 F\n",
+            b"=",
+            b"100=",
+            b"ERROR not a number\n",
+            b"ERROR",
+        ]:
+            self.assertFalse(answerable(data), data)
+
+
+# Requests: any text, and text close to a valid request (so that most of the
+# examples convert rather than fail).
+REQUESTS = strategies.text() | strategies.from_regex(
+    r"\s*[+-]?[0-9]{0,10}\.?[0-9]{0,4}([eE][+-]?[0-9]{1,2})?\s*[cCfFkK]?\s*",
+    fullmatch=True,
+)
+
+
+class NoLoopPropertyTests(SynchronousTestCase):
+    """No reply is a request: converters and echoes cannot trade replies."""
+
+    @settings(max_examples=500, deadline=None)
+    @given(REQUESTS)
+    def test_replyToAnyReplyIsNothing(self, request: str) -> None:
+        """
+        The reply to any request, conversion or error, is not answered; and
+        were it answered, the parser would reject it with an C{ERROR} that is
+        itself never answered.
+        """
+        reply = convertDatagram(request.encode("utf-8"))
+        self.assertFalse(answerable(reply), reply)
+        # The parser alone stops it too: its answer is an error...
+        error = convertDatagram(reply)
+        self.assertTrue(error.startswith(b"ERROR "), (reply, error))
+        # ... and an error is never answered.
+        self.assertFalse(answerable(error), error)
+
+    @settings(max_examples=300, deadline=None)
+    @given(strategies.binary(max_size=MAX_REQUEST + 10))
+    def test_replyToAnyDatagramIsNothing(self, data: bytes) -> None:
+        """The same for any bytes, UTF-8 or not."""
+        reply = convertDatagram(data)
+        self.assertFalse(answerable(reply), reply)
+        self.assertFalse(answerable(convertDatagram(reply)))

@@ -158,13 +158,13 @@ class ExchangeTests(SynchronousTestCase):
         """The tutorial's exchange: C{100} gets C{212 F}, sent to the sender."""
         server = startTemperature(self).loopbackAddress
         client = udpClient(self)
-        self.assertEqual(exchange(client, server, b"100"), b"212 F\n")
+        self.assertEqual(exchange(client, server, b"100"), b"100 C = 212 F\n")
         # As from "echo 100 | nc -u", and the other examples of the issue.
-        self.assertEqual(exchange(client, server, b"100\n"), b"212 F\n")
-        self.assertEqual(exchange(client, server, b" 37.5\r\n"), b"99.5 F\n")
-        self.assertEqual(exchange(client, server, b"98.6F"), b"37 C\n")
-        self.assertEqual(exchange(client, server, b"-40 c"), b"-40 F\n")
-        self.assertEqual(exchange(client, server, b"0K"), b"-273.15 C\n")
+        self.assertEqual(exchange(client, server, b"100\n"), b"100 C = 212 F\n")
+        self.assertEqual(exchange(client, server, b" 37.5\r\n"), b"37.5 C = 99.5 F\n")
+        self.assertEqual(exchange(client, server, b"98.6F"), b"98.6 F = 37 C\n")
+        self.assertEqual(exchange(client, server, b"-40 c"), b"-40 C = -40 F\n")
+        self.assertEqual(exchange(client, server, b"0K"), b"0 K = -273.15 C\n")
 
     def test_garbage(self) -> None:
         """
@@ -174,7 +174,7 @@ class ExchangeTests(SynchronousTestCase):
         server = startTemperature(self).loopbackAddress
         client = udpClient(self)
         for request, reply in [
-            (b"", b"ERROR empty\n"),
+            (b"\n", b"ERROR empty\n"),
             (b"hello", b"ERROR not a number\n"),
             (b"\xff\xfe\x00", b"ERROR not UTF-8\n"),
             (b"100 X", b"ERROR unknown unit\n"),
@@ -182,25 +182,32 @@ class ExchangeTests(SynchronousTestCase):
             (b"nan", b"ERROR not finite\n"),
             (b"1e10", b"ERROR out of range\n"),
             (b"\x00" * 512, b"ERROR not a number\n"),
-            (b" " * 509 + b"100", b"212 F\n"),
+            (b" " * 509 + b"100", b"100 C = 212 F\n"),
         ]:
             answer = exchange(client, server, request)
             self.assertEqual(answer, reply, request[:20])
             self.assertLessEqual(len(answer), 48)
-        self.assertEqual(exchange(client, server, b"100"), b"212 F\n")
+        self.assertEqual(exchange(client, server, b"100"), b"100 C = 212 F\n")
 
     def test_unanswered(self) -> None:
         """
-        A datagram over 512 bytes, and one starting with C{ERROR}, get no
+        An empty datagram, one over 512 bytes, and a reply (a conversion
+        or an error, as another converter or an echo would send) get no
         reply: a marker request sent after each is answered, and nothing
         else is (the service answers in order, so a reply to either would
         have come first).
         """
         server = startTemperature(self).loopbackAddress
         client = udpClient(self)
-        for request in [b" " * 510 + b"100", b"1" * 65000, b"ERROR not a number\n"]:
+        for request in [
+            b"",
+            b" " * 510 + b"100",
+            b"1" * 65000,
+            b"ERROR not a number\n",
+            b"100 C = 212 F\n",
+        ]:
             client.sendto(request, server)
-            self.assertEqual(exchange(client, server, b"1"), b"33.8 F\n")
+            self.assertEqual(exchange(client, server, b"1"), b"1 C = 33.8 F\n")
             assertNothingWaiting(client)
 
     def test_thousandRequests(self) -> None:
@@ -282,9 +289,9 @@ class IPv6Tests(SynchronousTestCase):
         self.assertEqual(bound.host, "::1")
         server = bound.loopbackAddress
         client = udpClient(self, socket.AF_INET6)
-        self.assertEqual(exchange(client, server, b"98.6F"), b"37 C\n")
+        self.assertEqual(exchange(client, server, b"98.6F"), b"98.6 F = 37 C\n")
         status, stdout, stderr = runClient("100", "--server", f"[::1]:{bound.port}")
-        self.assertEqual((status, stdout, stderr), (0, "212 F\n", ""))
+        self.assertEqual((status, stdout, stderr), (0, "100 C = 212 F\n", ""))
 
 
 class ClientProgramTests(SynchronousTestCase):
@@ -308,9 +315,9 @@ class ClientProgramTests(SynchronousTestCase):
         self.assertEqual(
             results,
             [
-                (0, "212 F\n", ""),
+                (0, "100 C = 212 F\n", ""),
                 (1, "", "ERROR not a number\n"),
-                (0, "-40 F\n", ""),
+                (0, "-40 C = -40 F\n", ""),
             ],
         )
 
@@ -340,7 +347,7 @@ class ClientProgramTests(SynchronousTestCase):
         status, stdout, stderr = runClient(
             "-", "--server", f"127.0.0.1:{port}", stdin="100\nxyz\r\n98.6F\n0K"
         )
-        self.assertEqual(stdout, "212 F\n37 C\n-273.15 C\n")
+        self.assertEqual(stdout, "100 C = 212 F\n98.6 F = 37 C\n0 K = -273.15 C\n")
         self.assertEqual(stderr, "ERROR not a number\n")
         self.assertEqual(status, 1)
 
@@ -371,4 +378,4 @@ class SocketActivationTests(SynchronousTestCase):
         self.assertEqual(twistd.listener("udp").loopbackAddress, address)
         passed.close()
         client = udpClient(self)
-        self.assertEqual(exchange(client, address, b"100"), b"212 F\n")
+        self.assertEqual(exchange(client, address, b"100"), b"100 C = 212 F\n")

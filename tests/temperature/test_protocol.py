@@ -39,7 +39,10 @@ class TemperatureProtocolTests(SynchronousTestCase):
         protocol.datagramReceived(b"98.6F", ("2001:db8::5", 50000))
         self.assertEqual(
             transport.written,
-            [(b"212 F\n", CLIENT), (b"37 C\n", ("2001:db8::5", 50000))],
+            [
+                (b"100 C = 212 F\n", CLIENT),
+                (b"98.6 F = 37 C\n", ("2001:db8::5", 50000)),
+            ],
         )
 
     def test_badInput(self) -> None:
@@ -50,7 +53,7 @@ class TemperatureProtocolTests(SynchronousTestCase):
         protocol.datagramReceived(b"0K", CLIENT)
         self.assertEqual(
             [data for data, _ in transport.written],
-            [b"ERROR not UTF-8\n", b"ERROR not a number\n", b"-273.15 C\n"],
+            [b"ERROR not UTF-8\n", b"ERROR not a number\n", b"0 K = -273.15 C\n"],
         )
 
     def test_oversizeDropped(self) -> None:
@@ -58,8 +61,28 @@ class TemperatureProtocolTests(SynchronousTestCase):
         protocol, transport, guard, _ = temperatureProtocol()
         protocol.datagramReceived(b" " * (MAX_REQUEST - 3) + b"100", CLIENT)
         protocol.datagramReceived(b" " * (MAX_REQUEST - 2) + b"100", CLIENT)
-        self.assertEqual(transport.written, [(b"212 F\n", CLIENT)])
+        self.assertEqual(transport.written, [(b"100 C = 212 F\n", CLIENT)])
         self.assertEqual(guard.dropped, 1)
+
+    def test_emptyDropped(self) -> None:
+        """An empty datagram gets no reply (a blank line still gets an error)."""
+        protocol, transport, guard, _ = temperatureProtocol()
+        protocol.datagramReceived(b"", CLIENT)
+        self.assertEqual(transport.written, [])
+        self.assertEqual(guard.dropped, 1)
+        protocol.datagramReceived(b"\n", CLIENT)
+        self.assertEqual(transport.written, [(b"ERROR empty\n", CLIENT)])
+
+    def test_repliesDropped(self) -> None:
+        """
+        A datagram that is a reply, a conversion (it holds C{=}) or an error,
+        is dropped: it can only come from another converter or an echo.
+        """
+        protocol, transport, guard, _ = temperatureProtocol()
+        protocol.datagramReceived(b"100 C = 212 F\n", CLIENT)
+        protocol.datagramReceived(b"=", CLIENT)
+        self.assertEqual(transport.written, [])
+        self.assertEqual(guard.dropped, 2)
 
     def test_errorRepliesDropped(self) -> None:
         """A datagram starting with C{ERROR} (another converter's reply) is dropped."""
@@ -69,29 +92,22 @@ class TemperatureProtocolTests(SynchronousTestCase):
         self.assertEqual(transport.written, [])
         self.assertEqual(guard.dropped, 2)
 
-    def test_replyIsRequestButNotLoop(self) -> None:
-        """An error reply bounced from one converter to another stops there."""
-        first, firstPort, _, _ = temperatureProtocol()
-        second, secondPort, _, _ = temperatureProtocol()
-        first.datagramReceived(b"hot", ("127.0.2.2", 1314 + 1))
-        [(reply, _)] = firstPort.written
-        second.datagramReceived(reply, ("127.0.2.1", 1314 + 1))
-        self.assertEqual(secondPort.written, [])
-
     def test_reservedSourcePortsDropped(self) -> None:
         """Datagrams from ports below 1024 go unanswered; 1024 is answered."""
         protocol, transport, guard, _ = temperatureProtocol()
         for port in (0, 7, 19, 53, 1023):
             protocol.datagramReceived(b"100", ("127.0.2.10", port))
         protocol.datagramReceived(b"100", ("127.0.2.10", 1024))
-        self.assertEqual(transport.written, [(b"212 F\n", ("127.0.2.10", 1024))])
+        self.assertEqual(
+            transport.written, [(b"100 C = 212 F\n", ("127.0.2.10", 1024))]
+        )
         self.assertEqual(guard.dropped, 5)
 
     def test_ownPortDropped(self) -> None:
         """A datagram from our own port number (another converter) is dropped."""
         protocol, transport, guard, _ = temperatureProtocol(port=7777)
         self.assertEqual(guard.ownPort, 7777)
-        protocol.datagramReceived(b"212 F\n", ("127.0.2.10", 7777))
+        protocol.datagramReceived(b"212 F", ("127.0.2.10", 7777))
         self.assertEqual(transport.written, [])
         self.assertEqual(guard.dropped, 1)
 
@@ -109,16 +125,20 @@ class TemperatureProtocolTests(SynchronousTestCase):
         clock.advance(0.5)
         protocol.datagramReceived(b"37.5", ("127.0.2.10", 40009))
         protocol.datagramReceived(b"37.5", ("127.0.2.10", 40009))
-        self.assertEqual(transport.written[-1], (b"99.5 F\n", ("127.0.2.10", 40009)))
+        self.assertEqual(
+            transport.written[-1], (b"37.5 C = 99.5 F\n", ("127.0.2.10", 40009))
+        )
         self.assertEqual(len(transport.written), 5)
 
     def test_droppedSpendNoTokens(self) -> None:
-        """Oversize and C{ERROR} datagrams do not use up the source's allowance."""
+        """Empty, oversize and reply datagrams do not use up the source's allowance."""
         protocol, transport, _, _ = temperatureProtocol(rate=1, burst=1)
+        protocol.datagramReceived(b"", CLIENT)
         protocol.datagramReceived(b"x" * (MAX_REQUEST + 1), CLIENT)
         protocol.datagramReceived(b"ERROR empty\n", CLIENT)
+        protocol.datagramReceived(b"1 C = 33.8 F\n", CLIENT)
         protocol.datagramReceived(b"100", CLIENT)
-        self.assertEqual(transport.written, [(b"212 F\n", CLIENT)])
+        self.assertEqual(transport.written, [(b"100 C = 212 F\n", CLIENT)])
 
     def test_floodOfSourcesBounded(self) -> None:
         """
@@ -137,7 +157,7 @@ class TemperatureProtocolTests(SynchronousTestCase):
         self.assertEqual(guard.dropped, 1, "all 100 sources remembered")
         protocol.datagramReceived(b"4", ("127.9.1.0", 5000))
         protocol.datagramReceived(b"5", others[0])
-        self.assertEqual(transport.written[-1], (b"41 F\n", others[0]))
+        self.assertEqual(transport.written[-1], (b"5 C = 41 F\n", others[0]))
         for index in range(5000):
             source = (f"127.10.{index // 256}.{index % 256}", 5000)
             protocol.datagramReceived(b"6", source)

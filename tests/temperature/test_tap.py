@@ -183,7 +183,7 @@ class MakeServiceTests(SynchronousTestCase):
         [(_, protocol, _)] = reactor.udpServers
         [transport] = reactor.udpTransports
         protocol.datagramReceived(b"100\n", ("127.0.2.1", 5000))
-        self.assertEqual(transport.written, [(b"212 F\n", ("127.0.2.1", 5000))])
+        self.assertEqual(transport.written, [(b"100 C = 212 F\n", ("127.0.2.1", 5000))])
 
     def test_limits(self) -> None:
         """C{--rate} and C{--burst} limit replies per source address."""
@@ -280,7 +280,9 @@ class SystemdSocketTests(SynchronousTestCase):
         [transport] = reactor.udpTransports
         protocol.datagramReceived(b"0K", ("127.0.2.1", 5000))
         protocol.datagramReceived(b"0K", ("127.0.2.1", 1315))
-        self.assertEqual(transport.written, [(b"-273.15 C\n", ("127.0.2.1", 5000))])
+        self.assertEqual(
+            transport.written, [(b"0 K = -273.15 C\n", ("127.0.2.1", 5000))]
+        )
 
     def test_logsAddress(self) -> None:
         """The adopted socket's address is logged like a bound one."""

@@ -80,24 +80,23 @@ class GuardedDatagramProtocol(DatagramProtocol):
     Every datagram left unanswered is counted by the guard.
 
     Subclasses implement L{reply} and may narrow what is answered with
-    L{maxDatagram} and L{ignoredPrefixes}. Those two are checked before the
-    guard, so the datagrams they refuse spend none of the source's tokens.
-
-    @ivar maxDatagram: longest datagram answered, in bytes; longer ones are
-        dropped. The default is UDP's own limit, that is none.
-    @ivar ignoredPrefixes: datagrams starting with any of these are dropped:
-        what another instance of the service would send as a reply, so that
-        a datagram spoofed from one to the other cannot ping-pong for ever.
+    L{answerable}, which is checked before the guard, so the datagrams it
+    refuses spend none of the source's tokens.
     """
 
     noisy = False
     transport: IUDPTransport
 
-    maxDatagram: int = 65535
-    ignoredPrefixes: tuple[bytes, ...] = ()
-
     def __init__(self, guard: ReflectionGuard) -> None:
         self.guard = guard
+
+    def answerable(self, data: bytes) -> bool:
+        """
+        Whether C{data} may be answered at all, whoever sent it: a service
+        refuses here what it would send as a reply, so that a datagram
+        spoofed from one instance to another cannot ping-pong. All by default.
+        """
+        return True
 
     def reply(self, data: bytes) -> bytes:
         """The answer to one datagram that the guard let through."""
@@ -112,7 +111,7 @@ class GuardedDatagramProtocol(DatagramProtocol):
 
     def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
         # The hot path of every UDP service here: keep it to these checks.
-        if len(data) > self.maxDatagram or data.startswith(self.ignoredPrefixes):
+        if not self.answerable(data):
             self.guard.drop()
             return
         if not self.guard.allows(addr):

@@ -1,6 +1,11 @@
 """
 The temperature conversion, with no network in it: a request such as C{100},
-C{98.6F} or C{0 K} in, a reply such as C{212 F} or C{ERROR not a number} out.
+C{98.6F} or C{0 K} in, a reply such as C{100 C = 212 F} or C{ERROR not a
+number} out.
+
+No reply is a valid request: a reply holds C{=} or starts with C{ERROR}, and
+L{answerable} refuses both, so a datagram spoofed from one converter to
+another (or to and from a UDP echo) is answered once and goes no further.
 
 L{convert} answers any text with one short line and never raises;
 L{convertDatagram} does the same for bytes. The constants here are the wire
@@ -24,6 +29,12 @@ MAX_MAGNITUDE = 1e9
 
 ERROR_PREFIX = "ERROR"
 """What every error reply starts with; a datagram starting so is not answered."""
+
+REPLY_SEPARATOR = " = "
+"""Between the request as understood and its conversion, in every reply."""
+
+_ERROR_BYTES = ERROR_PREFIX.encode()
+_REPLY_MARK = REPLY_SEPARATOR.strip().encode()
 
 ABSOLUTE_ZERO = {"C": -273.15, "F": -459.67, "K": 0.0}
 """The lowest temperature in each unit."""
@@ -107,14 +118,30 @@ def convertTemperature(value: float, unit: str) -> tuple[float, str]:
 def convert(text: str) -> str:
     """
     The reply to a request, always ending with a line feed and never longer
-    than L{MAX_REPLY} bytes: a temperature such as C{"212 F\\n"}, or an error
-    such as C{"ERROR not a number\\n"}. Never raises.
+    than L{MAX_REPLY} bytes: the request as understood and its conversion,
+    such as C{"100 C = 212 F\\n"}, or an error such as C{"ERROR not a
+    number\\n"}. Never raises.
     """
     try:
         value, unit = parseTemperature(text)
     except ConversionError as error:
         return f"{ERROR_PREFIX} {error.reason}\n"
-    return formatTemperature(*convertTemperature(value, unit)) + "\n"
+    converted = formatTemperature(*convertTemperature(value, unit))
+    return f"{formatTemperature(value, unit)}{REPLY_SEPARATOR}{converted}\n"
+
+
+def answerable(data: bytes) -> bool:
+    """
+    Whether a datagram gets a reply at all: not empty, at most
+    L{MAX_REQUEST} bytes, and not a reply itself (an error, or anything
+    holding C{=}), so that converters and echoes cannot be made to trade
+    replies.
+    """
+    return (
+        0 < len(data) <= MAX_REQUEST
+        and _REPLY_MARK not in data
+        and not data.startswith(_ERROR_BYTES)
+    )
 
 
 def convertDatagram(data: bytes) -> bytes:
