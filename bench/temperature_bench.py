@@ -186,7 +186,7 @@ class LoadSocket(asyncio.DatagramProtocol):
 
 
 async def check(address: tuple[str, int]) -> None:
-    """Fail unless C{100} gets C{212 F} back within two seconds."""
+    """Fail unless C{100} gets C{100 C = 212 F} back within two seconds."""
     loop = asyncio.get_running_loop()
     reply: asyncio.Future[bytes] = loop.create_future()
 
@@ -201,7 +201,7 @@ async def check(address: tuple[str, int]) -> None:
             transport.sendto(b"100")
             with contextlib.suppress(asyncio.TimeoutError):
                 data = await asyncio.wait_for(asyncio.shield(reply), 0.2)
-                if data != b"212 F\n":
+                if data != b"100 C = 212 F\n":
                     raise RuntimeError(f"100 converted to {data!r}")
                 return
         raise RuntimeError("no reply to 100")

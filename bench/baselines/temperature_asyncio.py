@@ -21,7 +21,7 @@ from typing import cast
 
 from twisted_services.temperature.conversion import MAX_REQUEST, convertDatagram
 
-FIXED = b"212 F\n"
+FIXED = b"100 C = 212 F\n"
 
 
 class Converter(asyncio.DatagramProtocol):

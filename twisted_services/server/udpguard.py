@@ -41,15 +41,16 @@ class ReflectionGuard:
         maxSources: int = 10000,
     ) -> None:
         self._serviceName = serviceName
-        self._limiter = SourceRateLimiter(rate, burst, clock, maxSources)
+        # Bound once: allows() runs for every datagram.
+        self._allow = SourceRateLimiter(rate, burst, clock, maxSources).allow
         self._drops = ThrottledReport(clock, DROP_LOG_INTERVAL, self._logDropped)
         self.ownPort = 0
         self.dropped = 0
 
     def allows(self, address: tuple[str, int]) -> bool:
         """Whether a reply to C{address} is allowed now; a refusal is counted."""
-        host, port = address[0], address[1]
-        if port < 1024 or port == self.ownPort or not self._limiter.allow(host):
+        port = address[1]
+        if port < 1024 or port == self.ownPort or not self._allow(address[0]):
             self.drop()
             return False
         return True
