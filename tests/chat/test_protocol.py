@@ -590,7 +590,7 @@ class CloseGraceTests(SynchronousTestCase):
         clock.advance(CLOSE_GRACE)
         self.assertTrue(alice.transport.disconnected)
         self.assertFalse(alice.connected)
-        self.assertEqual(factory.limit.open, 0)
+        self.assertEqual(factory.connections.limit.open, 0)
 
 
 class HelpTests(SynchronousTestCase):
@@ -965,7 +965,7 @@ class ConnectionLimitTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"! server full, try later\r\n")
         self.assertFalse(transport.connected)
         self.assertEqual(alice.lines(), [])
-        self.assertEqual(factory.limit.open, 2)
+        self.assertEqual(factory.connections.limit.open, 2)
 
     def test_closingFreesSlot(self) -> None:
         """When a client leaves, the next one gets in."""
@@ -992,7 +992,7 @@ class ConnectionLimitTests(SynchronousTestCase):
 
 
 class ShutdownTests(SynchronousTestCase):
-    """L{ChatFactory.shutdown}: every client is told, then closed."""
+    """Draining L{ChatFactory.connections}: every client is told, then closed."""
 
     def test_everyoneTold(self) -> None:
         """Each client's last line is the shutdown notice; no departures told."""
@@ -1000,7 +1000,7 @@ class ShutdownTests(SynchronousTestCase):
         everyone = clients(factory, "alice", "bob", "carol")
         everyone[2].send("/join #games")
         drain(*everyone)
-        done = factory.shutdown()
+        done = factory.connections.drain()
         for client in everyone:
             self.assertEqual(client.lines(), ["* server shutting down"])
             self.assertFalse(client.connected)
@@ -1009,25 +1009,34 @@ class ShutdownTests(SynchronousTestCase):
     def test_noOneConnects(self) -> None:
         """While shutting down, new connections are refused."""
         factory, _ = chatFactory()
-        factory.shutdown()
+        factory.connections.drain()
         self.assertIsNone(factory.buildProtocol(peerAddress()))
 
     def test_noClients(self) -> None:
         """With no one connected shutting down is immediate."""
         factory, _ = chatFactory()
-        self.successResultOf(factory.shutdown())
+        self.successResultOf(factory.connections.drain())
 
     def test_waitsForClose(self) -> None:
         """The result waits for connections to close, aborting them after a grace."""
         factory, clock = chatFactory()
         lingering = Client(factory, LingeringTransport())
         lingering.lines()
-        done = factory.shutdown()
+        done = factory.connections.drain()
         self.assertNoResult(done)
         self.assertEqual(lingering.lines(), ["* server shutting down"])
         clock.advance(CLOSE_GRACE)
         self.assertTrue(lingering.transport.disconnected)
         self.successResultOf(done)
+
+    def test_abortAtOnce(self) -> None:
+        """C{abort} drops the connection at once, unsent lines and all."""
+        factory, _ = chatFactory()
+        lingering = Client(factory, LingeringTransport())
+        lingering.protocol.abort()
+        self.assertTrue(lingering.transport.disconnected)
+        self.assertFalse(lingering.connected)
+        self.assertEqual(len(factory.connections), 0)
 
 
 class RobustnessTests(SynchronousTestCase):

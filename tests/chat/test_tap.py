@@ -13,8 +13,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_services.chat.protocol import ChatFactory
 from twisted_services.chat.tap import Options, makeService
+from twisted_services.server.connections import ShutdownService
 from twisted_services.server.listeners import Listener
-from twisted_services.server.shutdown import ShutdownService
 from twisted_services.systemd.notify import SystemdNotifier
 from twisted_services.testing import connect
 
@@ -153,7 +153,7 @@ class MakeServiceTests(SynchronousTestCase):
                 factory.burst,
                 factory.maxBuffer,
                 factory.idleTimeout,
-                factory.limit.maximum,
+                factory.connections.limit.maximum,
             ],
             [80, "gbk", 0.5, 3, 65536, 7, 2],
         )
@@ -186,7 +186,7 @@ class MakeServiceTests(SynchronousTestCase):
         self.successResultOf(done)
         self.assertFalse(any(child.running for child in service))
         self.assertIn(
-            "chat: shutting down, closing 3 connection(s)",
+            "chat: shutting down, finishing 3 connection(s)",
             [formatEvent(event) for event in events],
         )
 

@@ -24,15 +24,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
-from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IDelayedCall,
     IPushProducer,
     IReactorTime,
     ITCPTransport,
 )
-from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
@@ -57,7 +55,7 @@ from twisted_services.chat.text import (
 )
 from twisted_services.core.addresses import describeAddress
 from twisted_services.core.ratelimit import TokenBucket
-from twisted_services.server.connections import ConnectionLimit
+from twisted_services.server.connections import ConnectionTracker, TrackingFactory
 
 CLOSE_GRACE = 3.0
 """
@@ -194,8 +192,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
 
     def connectionMade(self) -> None:
         factory = self.factory
-        factory.limit.opened()
-        factory.connected(self)
+        factory.connections.opened(self)
         self._peer = describeAddress(self.transport.getPeer())
         self.MAX_LENGTH = factory.maxLine + 1
         self._bucket = TokenBucket(factory.rate, factory.burst, factory.clock.seconds())
@@ -442,10 +439,14 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             return
         self.member.send(HELP)
 
-    def shutdown(self) -> None:
-        """The server is stopping: say so, and close."""
+    def drain(self) -> None:
+        """The server is stopping: say so, and close (see L{_close})."""
         self.member.send(SHUTTING_DOWN)
         self._close()
+
+    def abort(self) -> None:
+        """Close at once, whatever is still unsent."""
+        self.transport.abortConnection()
 
     def callLater(self, period: float, func):  # type: ignore[no-untyped-def]
         """Time comes from the factory's clock, so tests can use a C{Clock}."""
@@ -475,11 +476,11 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         self.clearLineBuffer()
         self.member.gone = True
         # Before loseConnection, which may call connectionLost at once.
-        self._closeTimer = self.factory.clock.callLater(CLOSE_GRACE, self._abort)
+        self._closeTimer = self.factory.clock.callLater(CLOSE_GRACE, self._graceOver)
         self.transport.unregisterProducer()
         self.transport.loseConnection()
 
-    def _abort(self) -> None:
+    def _graceOver(self) -> None:
         self._closeTimer = None
         self._log.info(
             "chat: {nick} ({peer}) did not close within {grace} seconds, aborting",
@@ -487,7 +488,7 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             peer=self._peer,
             grace=CLOSE_GRACE,
         )
-        self.transport.abortConnection()
+        self.abort()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
@@ -497,9 +498,9 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             self._closeTimer = None
         factory, member = self.factory, self.member
         member.gone = True
-        factory.limit.closed()
+        factory.connections.closed(self)
         room = factory.state.leave(member)
-        if room is not None and not factory.shuttingDown:
+        if room is not None and not factory.connections.shuttingDown:
             factory.state.broadcast(
                 room, encodeLine(f"* {member.nick} has left (connection lost)")
             )
@@ -509,7 +510,6 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
             peer=self._peer,
             reason=reason.getErrorMessage(),
         )
-        factory.disconnected(self)
 
 
 class ServerFull(Protocol):
@@ -520,7 +520,7 @@ class ServerFull(Protocol):
         self.transport.loseConnection()
 
 
-class ChatFactory(Factory):
+class ChatFactory(TrackingFactory):
     """
     The chat server: the shared L{IChatState}, the limits every
     L{ChatProtocol} applies, the guest counter and the clock.
@@ -535,13 +535,13 @@ class ChatFactory(Factory):
         before it is disconnected.
     @ivar idleTimeout: seconds without data from a client before its
         connection is closed; 0 for never.
-    @ivar shuttingDown: set by L{shutdown}: new connections are refused and
+    @ivar connections: the open connections, up to C{maxConnections}; its
+        C{drain} tells every client the server is shutting down, after which
         departures are no longer announced.
     """
 
     protocol = ChatProtocol
     noisy = False
-    _log = Logger()
 
     def __init__(
         self,
@@ -568,21 +568,14 @@ class ChatFactory(Factory):
         self.burst = burst
         self.maxBuffer = maxBuffer
         self.idleTimeout = idleTimeout
-        self.limit = ConnectionLimit(maxConnections, clock, "chat")
-        self.shuttingDown = False
+        # No drain timeout: each connection aborts itself CLOSE_GRACE seconds
+        # after it starts closing (see ChatProtocol._close).
+        self.connections = ConnectionTracker("chat", clock, maxConnections)
         self._guests = itertools.count(1)
-        self._protocols: set[ChatProtocol] = set()
-        self._drained: list[Deferred[None]] = []
 
-    def buildProtocol(
-        self, addr: IPv4Address | IPv6Address
-    ) -> ChatProtocol | ServerFull | None:
-        if self.shuttingDown:
-            # None makes the listening port close the accepted socket.
-            return None
-        if not self.limit.admits():
-            return ServerFull()
-        return super().buildProtocol(addr)
+    def protocolWhenFull(self) -> ServerFull:
+        """Past C{--max-connections} a client is told so, then closed."""
+        return ServerFull()
 
     def nextGuestNick(self) -> str:
         """
@@ -593,38 +586,3 @@ class ChatFactory(Factory):
             nick = f"guest{next(self._guests)}"
             if self.state.lookup(nick) is None:
                 return nick
-
-    def connected(self, protocol: ChatProtocol) -> None:
-        """Note a connected client, for L{shutdown}."""
-        self._protocols.add(protocol)
-
-    def disconnected(self, protocol: ChatProtocol) -> None:
-        """Note a client gone; the last one out completes a L{shutdown}."""
-        self._protocols.discard(protocol)
-        self._checkDrained()
-
-    def shutdown(self) -> Deferred[None]:
-        """
-        Tell every client C{* server shutting down} and close its connection.
-
-        @return: a L{Deferred} that fires once every connection is closed:
-            at most L{CLOSE_GRACE} seconds (and a reactor turn) later, since
-            clients that do not read are aborted then.
-        """
-        self.shuttingDown = True
-        self._log.info(
-            "chat: shutting down, closing {count} connection(s)",
-            count=len(self._protocols),
-        )
-        drained: Deferred[None] = Deferred()
-        self._drained.append(drained)
-        for protocol in list(self._protocols):
-            protocol.shutdown()
-        self._checkDrained()
-        return drained
-
-    def _checkDrained(self) -> None:
-        if not self._protocols and self._drained:
-            drained, self._drained = self._drained, []
-            for each in drained:
-                each.callback(None)

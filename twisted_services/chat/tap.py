@@ -9,6 +9,7 @@ from twisted.internet.interfaces import IReactorTCP
 
 from twisted_services.chat.protocol import ChatFactory
 from twisted_services.chat.text import isTextEncoding
+from twisted_services.server.connections import ShutdownService
 from twisted_services.server.listeners import serviceWith, streamListeners
 from twisted_services.server.options import (
     ListenOptions,
@@ -17,7 +18,6 @@ from twisted_services.server.options import (
     positiveFloat,
     positiveInt,
 )
-from twisted_services.server.shutdown import ShutdownService
 
 
 def textEncoding(value: str) -> str:
@@ -109,4 +109,6 @@ def makeService(
     listeners = streamListeners("chat", options["listen"], factory, reactor)
     # First, so that MultiService, which stops its children last to first,
     # says goodbye once no listener can accept anyone new.
-    return serviceWith([ShutdownService(factory), *listeners], notify=notify)
+    return serviceWith(
+        [ShutdownService(factory.connections), *listeners], notify=notify
+    )
