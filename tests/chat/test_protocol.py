@@ -667,6 +667,19 @@ class LineLengthTests(SynchronousTestCase):
         self.assertEqual(bob.lines(), ["<alice> after", "<alice> last"])
         self.assertTrue(alice.connected)
 
+    def test_nothingAfterQuitPastLongLine(self) -> None:
+        """
+        Lines after a C{/quit} that followed an over-long line in the same
+        read are not acted on either.
+        """
+        factory, _ = chatFactory(maxLine=20)
+        alice, bob = clients(factory, "alice", "bob")
+        alice.protocol.dataReceived(
+            b"a" * 100 + b"\n/quit\n" + b"b" * 50 + b"\nghost\n"
+        )
+        self.assertEqual(alice.lines(), ["! line too long", "* bye"])
+        self.assertEqual(bob.lines(), ["* alice has left (quit)"])
+
     def test_longLineInPieces(self) -> None:
         """
         A long line arriving in many reads gets exactly one notice and none of

@@ -32,7 +32,6 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
-from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -54,6 +53,7 @@ from twisted_services.chat.text import (
     sanitize,
 )
 from twisted_services.core.addresses import describeAddress
+from twisted_services.core.lines import BoundedLineReceiver
 from twisted_services.core.ratelimit import TokenBucket
 from twisted_services.server.connections import ConnectionTracker, TrackingFactory
 
@@ -164,19 +164,19 @@ class ChatMember:
         self.gone = True
 
 
-class ChatProtocol(LineReceiver, TimeoutMixin):
+class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
     """
     One chat client: lines in, commands and messages out.
 
-    Lines end in LF, with an optional CR before it. L{LineReceiver.MAX_LENGTH}
-    is C{--max-line} plus one for that CR; a longer line is discarded, all of
-    it, with one C{! line too long}, and the connection goes on.
+    Lines end in LF, with an optional CR before it. C{MAX_LENGTH} is
+    C{--max-line} plus one for that CR; a longer line is discarded, all of
+    it, with one C{! line too long}, and the connection goes on (the framing
+    is L{BoundedLineReceiver}'s).
 
     Nothing a client sends raises out of this protocol: an unexpected error
     handling a line is logged and the line is dropped.
     """
 
-    delimiter = b"\n"
     _log = Logger()
     factory: ChatFactory
     # Every stream transport Twisted has (TCP, TLS, UNIX) can abort.
@@ -184,8 +184,6 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
     member: ChatMember
 
     _peer = "(not connected)"
-    _discarding = False
-    _leftover = b""
     _closing = False
     _flooded = False
     _closeTimer: IDelayedCall | None = None
@@ -215,48 +213,20 @@ class ChatProtocol(LineReceiver, TimeoutMixin):
         self.setTimeout(factory.idleTimeout or None)
 
     def dataReceived(self, data: bytes) -> None:
-        """
-        Frame C{data} into lines, skipping what is left of an over-long line
-        (see L{lineLengthExceeded}).
-        """
         if self._closing or self.member.gone:
             return
         self.resetTimeout()
         try:
-            if self._discarding:
-                end = data.find(b"\n")
-                if end == -1:
-                    return
-                self._discarding = False
-                data = data[end + 1 :]
             super().dataReceived(data)
-            # LineReceiver stops at an over-long line; what followed it is
-            # framed here, possibly holding more over-long lines.
-            while self._leftover and not self._closing:
-                data, self._leftover = self._leftover, b""
-                super().dataReceived(data)
         except Exception:
             self._log.failure("chat: error framing data from {peer}", peer=self._peer)
             self.clearLineBuffer()
 
-    def lineLengthExceeded(self, line: bytes) -> None:
-        """
-        Drop an over-long line, telling the client once, and keep the
-        connection.
-
-        @param line: the buffer from the start of the over-long line. If it
-            holds the line's end, what follows is framed again by
-            L{dataReceived}; if not, the rest of the line is skipped as it
-            arrives.
-        """
-        end = line.find(b"\n")
-        if end == -1:
-            self._discarding = True
-        else:
-            self._leftover = line[end + 1 :]
+    def longLineDropped(self) -> None:
+        """An over-long line was dropped: tell the client, once per line."""
         self.member.send(LINE_TOO_LONG)
 
-    def lineReceived(self, line: bytes) -> None:
+    def completeLineReceived(self, line: bytes) -> None:
         if self._closing or self.member.gone:
             # Closing, or cut off as a slow reader: the rest of this read
             # is not acted on while the transport finishes the job.
