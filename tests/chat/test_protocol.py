@@ -1,20 +1,24 @@
 """
 Tests for L{twisted_services.chat.protocol}: several clients joined to one
-L{ChatFactory} on fake transports, with a L{Clock} for time.
+L{ChatFactory} on fake transports, with a L{Clock} for time, and with a
+broker that answers only when told, as a shared store would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import pairwise
+from typing import Any, TypeVar
 
 from hypothesis import given, settings, strategies
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransportWithDisconnection
 from twisted.logger import LogEvent, LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from tests.chat.test_text import isSafe
@@ -25,7 +29,13 @@ from twisted_services.chat.protocol import (
     ChatProtocol,
     ServerFull,
 )
-from twisted_services.chat.state import ChatState, IChatMember
+from twisted_services.chat.state import (
+    ChatState,
+    IChatBroker,
+    IChatMember,
+    LocalBroker,
+    NickTaken,
+)
 from twisted_services.server.connections import REFUSAL_LOG_INTERVAL
 from twisted_services.testing import connect, peerAddress
 
@@ -52,6 +62,86 @@ class LateLossTransport(StringTransportWithDisconnection):
 
     def abortConnection(self) -> None:
         self.disconnected = True
+
+
+_T = TypeVar("_T")
+
+
+@implementer(IChatBroker)
+class LaterBroker:
+    """
+    A broker as a shared store would be, at its slowest: no call is acted on
+    until the test answers it (L{answerNext}, L{answerAll}), in the order
+    the calls were made. It acts on a L{LocalBroker}; nicks in C{elsewhere}
+    are held on other servers. L{leave} and L{publish} act at once, as the
+    interface says they do on this server.
+    """
+
+    def __init__(self) -> None:
+        self._inner = LocalBroker()
+        self.local = self._inner.local
+        self.elsewhere: set[str] = set()
+        self._calls: list[tuple[Callable[[], Deferred[Any]], Deferred[Any]]] = []
+
+    @property
+    def waiting(self) -> int:
+        """How many calls are not answered yet."""
+        return len(self._calls)
+
+    def answerNext(self, failure: BaseException | None = None) -> None:
+        """
+        Act on the oldest call and answer it; or, given C{failure}, fail it
+        without acting, as a store that cannot be reached would.
+        """
+        act, answer = self._calls.pop(0)
+        if failure is None:
+            act().chainDeferred(answer)
+        else:
+            answer.errback(failure)
+
+    def answerAll(self) -> None:
+        """Answer every call, including those the answers lead to."""
+        while self._calls:
+            self.answerNext()
+
+    def _later(self, act: Callable[[], Deferred[_T]]) -> Deferred[_T]:
+        answer: Deferred[_T] = Deferred()
+        self._calls.append((act, answer))
+        return answer
+
+    def _claiming(self, nick: str, act: Callable[[], Deferred[_T]]) -> Deferred[_T]:
+        def claim() -> Deferred[_T]:
+            if nick.lower() in self.elsewhere:
+                return fail(NickTaken(nick))
+            return act()
+
+        return self._later(claim)
+
+    def enter(self, member: IChatMember, room: str) -> Deferred[str]:
+        return self._claiming(member.nick, lambda: self._inner.enter(member, room))
+
+    def rename(self, member: IChatMember, nick: str) -> Deferred[None]:
+        return self._claiming(nick, lambda: self._inner.rename(member, nick))
+
+    def join(self, member: IChatMember, room: str) -> Deferred[tuple[str | None, str]]:
+        return self._later(lambda: self._inner.join(member, room))
+
+    def leave(self, member: IChatMember) -> Deferred[None]:
+        return self._inner.leave(member)
+
+    def publish(
+        self, room: str, line: bytes, exclude: IChatMember | None = None
+    ) -> None:
+        self._inner.publish(room, line, exclude)
+
+    def members(self, room: str) -> Deferred[list[str]]:
+        return self._later(lambda: self._inner.members(room))
+
+    def roomCounts(self) -> Deferred[dict[str, int]]:
+        return self._later(self._inner.roomCounts)
+
+    def sendPrivate(self, nick: str, line: bytes) -> Deferred[str | None]:
+        return self._later(lambda: self._inner.sendPrivate(nick, line))
 
 
 class Client:
@@ -132,6 +222,28 @@ def guests(factory: ChatFactory, howMany: int) -> list[Client]:
     for client in connected:
         client.lines()
     return connected
+
+
+def laterChat(
+    *nicks: str, **kwargs: object
+) -> tuple[ChatFactory, LaterBroker, list[Client]]:
+    """
+    A factory with C{kwargs} on a L{LaterBroker}, with a client per nick,
+    entered and named (every call answered), and everything they were sent
+    so far read.
+    """
+    broker = LaterBroker()
+    factory, _ = chatFactory(broker=broker, **kwargs)
+    connected = []
+    for nick in nicks:
+        client = Client(factory)
+        broker.answerAll()
+        if client.member.nick != nick:
+            client.send(f"/nick {nick}")
+            broker.answerAll()
+        connected.append(client)
+    drain(*connected)
+    return factory, broker, connected
 
 
 def messages(events: Sequence[LogEvent]) -> list[str]:
@@ -1136,3 +1248,264 @@ class RobustnessTests(SynchronousTestCase):
         bounds = sorted({0, len(data), *(cut for cut in cuts if cut < len(data))})
         pieces = [data[start:end] for start, end in pairwise(bounds)]
         self.assertEqual(run(pieces), run([data]))
+
+
+class LaterBrokerTests(SynchronousTestCase):
+    """
+    A broker whose answers come later: the protocol waits for them, keeps
+    the client's lines in order meanwhile, and copes with a client gone by
+    the time they come.
+    """
+
+    def test_fakeIsABroker(self) -> None:
+        """The fake provides the whole interface, as L{LocalBroker} does."""
+        self.assertTrue(verifyObject(IChatBroker, LaterBroker()))
+
+    def test_brokerAndState(self) -> None:
+        """The factory's state is its broker's; giving another as well is refused."""
+        broker = LaterBroker()
+        factory, _ = chatFactory(broker=broker)
+        self.assertIs(factory.state, broker.local)
+        self.assertRaises(
+            ValueError, ChatFactory, Clock(), state=ChatState(), broker=broker
+        )
+
+    def test_sameConversation(self) -> None:
+        """
+        Answered after each line, a conversation using every command reads
+        the same, line for line, as with the in-process broker.
+        """
+        script = [
+            (0, "/nick alice"),
+            (1, "/nick bob"),
+            (0, "hello"),
+            (1, "/me waves"),
+            (2, "/who"),
+            (1, "/join #Games"),
+            (0, "/rooms"),
+            (0, "/msg BOB psst"),
+            (1, "/msg nobody x"),
+            (2, "/nick ALICE"),
+            (0, "/join #games"),
+            (1, "/who"),
+            (2, "/nick carol"),
+            (0, "/quit off now"),
+            (2, "/who"),
+        ]
+
+        def transcript(broker: LaterBroker | None) -> list[list[str]]:
+            factory, _ = chatFactory(broker=broker)
+            lines: list[list[str]] = []
+            connected = []
+            for _ in range(3):
+                connected.append(Client(factory))
+                if broker is not None:
+                    broker.answerAll()
+                lines.append([line for each in connected for line in each.lines()])
+            for who, line in script:
+                connected[who].send(line)
+                if broker is not None:
+                    broker.answerAll()
+                lines.append([line for each in connected for line in each.lines()])
+            return lines
+
+        self.assertEqual(transcript(LaterBroker()), transcript(None))
+
+    def test_welcomeWaits(self) -> None:
+        """
+        A newcomer is welcomed, and its room told, once the broker lets it
+        in; meanwhile nothing is read from it.
+        """
+        factory, broker, [alice] = laterChat("alice")
+        newcomer = Client(factory)
+        self.assertEqual((newcomer.lines(), alice.lines()), ([], []))
+        self.assertEqual(newcomer.transport.producerState, "paused")
+        broker.answerNext()
+        self.assertEqual(
+            newcomer.lines(),
+            ["* welcome, you are guest2 in lobby; type /help for commands"],
+        )
+        self.assertEqual(alice.lines(), ["* guest2 has joined"])
+        self.assertEqual(newcomer.transport.producerState, "producing")
+
+    def test_linesBeforeWelcome(self) -> None:
+        """Lines sent before the welcome are handled after it, in order."""
+        factory, broker, [alice] = laterChat("alice")
+        newcomer = Client(factory)
+        newcomer.send("hi", "/who")
+        self.assertEqual(alice.lines(), [])
+        broker.answerAll()
+        self.assertEqual(alice.lines(), ["* guest2 has joined", "<guest2> hi"])
+        self.assertEqual(
+            newcomer.lines(),
+            [
+                "* welcome, you are guest2 in lobby; type /help for commands",
+                "* in lobby: alice, guest2",
+            ],
+        )
+
+    def test_linesWaitForAnswer(self) -> None:
+        """
+        Lines after a command, in the same read or later ones, wait for its
+        answer and are then handled in order: here as the renamed member.
+        """
+        _, broker, [alice, bob] = laterChat("alice", "bob")
+        alice.protocol.dataReceived(b"/nick alicia\nhello\n")
+        alice.send("/me waves")
+        self.assertEqual((alice.lines(), bob.lines()), ([], []))
+        self.assertEqual(alice.transport.producerState, "paused")
+        self.assertEqual(broker.waiting, 1)
+        broker.answerNext()
+        self.assertEqual(
+            alice.lines(), ["* you are now known as alicia", "* alicia waves"]
+        )
+        self.assertEqual(
+            bob.lines(),
+            ["* alice is now known as alicia", "<alicia> hello", "* alicia waves"],
+        )
+        self.assertEqual(alice.transport.producerState, "producing")
+
+    def test_oneAnswerAtATime(self) -> None:
+        """A line that needs the broker waits for the answer to the one before it."""
+        _, broker, [alice, bob] = laterChat("alice", "bob")
+        alice.send("/who", "/rooms", "after")
+        self.assertEqual(broker.waiting, 1)
+        broker.answerNext()
+        self.assertEqual(alice.lines(), ["* in lobby: alice, bob"])
+        self.assertEqual(bob.lines(), [])
+        self.assertEqual(broker.waiting, 1)
+        broker.answerNext()
+        self.assertEqual(alice.lines(), ["* rooms: lobby (2)"])
+        self.assertEqual(bob.lines(), ["<alice> after"])
+
+    def test_otherClientsGoOn(self) -> None:
+        """One client waiting for the broker holds back no one else."""
+        _, _, [alice, bob] = laterChat("alice", "bob")
+        alice.send("/who")
+        bob.send("still here")
+        self.assertEqual(alice.lines(), ["<bob> still here"])
+
+    def test_nickTakenElsewhere(self) -> None:
+        """A nick held on another server is refused like a local one."""
+        _, broker, [alice] = laterChat("alice")
+        broker.elsewhere.add("zoe")
+        alice.send("/nick Zoe")
+        broker.answerNext()
+        self.assertEqual(alice.lines(), ["! nick Zoe is taken"])
+        self.assertEqual(alice.member.nick, "alice")
+
+    def test_guestNickTakenElsewhere(self) -> None:
+        """A guest nick held on another server is skipped for the next one."""
+        factory, broker, _ = laterChat()
+        broker.elsewhere.update({"guest1", "guest2"})
+        newcomer = Client(factory)
+        broker.answerAll()
+        self.assertEqual(
+            newcomer.lines(),
+            ["* welcome, you are guest3 in lobby; type /help for commands"],
+        )
+        self.assertIs(factory.state.lookup("guest3"), newcomer.member)
+
+    def test_cannotEnter(self) -> None:
+        """A broker that cannot let a newcomer in is logged; the newcomer is closed."""
+        factory, broker, [alice] = laterChat("alice")
+        newcomer = Client(factory)
+        broker.answerNext(ConnectionError("store unreachable"))
+        self.assertEqual(len(self.flushLoggedErrors(ConnectionError)), 1)
+        self.assertFalse(newcomer.connected)
+        self.assertEqual((newcomer.lines(), alice.lines()), ([], []))
+        self.assertEqual(len(factory.connections), 1)
+
+    def test_failedAnswer(self) -> None:
+        """
+        A failed answer is logged and its line dropped; the lines after it
+        are handled.
+        """
+        _, broker, [alice, bob] = laterChat("alice", "bob")
+        alice.send("/rooms", "next")
+        broker.answerNext(ConnectionError("store unreachable"))
+        self.assertEqual(len(self.flushLoggedErrors(ConnectionError)), 1)
+        self.assertEqual(alice.lines(), [])
+        self.assertEqual(bob.lines(), ["<alice> next"])
+        self.assertTrue(alice.connected)
+
+    def test_lostBeforeEntering(self) -> None:
+        """
+        A newcomer gone before the broker let it in leaves no trace: no
+        announcement, no member, its nick free.
+        """
+        factory, broker, [alice] = laterChat("alice")
+        newcomer = Client(factory)
+        newcomer.transport.loseConnection()
+        broker.answerAll()
+        self.assertEqual(alice.lines(), [])
+        self.assertIsNone(factory.state.lookup("guest2"))
+        self.assertEqual(factory.state.roomCounts(), {"lobby": 1})
+
+    def test_lostWhileRenaming(self) -> None:
+        """
+        A member gone while its new nick was being claimed is announced
+        under its old nick, and holds neither nick once the claim is answered.
+        """
+        factory, broker, [alice, bob] = laterChat("alice", "bob")
+        alice.send("/nick alicia", "ignored")
+        alice.transport.loseConnection()
+        self.assertEqual(bob.lines(), ["* alice has left (connection lost)"])
+        broker.answerAll()
+        self.assertEqual(bob.lines(), [])
+        self.assertIsNone(factory.state.lookup("alicia"))
+        self.assertIsNone(factory.state.lookup("alice"))
+
+    def test_lostWhileJoining(self) -> None:
+        """A member gone while joining is left in no room once the join is answered."""
+        factory, broker, [alice, bob] = laterChat("alice", "bob")
+        alice.send("/join #games")
+        alice.transport.loseConnection()
+        self.assertEqual(bob.lines(), ["* alice has left (connection lost)"])
+        broker.answerAll()
+        self.assertEqual(factory.state.roomCounts(), {"lobby": 1})
+        self.assertIsNone(factory.state.lookup("alice"))
+        self.assertEqual(bob.lines(), [])
+
+    def test_idleWhileWaiting(self) -> None:
+        """
+        An answer that comes once its client timed out is not acted on: the
+        room is not told of the nick change, and sees the client leave under
+        the nick it knew.
+        """
+        factory, broker, [bob] = laterChat("bob", idleTimeout=30)
+        alice = Client(factory, LingeringTransport())
+        broker.answerAll()
+        drain(alice, bob)
+        alice.send("/nick alice")
+        factory.clock.advance(20)
+        bob.protocol.dataReceived(b"typing")
+        factory.clock.advance(10)
+        self.assertEqual(alice.lines(), ["* idle too long, closing"])
+        broker.answerAll()
+        self.assertEqual(alice.lines(), [])
+        self.assertEqual(bob.lines(), [])
+        factory.clock.advance(CLOSE_GRACE)
+        self.assertEqual(bob.lines(), ["* guest2 has left (connection lost)"])
+        self.assertIsNone(factory.state.lookup("alice"))
+
+    def test_closingWhileWaiting(self) -> None:
+        """
+        A client told the server is shutting down is sent nothing more, not
+        even the answer it was waiting for; its held lines are dropped, and
+        once it is closed it holds no nick.
+        """
+        factory, broker, _ = laterChat("bob")
+        alice = Client(factory, LingeringTransport())
+        broker.answerAll()
+        alice.lines()
+        alice.send("/nick alice", "/nick alicia")
+        factory.connections.drain()
+        broker.answerAll()
+        self.assertEqual(alice.lines(), ["* server shutting down"])
+        self.assertEqual(broker.waiting, 0)
+        self.assertTrue(alice.connected)
+        factory.clock.advance(CLOSE_GRACE)
+        self.assertFalse(alice.connected)
+        self.assertIsNone(factory.state.lookup("alice"))
+        self.assertIsNone(factory.state.lookup("alicia"))

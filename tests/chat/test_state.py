@@ -1,6 +1,7 @@
 """
-Tests for L{twisted_services.chat.state}: rooms, members and nicks, with
-members that only record what they are sent.
+Tests for L{twisted_services.chat.state}: rooms, members and nicks, and the
+in-process L{LocalBroker} over them, with members that only record what they
+are sent.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from zope.interface.verify import verifyObject
 from twisted_services.chat.state import (
     LOBBY,
     ChatState,
+    IChatBroker,
     IChatMember,
     IChatState,
+    LocalBroker,
     NickTaken,
 )
 
@@ -61,9 +64,10 @@ class InterfaceTests(SynchronousTestCase):
     """L{ChatState} provides L{IChatState}; the test member L{IChatMember}."""
 
     def test_interfaces(self) -> None:
-        """Both objects fully provide their interfaces."""
+        """Each object fully provides its interface."""
         self.assertTrue(verifyObject(IChatState, ChatState()))
         self.assertTrue(verifyObject(IChatMember, Member("a")))
+        self.assertTrue(verifyObject(IChatBroker, LocalBroker()))
 
 
 class JoinTests(SynchronousTestCase):
@@ -235,3 +239,131 @@ class BroadcastTests(SynchronousTestCase):
         state.broadcast(LOBBY, b"x\r\n")
         self.assertEqual(after.received, [b"x\r\n"])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
+def entered(broker: LocalBroker, *nicks: str, room: str = LOBBY) -> list[Member]:
+    """New members with C{nicks}, entered into C{room} through C{broker}."""
+    members = [Member(nick) for nick in nicks]
+    for member in members:
+        broker.enter(member, room)
+    return members
+
+
+class LocalBrokerTests(SynchronousTestCase):
+    """
+    L{LocalBroker}: the chat is its L{ChatState}, and every answer has
+    already fired when the call returns.
+    """
+
+    def test_defaultState(self) -> None:
+        """Without a state the broker keeps a new L{ChatState}, with the lobby."""
+        broker = LocalBroker()
+        self.assertIsInstance(broker.local, ChatState)
+        self.assertEqual(broker.local.roomCounts(), {LOBBY: 0})
+
+    def test_givenState(self) -> None:
+        """A state given is the one the broker keeps."""
+        state = ChatState()
+        self.assertIs(LocalBroker(state).local, state)
+
+    def test_enter(self) -> None:
+        """Entering puts the member in the room and answers the room's name."""
+        broker = LocalBroker()
+        [alice] = entered(broker, "alice", room="#Games")
+        bob = Member("bob")
+        self.assertEqual(self.successResultOf(broker.enter(bob, "#GAMES")), "#Games")
+        self.assertEqual(broker.local.members("#games"), [alice, bob])
+        self.assertIs(broker.local.lookup("BOB"), bob)
+
+    def test_enterTaken(self) -> None:
+        """A nick someone holds, in any case, fails the entry: nothing changes."""
+        broker = LocalBroker()
+        entered(broker, "alice")
+        intruder = Member("ALICE")
+        self.failureResultOf(broker.enter(intruder, "#games"), NickTaken)
+        self.assertIsNone(broker.local.roomOf(intruder))
+        self.assertEqual(broker.local.roomCounts(), {LOBBY: 1})
+
+    def test_rename(self) -> None:
+        """Renaming answers once the nick is the member's."""
+        broker = LocalBroker()
+        [guest] = entered(broker, "guest1")
+        self.assertIsNone(self.successResultOf(broker.rename(guest, "alice")))
+        self.assertEqual(guest.nick, "alice")
+        self.assertIs(broker.local.lookup("alice"), guest)
+
+    def test_renameTaken(self) -> None:
+        """Another member's nick fails the rename; the nick is unchanged."""
+        broker = LocalBroker()
+        alice, guest = entered(broker, "alice", "guest2")
+        self.failureResultOf(broker.rename(guest, "Alice"), NickTaken)
+        self.assertEqual(guest.nick, "guest2")
+        self.assertIs(broker.local.lookup("alice"), alice)
+
+    def test_join(self) -> None:
+        """Joining answers the room left and the room joined, as it is spelled."""
+        broker = LocalBroker()
+        alice, bob = entered(broker, "alice", "bob")
+        broker.join(alice, "#Games")
+        self.assertEqual(
+            self.successResultOf(broker.join(bob, "#GAMES")), (LOBBY, "#Games")
+        )
+        self.assertEqual(broker.local.members("#games"), [alice, bob])
+
+    def test_leave(self) -> None:
+        """Leaving frees room and nick; leaving again is harmless."""
+        broker = LocalBroker()
+        [alice] = entered(broker, "alice", room="#games")
+        self.successResultOf(broker.leave(alice))
+        self.successResultOf(broker.leave(alice))
+        self.successResultOf(broker.leave(Member("never")))
+        self.assertIsNone(broker.local.lookup("alice"))
+        self.assertEqual(broker.local.roomCounts(), {LOBBY: 0})
+
+    def test_publish(self) -> None:
+        """A published line reaches the room's members but the excluded one."""
+        broker = LocalBroker()
+        alice, bob, carol = entered(broker, "alice", "bob", "carol")
+        [dave] = entered(broker, "dave", room="#games")
+        line = b"<alice> hi\r\n"
+        broker.publish(LOBBY, line, exclude=alice)
+        self.assertEqual(alice.received, [])
+        self.assertIs(bob.received[0], line)
+        self.assertIs(carol.received[0], line)
+        self.assertEqual(dave.received, [])
+
+    def test_members(self) -> None:
+        """A room's members are answered as nicks; an unknown room has none."""
+        broker = LocalBroker()
+        entered(broker, "alice", "Bob")
+        entered(broker, "carol", room="#games")
+        self.assertEqual(
+            self.successResultOf(broker.members("LOBBY")), ["alice", "Bob"]
+        )
+        self.assertEqual(self.successResultOf(broker.members("#nowhere")), [])
+
+    def test_roomCounts(self) -> None:
+        """Every room with how many are in it."""
+        broker = LocalBroker()
+        entered(broker, "a", "b")
+        entered(broker, "c", room="#games")
+        self.assertEqual(
+            self.successResultOf(broker.roomCounts()), {LOBBY: 2, "#games": 1}
+        )
+
+    def test_sendPrivate(self) -> None:
+        """A private line reaches its nick's holder, whose spelling is answered."""
+        broker = LocalBroker()
+        alice, bob = entered(broker, "alice", "Bob")
+        self.assertEqual(
+            self.successResultOf(broker.sendPrivate("BOB", b"x\r\n")), "Bob"
+        )
+        self.assertEqual(bob.received, [b"x\r\n"])
+        self.assertEqual(alice.received, [])
+
+    def test_sendPrivateNoSuchNick(self) -> None:
+        """A nick no one holds answers L{None} and sends nothing."""
+        broker = LocalBroker()
+        [alice] = entered(broker, "alice")
+        self.assertIsNone(self.successResultOf(broker.sendPrivate("bob", b"x\r\n")))
+        self.assertEqual(alice.received, [])

@@ -3,8 +3,10 @@ The chat service: a room-based, line-based chat anyone can use with C{nc} or
 C{telnet}, safe with hostile clients.
 
 L{ChatProtocol} frames, decodes, sanitizes and rate-limits what one client
-sends and turns it into operations on the factory's L{IChatState}; the state
-knows rooms and members but no transports. What a client is sent goes
+sends and turns it into operations on the factory's L{IChatBroker}, the chat
+as a whole, which may span several servers and so answers with
+L{Deferred}s; this server's rooms and members are its L{IChatState}. Neither
+knows transports. What a client is sent goes
 through its L{ChatMember}, which is also the streaming producer on its
 transport: it learns from the transport when the client stops reading, and
 disconnects a client that lets too much output pile up, so that one slow
@@ -23,7 +25,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any, TypeVar
 
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import (
     IDelayedCall,
     IPushProducer,
@@ -38,9 +42,10 @@ from zope.interface import implementer
 
 from twisted_services.chat.state import (
     LOBBY,
-    ChatState,
+    IChatBroker,
     IChatMember,
     IChatState,
+    LocalBroker,
     NickTaken,
 )
 from twisted_services.chat.text import (
@@ -56,6 +61,8 @@ from twisted_services.core.addresses import describeAddress
 from twisted_services.core.lines import BoundedLineReceiver
 from twisted_services.core.ratelimit import TokenBucket
 from twisted_services.server.connections import ConnectionTracker, TrackingFactory
+
+_T = TypeVar("_T")
 
 CLOSE_GRACE = 3.0
 """
@@ -173,6 +180,14 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
     it, with one C{! line too long}, and the connection goes on (the framing
     is L{BoundedLineReceiver}'s).
 
+    What the rest of the chat must answer (a nick claim, C{/who}, C{/join},
+    ...) goes to the factory's L{IChatBroker}, whose answers are
+    L{Deferred}s. While one is awaited the client's later lines wait, and
+    reading from it stops, so that they are handled in the order they were
+    sent; an answer that comes once the client is gone is not acted on, and
+    whatever it gave the member is given up (see L{_answered}). With
+    L{LocalBroker} every answer is there at once and nothing waits.
+
     Nothing a client sends raises out of this protocol: an unexpected error
     handling a line is logged and the line is dropped.
     """
@@ -187,6 +202,13 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
     _closing = False
     _flooded = False
     _closeTimer: IDelayedCall | None = None
+    # In the broker's chat (entered, not yet left), so that a lost
+    # connection must leave it and tell the room, under the nick the room
+    # knows: a rename answered while closing is not announced.
+    _inChat = False
+    _knownAs = ""
+    # Broker answers awaited; lines wait while there is one.
+    _awaited = 0
 
     def connectionMade(self) -> None:
         factory = self.factory
@@ -194,28 +216,140 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         self._peer = describeAddress(self.transport.getPeer())
         self.MAX_LENGTH = factory.maxLine + 1
         self._bucket = TokenBucket(factory.rate, factory.burst, factory.clock.seconds())
-        nick = factory.nextGuestNick()
-        self.member = ChatMember(self.transport, self._peer, factory.maxBuffer, nick)
+        self.member = ChatMember(self.transport, self._peer, factory.maxBuffer)
         self.transport.registerProducer(self.member, True)
-        factory.state.join(self.member, LOBBY)
+        self.setTimeout(factory.idleTimeout or None)
+        self._enter()
+
+    def _enter(self) -> None:
+        """Enter the lobby under the next guest nick no one here is using."""
+        self.member.nick = self.factory.nextGuestNick()
+        self._after(
+            maybeDeferred(self.factory.broker.enter, self.member, LOBBY),
+            self._entered,
+            self._notEntered,
+        )
+
+    def _entered(self, room: str) -> None:
+        """Welcome the newcomer, and tell its room."""
+        self._inChat = True
+        member, nick = self.member, self.member.nick
+        self._knownAs = nick
         self._log.info(
             "chat: {peer} connected as {nick}, in {room}",
             peer=self._peer,
             nick=nick,
-            room=LOBBY,
+            room=room,
         )
-        self.member.send(
-            encodeLine(f"* welcome, you are {nick} in {LOBBY}; type /help for commands")
+        member.send(
+            encodeLine(f"* welcome, you are {nick} in {room}; type /help for commands")
         )
-        factory.state.broadcast(
-            LOBBY, encodeLine(f"* {nick} has joined"), exclude=self.member
+        self.factory.broker.publish(
+            room, encodeLine(f"* {nick} has joined"), exclude=member
         )
-        self.setTimeout(factory.idleTimeout or None)
+
+    def _notEntered(self, reason: Failure) -> None:
+        if reason.check(NickTaken):
+            # Taken on another server: this one's guest numbers go on.
+            self._enter()
+            return
+        self._log.failure(
+            "chat: {peer} could not enter the chat", reason, peer=self._peer
+        )
+        self._close()
+
+    def _after(
+        self,
+        answer: Deferred[_T],
+        then: Callable[[_T], None],
+        otherwise: Callable[[Failure], None] | None = None,
+    ) -> None:
+        """
+        Go on with C{then(result)}, or C{otherwise(failure)}, once the broker
+        has answered: at once if C{answer} has already fired (it has, from
+        L{LocalBroker}), else later, with this client's lines held back until
+        then.
+        """
+        self._awaited += 1
+        answer.addBoth(self._answered, then, otherwise)
+        if self._awaited and not self.paused:
+            self._holdLines()
+
+    def _answered(
+        self,
+        result: object,
+        then: Callable[[Any], None],
+        otherwise: Callable[[Failure], None] | None,
+    ) -> None:
+        """
+        The broker answered: act on it, unless the client is gone or going,
+        then handle the lines that waited for it.
+        """
+        self._awaited -= 1
+        try:
+            if self.member.gone:
+                self._answeredTooLate()
+            elif isinstance(result, Failure):
+                (otherwise or self._lineFailed)(result)
+            else:
+                then(result)
+        except Exception:
+            self._lineFailed()
+        if not self._awaited and self.paused:
+            self._releaseLines()
+
+    def _answeredTooLate(self) -> None:
+        """
+        The broker answered a client that is gone or going: nothing is sent,
+        and whatever the answer gave it (a nick, a room) must not outlive it.
+        Unless L{connectionLost} is still to come and leave, leave now: it
+        may have left before the broker acted, or the client never entered.
+        """
+        if not self._inChat:
+            self._leaveChat()
+
+    def _lineFailed(self, reason: Failure | None = None) -> None:
+        """Log why a line failed: C{reason}, or the exception being handled."""
+        self._log.failure(
+            "chat: error handling a line from {nick} ({peer})",
+            reason,
+            nick=self.member.nick,
+            peer=self._peer,
+        )
+
+    def _holdLines(self) -> None:
+        """Handle no more lines, and read none, until the broker answers."""
+        self.paused = True
+        if not self.member.gone:
+            self.transport.pauseProducing()
+
+    def _releaseLines(self) -> None:
+        """Read again, and handle the lines that waited, in order."""
+        self.paused = False
+        if not self.member.gone:
+            self.transport.resumeProducing()
+            self._frame(b"")
+
+    def _leaveChat(self) -> None:
+        """Give up the member's room and nick in the broker."""
+        self._inChat = False
+        self.factory.broker.leave(self.member).addErrback(
+            lambda reason: self._log.failure(
+                "chat: {nick} ({peer}) could not leave the chat",
+                reason,
+                nick=self.member.nick,
+                peer=self._peer,
+            )
+        )
 
     def dataReceived(self, data: bytes) -> None:
         if self._closing or self.member.gone:
             return
         self.resetTimeout()
+        self._frame(data)
+
+    def _frame(self, data: bytes) -> None:
+        """Frame C{data} into lines and handle them, unless told to wait."""
         try:
             super().dataReceived(data)
         except Exception:
@@ -248,11 +382,7 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         try:
             self._handle(sanitize(decodeLine(line, factory.fallbackEncoding)))
         except Exception:
-            self._log.failure(
-                "chat: error handling a line from {nick} ({peer})",
-                nick=self.member.nick,
-                peer=self._peer,
-            )
+            self._lineFailed()
 
     def _handle(self, text: str) -> None:
         name, argument = parseLine(text)
@@ -272,7 +402,7 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         room = self.factory.state.roomOf(member)
         if room is not None:
             line = encodeLine(f"<{member.nick}> {text}")
-            self.factory.state.broadcast(room, line, exclude=member)
+            self.factory.broker.publish(room, line, exclude=member)
 
     def command_nick(self, argument: str) -> None:
         """C{/nick NAME}: change nick, if no one else has it."""
@@ -284,13 +414,16 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         if not isValidNick(nick):
             self.member.send(NICK_INVALID)
             return
-        state, member = self.factory.state, self.member
-        old = member.nick
-        try:
-            state.rename(member, nick)
-        except NickTaken:
-            self.member.send(encodeLine(f"! nick {nick} is taken"))
-            return
+        old = self.member.nick
+        self._after(
+            self.factory.broker.rename(self.member, nick),
+            lambda _: self._renamed(old, nick),
+            lambda reason: self._notRenamed(reason, nick),
+        )
+
+    def _renamed(self, old: str, nick: str) -> None:
+        member = self.member
+        self._knownAs = nick
         member.send(encodeLine(f"* you are now known as {nick}"))
         if nick != old:
             self._log.info(
@@ -299,11 +432,17 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
                 peer=self._peer,
                 nick=nick,
             )
-            room = state.roomOf(member)
+            room = self.factory.state.roomOf(member)
             if room is not None:
-                state.broadcast(
+                self.factory.broker.publish(
                     room, encodeLine(f"* {old} is now known as {nick}"), exclude=member
                 )
+
+    def _notRenamed(self, reason: Failure, nick: str) -> None:
+        if reason.check(NickTaken):
+            self.member.send(encodeLine(f"! nick {nick} is taken"))
+        else:
+            self._lineFailed(reason)
 
     def command_me(self, argument: str) -> None:
         """C{/me ACTION}: the room, and the actor as confirmation, see the action."""
@@ -313,19 +452,22 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         room = self.factory.state.roomOf(self.member)
         if room is not None:
             line = encodeLine(f"* {self.member.nick} {argument}")
-            self.factory.state.broadcast(room, line)
+            self.factory.broker.publish(room, line)
 
     def command_who(self, argument: str) -> None:
-        """C{/who}: the members of the room, sorted."""
+        """C{/who}: the members of the room, on every server, sorted."""
         if argument:
             self.member.send(WHO_USAGE)
             return
-        state = self.factory.state
-        room = state.roomOf(self.member)
+        room = self.factory.state.roomOf(self.member)
         if room is None:
             return
-        nicks = sorted((each.nick for each in state.members(room)), key=str.lower)
-        self.member.send(encodeLine(f"* in {room}: {', '.join(nicks)}"))
+
+        def listed(nicks: list[str]) -> None:
+            nicks = sorted(nicks, key=str.lower)
+            self.member.send(encodeLine(f"* in {room}: {', '.join(nicks)}"))
+
+        self._after(self.factory.broker.members(room), listed)
 
     def command_join(self, argument: str) -> None:
         """C{/join ROOM}: leave this room for C{ROOM}, creating it if need be."""
@@ -337,19 +479,19 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         if not isValidRoom(wanted):
             self.member.send(ROOM_INVALID)
             return
-        state, member = self.factory.state, self.member
-        current = state.roomOf(member)
+        current = self.factory.state.roomOf(self.member)
         if current is not None and current.lower() == wanted.lower():
-            member.send(encodeLine(f"! you are already in {current}"))
+            self.member.send(encodeLine(f"! you are already in {current}"))
             return
-        old = state.join(member, wanted)
-        room = state.roomOf(member) or wanted
+        self._after(self.factory.broker.join(self.member, wanted), self._joined)
+
+    def _joined(self, move: tuple[str | None, str]) -> None:
+        old, room = move
+        member, broker = self.member, self.factory.broker
         member.send(encodeLine(f"* you joined {room}"))
         if old is not None:
-            state.broadcast(
-                old, encodeLine(f"* {member.nick} has left (joined {room})")
-            )
-        state.broadcast(room, encodeLine(f"* {member.nick} has joined"), exclude=member)
+            broker.publish(old, encodeLine(f"* {member.nick} has left (joined {room})"))
+        broker.publish(room, encodeLine(f"* {member.nick} has joined"), exclude=member)
         self._log.info(
             "chat: {nick} ({peer}) moved from {old} to {room}",
             nick=member.nick,
@@ -363,11 +505,13 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         if argument:
             self.member.send(ROOMS_USAGE)
             return
-        counts = sorted(
-            self.factory.state.roomCounts().items(), key=lambda item: item[0].lower()
-        )
-        listing = ", ".join(f"{room} ({count})" for room, count in counts)
-        self.member.send(encodeLine(f"* rooms: {listing}"))
+
+        def listed(counts: dict[str, int]) -> None:
+            ordered = sorted(counts.items(), key=lambda item: item[0].lower())
+            listing = ", ".join(f"{room} ({count})" for room, count in ordered)
+            self.member.send(encodeLine(f"* rooms: {listing}"))
+
+        self._after(self.factory.broker.roomCounts(), listed)
 
     def command_msg(self, argument: str) -> None:
         """C{/msg NICK TEXT}: a private line to C{NICK}, in whichever room."""
@@ -376,21 +520,28 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
             self.member.send(MSG_USAGE)
             return
         nick, text = parts
-        target = self.factory.state.lookup(nick) if isValidNick(nick) else None
-        if target is None:
+        if not isValidNick(nick):
             self.member.send(NO_SUCH_NICK)
             return
-        target.send(encodeLine(f"*{self.member.nick}* {text}"))
-        self.member.send(encodeLine(f"-> *{target.nick}* {text}"))
+
+        def sent(holder: str | None) -> None:
+            if holder is None:
+                self.member.send(NO_SUCH_NICK)
+            else:
+                self.member.send(encodeLine(f"-> *{holder}* {text}"))
+
+        line = encodeLine(f"*{self.member.nick}* {text}")
+        self._after(self.factory.broker.sendPrivate(nick, line), sent)
 
     def command_quit(self, argument: str) -> None:
         """C{/quit [REASON]}: leave, telling the room why, and close."""
         reason = argument or "quit"
         member = self.member
-        room = self.factory.state.leave(member)
+        room = self.factory.state.roomOf(member)
+        self._leaveChat()
         if room is not None:
-            self.factory.state.broadcast(
-                room, encodeLine(f"* {member.nick} has left ({reason})")
+            self.factory.broker.publish(
+                room, encodeLine(f"* {member.nick} has left ({reason})"), exclude=member
             )
         self._log.info(
             "chat: {nick} ({peer}) quit {room} ({reason})",
@@ -469,11 +620,15 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         factory, member = self.factory, self.member
         member.gone = True
         factory.connections.closed(self)
-        room = factory.state.leave(member)
-        if room is not None and not factory.connections.shuttingDown:
-            factory.state.broadcast(
-                room, encodeLine(f"* {member.nick} has left (connection lost)")
-            )
+        if self._inChat:
+            room = factory.state.roomOf(member)
+            self._leaveChat()
+            if room is not None and not factory.connections.shuttingDown:
+                factory.broker.publish(
+                    room,
+                    encodeLine(f"* {self._knownAs} has left (connection lost)"),
+                    exclude=member,
+                )
         self._log.info(
             "chat: {nick} ({peer}) disconnected ({reason})",
             nick=member.nick,
@@ -492,9 +647,13 @@ class ServerFull(Protocol):
 
 class ChatFactory(TrackingFactory):
     """
-    The chat server: the shared L{IChatState}, the limits every
-    L{ChatProtocol} applies, the guest counter and the clock.
+    The chat server: the L{IChatBroker} (and through it this server's
+    L{IChatState}), the limits every L{ChatProtocol} applies, the guest
+    counter and the clock.
 
+    @ivar broker: the chat as a whole; by default a L{LocalBroker}, over
+        C{state} if one is given.
+    @ivar state: this server's members and rooms, C{broker.local}.
     @ivar maxLine: the longest line a client may send, in bytes without its
         line ending.
     @ivar fallbackEncoding: the text encoding for lines that are not UTF-8,
@@ -524,6 +683,7 @@ class ChatFactory(TrackingFactory):
         maxBuffer: int = 1024 * 1024,
         idleTimeout: float = 3600.0,
         maxConnections: int = 10000,
+        broker: IChatBroker | None = None,
     ) -> None:
         TokenBucket(rate, burst, 0)  # validates the parameters up front
         if maxLine < 1 or maxBuffer < 1:
@@ -531,7 +691,12 @@ class ChatFactory(TrackingFactory):
         if fallbackEncoding is not None and not isTextEncoding(fallbackEncoding):
             raise ValueError(f"{fallbackEncoding!r} is not a text encoding")
         self.clock = clock
-        self.state: IChatState = state if state is not None else ChatState()
+        if broker is None:
+            broker = LocalBroker(state)
+        elif state is not None and state is not broker.local:
+            raise ValueError("give a state or a broker, not both")
+        self.broker = broker
+        self.state: IChatState = broker.local
         self.maxLine = maxLine
         self.fallbackEncoding = fallbackEncoding
         self.rate = rate
@@ -549,8 +714,9 @@ class ChatFactory(TrackingFactory):
 
     def nextGuestNick(self) -> str:
         """
-        The next of C{guest1}, C{guest2}, ... that no one is using (a
-        client may have taken one with C{/nick}).
+        The next of C{guest1}, C{guest2}, ... that no one on this server is
+        using (a client may have taken one with C{/nick}); the broker has the
+        last word on the rest of the chat.
         """
         while True:
             nick = f"guest{next(self._guests)}"

@@ -1,19 +1,30 @@
 """
-Who is on the chat server and in which room, behind L{IChatState}.
+Who is on the chat and in which room, in two layers:
 
-The state knows members only as L{IChatMember}s (a nick and a way to be sent
-a line) and holds no transport logic, so an implementation backed by a
-shared store (Redis, say) can replace L{ChatState} and let several server
-processes share rooms and nicks, without touching the protocol.
+  - L{IChatState}, L{ChatState}: this server's own members and rooms,
+    synchronous and fast, since every line said in a room is fanned out
+    through it (L{ChatState.broadcast}).
+  - L{IChatBroker}: the chat as a whole, which may span several server
+    processes sharing a store (Redis, say: rooms with members on every
+    server, pub/sub delivery, nicks claimed atomically and with expiry).
+    Whatever may have to ask such a store returns a L{Deferred}, so that
+    the reactor never blocks on it, as Twisted's own
+    C{twisted.words.iwords.IChatService} does. L{LocalBroker} is the one
+    for a single process: its L{Deferred}s have already fired, and
+    callbacks added to a fired L{Deferred} run at once, so the protocol
+    then behaves, and answers in the same order, as with synchronous calls.
 
-Nicks and room names are ASCII (see L{twisted_services.chat.text}) and are
-compared case-insensitively; a room keeps the spelling it was created with.
+Both know members only as L{IChatMember}s (a nick and a way to be sent a
+line) and hold no transport logic. Nicks and room names are ASCII (see
+L{twisted_services.chat.text}) and are compared case-insensitively; a room
+keeps the spelling it was created with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from zope.interface import Attribute, Interface, implementer
 
@@ -40,8 +51,12 @@ class IChatMember(Interface):
 
 class IChatState(Interface):
     """
-    The rooms and their members. Lines are sent as pre-encoded C{bytes} so
-    that a message to a room is encoded once, whoever receives it.
+    This server's members and the rooms they are in, synchronously. Lines
+    are sent as pre-encoded C{bytes} so that a message to a room is encoded
+    once, whoever receives it.
+
+    The protocol reads it (a member's room) but changes it only through its
+    L{IChatBroker}, which keeps it in step with the rest of the chat.
     """
 
     def join(member: IChatMember, room: str) -> str | None:
@@ -191,3 +206,147 @@ class ChatState:
         key = room.name.lower()
         if not room.members and key not in self._permanent:
             del self._rooms[key]
+
+
+class IChatBroker(Interface):
+    """
+    The chat as a whole: who holds which nick and who is in which room, on
+    this server and on any other sharing the chat, and delivery to them.
+
+    Members are this server's L{IChatMember}s; members on other servers
+    are known here only by their nicks. Every method that may have to ask
+    a shared store returns a L{Deferred}, which fails with L{NickTaken} where
+    that is said, and with anything else only if the store cannot be
+    reached. Such a broker should give up on a store that does not answer:
+    a client's lines wait for the answer to the one before.
+
+    A member's nick and room are claimed in the shared store by L{enter},
+    L{rename} and L{join}, and given up by L{leave}; claims of a server that
+    dies should expire, and a live one keep them fresh. Other servers'
+    lines reach this server's members through L{local}.
+    """
+
+    local = Attribute(
+        "This server's members and rooms (an L{IChatState}), kept in step "
+        "by the broker: a member is in it once L{enter} has fired, in its new "
+        "room once L{join} has, and out of it as soon as L{leave} is called."
+    )
+
+    def enter(member: IChatMember, room: str) -> Deferred[str]:
+        """
+        Claim C{member.nick} for C{member}, new to the chat, and put it in
+        C{room}, created if there is none by that name: one step, so that no
+        one is ever seen holding a nick but in no room.
+
+        @return: a L{Deferred} firing with the room's name as it is spelled
+            (by whoever created it), or failing with L{NickTaken} if anyone
+            on any server holds the nick.
+        """
+
+    def rename(member: IChatMember, nick: str) -> Deferred[None]:
+        """
+        Claim C{nick} for C{member} in place of its nick, and set
+        C{member.nick}. A member may change the case of its own nick.
+
+        @return: a L{Deferred} firing once the nick is C{member}'s, or
+            failing with L{NickTaken}, and nothing changed, if another
+            member holds it.
+        """
+
+    def join(member: IChatMember, room: str) -> Deferred[tuple[str | None, str]]:
+        """
+        Move C{member} to C{room}, created if there is none by that name; a
+        room other than the lobby that this leaves empty disappears.
+
+        @return: a L{Deferred} firing with the name of the room left (or
+            L{None}) and the name of the room joined, as it is spelled.
+        """
+
+    def leave(member: IChatMember) -> Deferred[None]:
+        """
+        Take C{member} out of its room and give up its nick, whatever it
+        holds: harmless for a member that holds nothing (any more), so that
+        it can be called again for a member whose claim was answered after
+        its connection was lost. C{member} is sent nothing more.
+        """
+
+    def publish(room: str, line: bytes, exclude: IChatMember | None = None) -> None:
+        """
+        Send C{line} to every member of C{room}, on every server, but
+        C{exclude}. This server's members have it before this returns (in
+        the order lines are published); for the others nothing is waited
+        for, and a failure to reach them is the broker's to log.
+        """
+
+    def members(room: str) -> Deferred[list[str]]:
+        """The nicks of C{room}'s members on every server (none if no such room)."""
+
+    def roomCounts() -> Deferred[dict[str, int]]:
+        """Every room's name and how many members it has on all servers."""
+
+    def sendPrivate(nick: str, line: bytes) -> Deferred[str | None]:
+        """
+        Send C{line} to the member whose nick is C{nick} (ignoring case),
+        on whichever server.
+
+        @return: a L{Deferred} firing with that member's nick as it spells
+            it, or with L{None} if no one has the nick.
+        """
+
+
+@implementer(IChatBroker)
+class LocalBroker:
+    """
+    L{IChatBroker} for a chat that is one process: its L{ChatState} is the
+    whole chat, so every answer is ready at once, as an already-fired
+    L{Deferred}, and the protocol's callbacks run before the call returns.
+
+    @param local: the state to keep; a new L{ChatState} if not given.
+    """
+
+    def __init__(self, local: IChatState | None = None) -> None:
+        self.local: IChatState = local if local is not None else ChatState()
+
+    def enter(self, member: IChatMember, room: str) -> Deferred[str]:
+        try:
+            self.local.join(member, room)
+        except NickTaken as taken:
+            return fail(taken)
+        return succeed(self.local.roomOf(member) or room)
+
+    def rename(self, member: IChatMember, nick: str) -> Deferred[None]:
+        try:
+            self.local.rename(member, nick)
+        except NickTaken as taken:
+            return fail(taken)
+        return succeed(None)
+
+    def join(self, member: IChatMember, room: str) -> Deferred[tuple[str | None, str]]:
+        try:
+            left = self.local.join(member, room)
+        except NickTaken as taken:
+            # Only a member that already left the chat can get here.
+            return fail(taken)
+        return succeed((left, self.local.roomOf(member) or room))
+
+    def leave(self, member: IChatMember) -> Deferred[None]:
+        self.local.leave(member)
+        return succeed(None)
+
+    def publish(
+        self, room: str, line: bytes, exclude: IChatMember | None = None
+    ) -> None:
+        self.local.broadcast(room, line, exclude)
+
+    def members(self, room: str) -> Deferred[list[str]]:
+        return succeed([member.nick for member in self.local.members(room)])
+
+    def roomCounts(self) -> Deferred[dict[str, int]]:
+        return succeed(self.local.roomCounts())
+
+    def sendPrivate(self, nick: str, line: bytes) -> Deferred[str | None]:
+        target = self.local.lookup(nick)
+        if target is None:
+            return succeed(None)
+        target.send(line)
+        return succeed(target.nick)
