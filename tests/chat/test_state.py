@@ -52,7 +52,7 @@ class BrokenMember(Member):
         raise RuntimeError("broken")
 
 
-def joined(state: ChatState, *nicks: str, room: str = LOBBY) -> list[Member]:
+def joined(state: IChatState, *nicks: str, room: str = LOBBY) -> list[Member]:
     """New members with C{nicks}, joined to C{room}."""
     members = [Member(nick) for nick in nicks]
     for member in members:
@@ -241,14 +241,6 @@ class BroadcastTests(SynchronousTestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
 
-def entered(broker: LocalBroker, *nicks: str, room: str = LOBBY) -> list[Member]:
-    """New members with C{nicks}, entered into C{room} through C{broker}."""
-    members = [Member(nick) for nick in nicks]
-    for member in members:
-        broker.enter(member, room)
-    return members
-
-
 class LocalBrokerTests(SynchronousTestCase):
     """
     L{LocalBroker}: the chat is its L{ChatState}, and every answer has
@@ -269,7 +261,7 @@ class LocalBrokerTests(SynchronousTestCase):
     def test_enter(self) -> None:
         """Entering puts the member in the room and answers the room's name."""
         broker = LocalBroker()
-        [alice] = entered(broker, "alice", room="#Games")
+        [alice] = joined(broker.local, "alice", room="#Games")
         bob = Member("bob")
         self.assertEqual(self.successResultOf(broker.enter(bob, "#GAMES")), "#Games")
         self.assertEqual(broker.local.members("#games"), [alice, bob])
@@ -278,7 +270,7 @@ class LocalBrokerTests(SynchronousTestCase):
     def test_enterTaken(self) -> None:
         """A nick someone holds, in any case, fails the entry: nothing changes."""
         broker = LocalBroker()
-        entered(broker, "alice")
+        joined(broker.local, "alice")
         intruder = Member("ALICE")
         self.failureResultOf(broker.enter(intruder, "#games"), NickTaken)
         self.assertIsNone(broker.local.roomOf(intruder))
@@ -287,7 +279,7 @@ class LocalBrokerTests(SynchronousTestCase):
     def test_rename(self) -> None:
         """Renaming answers once the nick is the member's."""
         broker = LocalBroker()
-        [guest] = entered(broker, "guest1")
+        [guest] = joined(broker.local, "guest1")
         self.assertIsNone(self.successResultOf(broker.rename(guest, "alice")))
         self.assertEqual(guest.nick, "alice")
         self.assertIs(broker.local.lookup("alice"), guest)
@@ -295,7 +287,7 @@ class LocalBrokerTests(SynchronousTestCase):
     def test_renameTaken(self) -> None:
         """Another member's nick fails the rename; the nick is unchanged."""
         broker = LocalBroker()
-        alice, guest = entered(broker, "alice", "guest2")
+        alice, guest = joined(broker.local, "alice", "guest2")
         self.failureResultOf(broker.rename(guest, "Alice"), NickTaken)
         self.assertEqual(guest.nick, "guest2")
         self.assertIs(broker.local.lookup("alice"), alice)
@@ -303,7 +295,7 @@ class LocalBrokerTests(SynchronousTestCase):
     def test_join(self) -> None:
         """Joining answers the room left and the room joined, as it is spelled."""
         broker = LocalBroker()
-        alice, bob = entered(broker, "alice", "bob")
+        alice, bob = joined(broker.local, "alice", "bob")
         broker.join(alice, "#Games")
         self.assertEqual(
             self.successResultOf(broker.join(bob, "#GAMES")), (LOBBY, "#Games")
@@ -313,7 +305,7 @@ class LocalBrokerTests(SynchronousTestCase):
     def test_leave(self) -> None:
         """Leaving frees room and nick; leaving again is harmless."""
         broker = LocalBroker()
-        [alice] = entered(broker, "alice", room="#games")
+        [alice] = joined(broker.local, "alice", room="#games")
         self.successResultOf(broker.leave(alice))
         self.successResultOf(broker.leave(alice))
         self.successResultOf(broker.leave(Member("never")))
@@ -321,22 +313,21 @@ class LocalBrokerTests(SynchronousTestCase):
         self.assertEqual(broker.local.roomCounts(), {LOBBY: 0})
 
     def test_publish(self) -> None:
-        """A published line reaches the room's members but the excluded one."""
+        """
+        A published line reaches this server's members of the room, but the
+        excluded one, before C{publish} returns.
+        """
         broker = LocalBroker()
-        alice, bob, carol = entered(broker, "alice", "bob", "carol")
-        [dave] = entered(broker, "dave", room="#games")
-        line = b"<alice> hi\r\n"
-        broker.publish(LOBBY, line, exclude=alice)
-        self.assertEqual(alice.received, [])
-        self.assertIs(bob.received[0], line)
-        self.assertIs(carol.received[0], line)
-        self.assertEqual(dave.received, [])
+        members = joined(broker.local, "alice", "bob", "carol")
+        joined(broker.local, "dave", room="#games")
+        broker.publish(LOBBY, b"x\r\n", exclude=members[0])
+        self.assertEqual([m.received for m in members], [[], [b"x\r\n"], [b"x\r\n"]])
 
     def test_members(self) -> None:
         """A room's members are answered as nicks; an unknown room has none."""
         broker = LocalBroker()
-        entered(broker, "alice", "Bob")
-        entered(broker, "carol", room="#games")
+        joined(broker.local, "alice", "Bob")
+        joined(broker.local, "carol", room="#games")
         self.assertEqual(
             self.successResultOf(broker.members("LOBBY")), ["alice", "Bob"]
         )
@@ -345,8 +336,8 @@ class LocalBrokerTests(SynchronousTestCase):
     def test_roomCounts(self) -> None:
         """Every room with how many are in it."""
         broker = LocalBroker()
-        entered(broker, "a", "b")
-        entered(broker, "c", room="#games")
+        joined(broker.local, "a", "b")
+        joined(broker.local, "c", room="#games")
         self.assertEqual(
             self.successResultOf(broker.roomCounts()), {LOBBY: 2, "#games": 1}
         )
@@ -354,7 +345,7 @@ class LocalBrokerTests(SynchronousTestCase):
     def test_sendPrivate(self) -> None:
         """A private line reaches its nick's holder, whose spelling is answered."""
         broker = LocalBroker()
-        alice, bob = entered(broker, "alice", "Bob")
+        alice, bob = joined(broker.local, "alice", "Bob")
         self.assertEqual(
             self.successResultOf(broker.sendPrivate("BOB", b"x\r\n")), "Bob"
         )
@@ -364,6 +355,6 @@ class LocalBrokerTests(SynchronousTestCase):
     def test_sendPrivateNoSuchNick(self) -> None:
         """A nick no one holds answers L{None} and sends nothing."""
         broker = LocalBroker()
-        [alice] = entered(broker, "alice")
+        [alice] = joined(broker.local, "alice")
         self.assertIsNone(self.successResultOf(broker.sendPrivate("bob", b"x\r\n")))
         self.assertEqual(alice.received, [])
