@@ -5,6 +5,7 @@ Tests for the public test helpers in L{twisted_services.testing}.
 from __future__ import annotations
 
 import doctest
+import socket
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
@@ -15,6 +16,8 @@ from twisted_services.testing import (
     SERVER_ADDRESS,
     ConnectionRefused,
     FakeDatagramTransport,
+    ListeningDatagramPort,
+    UDPMemoryReactor,
     attachDatagram,
     connect,
     connectMany,
@@ -43,13 +46,20 @@ class RefusingFactory(Factory):
 
 
 class StartRecorder(DatagramProtocol):
-    """Remembers whether it was started."""
+    """Remembers how often it was started and stopped."""
 
     noisy = False
     started = 0
+    stopped = 0
 
     def startProtocol(self) -> None:
         self.started += 1
+
+    def stopProtocol(self) -> None:
+        self.stopped += 1
+
+    def datagramReceived(self, datagram: bytes, addr: tuple[str, int]) -> None:
+        self.transport.write(datagram.upper(), addr)
 
 
 class PeerAddressTests(SynchronousTestCase):
@@ -177,3 +187,67 @@ class FakeDatagramTransportTests(SynchronousTestCase):
         transport = attachDatagram(protocol)
         self.assertIsInstance(transport, FakeDatagramTransport)
         self.assertIs(protocol.transport, transport)
+
+
+class UDPMemoryReactorTests(SynchronousTestCase):
+    """L{UDPMemoryReactor} listens on and adopts UDP ports in memory."""
+
+    def test_listenUDP(self) -> None:
+        """
+        C{listenUDP} records the call and starts the protocol on a fake port
+        with the given address; what it writes is in that port's C{written}.
+        """
+        reactor = UDPMemoryReactor()
+        protocol = StartRecorder()
+        port = reactor.listenUDP(7, protocol, "::1")
+        self.assertEqual(reactor.udpServers, [(7, protocol, "::1")])
+        self.assertEqual(reactor.udpTransports, [port])
+        self.assertIs(protocol.transport, port)
+        self.assertEqual(protocol.started, 1)
+        self.assertEqual(port.getHost(), IPv6Address("UDP", "::1", 7))
+        protocol.datagramReceived(b"hi", ("127.0.2.1", 5000))
+        self.assertEqual(port.written, [(b"HI", ("127.0.2.1", 5000))])
+
+    def test_allInterfaces(self) -> None:
+        """Without an interface the port reports the IPv4 wildcard address."""
+        port = UDPMemoryReactor().listenUDP(0, StartRecorder())
+        self.assertEqual(port.getHost(), IPv4Address("UDP", "0.0.0.0", 0))
+
+    def test_adoptDatagramPort(self) -> None:
+        """
+        C{adoptDatagramPort} records the call as Twisted's memory reactor
+        does and starts the protocol on a fake port on the wildcard address
+        of the socket's family, at L{UDPMemoryReactor.adoptedPort}.
+        """
+        reactor = UDPMemoryReactor()
+        reactor.adoptedPort = 4242
+        first, second = StartRecorder(), StartRecorder()
+        port4 = reactor.adoptDatagramPort(5, socket.AF_INET, first)
+        port6 = reactor.adoptDatagramPort(6, socket.AF_INET6, second, 512)
+        self.assertEqual(
+            reactor.adoptedPorts,
+            [(5, socket.AF_INET, first, 8192), (6, socket.AF_INET6, second, 512)],
+        )
+        self.assertEqual(reactor.udpServers, [])
+        self.assertEqual(reactor.udpTransports, [port4, port6])
+        self.assertEqual(port4.getHost(), IPv4Address("UDP", "0.0.0.0", 4242))
+        self.assertEqual(port6.getHost(), IPv6Address("UDP", "::", 4242))
+        self.assertEqual((first.started, second.started), (1, 1))
+
+    def test_stopListeningStopsProtocol(self) -> None:
+        """Stopping a port stops its protocol once, as a real port does."""
+        protocol = StartRecorder()
+        port = UDPMemoryReactor().listenUDP(0, protocol)
+        self.assertIsInstance(port, ListeningDatagramPort)
+        port.stopListening()
+        port.loseConnection()
+        self.assertTrue(port.stopped)
+        self.assertEqual(protocol.stopped, 1)
+
+    def test_clock(self) -> None:
+        """It is a clock too: delayed calls run when time is advanced."""
+        reactor = UDPMemoryReactor()
+        called: list[bool] = []
+        reactor.callLater(1, called.append, True)
+        reactor.advance(1)
+        self.assertEqual(called, [True])

@@ -1,6 +1,10 @@
 """
 Fakes for testing these protocols (and protocols built on them) without a
-network or real time, under trial or pytest.
+network or real time, under trial or pytest: L{connect} puts a stream
+protocol on an in-memory transport, L{attachDatagram} a datagram protocol on
+a L{FakeDatagramTransport}, and L{UDPMemoryReactor} is a
+L{MemoryReactorClock} that listens on (and adopts) UDP ports too, so a
+service's C{makeService} can be started whole without a network.
 
     >>> from twisted.internet.task import Clock
     >>> from twisted_services.echo import EchoFactory
@@ -13,13 +17,17 @@ network or real time, under trial or pytest.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from itertools import count
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IProtocol, IProtocolFactory
 from twisted.internet.protocol import DatagramProtocol
-from twisted.internet.testing import StringTransportWithDisconnection
+from twisted.internet.testing import (
+    MemoryReactorClock,
+    StringTransportWithDisconnection,
+)
 
 SERVER_ADDRESS = IPv4Address("TCP", "127.0.0.1", 8888)
 """The host address the fake transports report, unless told otherwise."""
@@ -101,3 +109,76 @@ def attachDatagram(
     transport = transport if transport is not None else FakeDatagramTransport()
     protocol.makeConnection(transport)
     return transport
+
+
+class ListeningDatagramPort(FakeDatagramTransport):
+    """
+    A L{FakeDatagramTransport} that a L{UDPMemoryReactor} listened on for
+    C{protocol}: as a real port does, stopping it stops the protocol.
+    """
+
+    def __init__(self, host: str, port: int, protocol: DatagramProtocol) -> None:
+        super().__init__(host, port)
+        self.protocol = protocol
+
+    def stopListening(self) -> None:
+        if not self.stopped:
+            super().stopListening()
+            self.protocol.doStop()
+
+    loseConnection = stopListening
+
+
+class UDPMemoryReactor(MemoryReactorClock):
+    """
+    A L{MemoryReactorClock} that also fakes UDP: C{listenUDP} and
+    C{adoptDatagramPort} start the protocol on a L{ListeningDatagramPort}, as
+    a real port would, so what the protocol sends is in that port's
+    C{written}.
+
+    @ivar udpServers: C{(port, protocol, interface)} for each C{listenUDP}.
+    @ivar udpTransports: every port listened on or adopted, in order.
+    @ivar adoptedPorts: as L{MemoryReactorClock}'s, C{(fileno,
+        addressFamily, protocol, maxPacketSize)} for each adopted datagram
+        port.
+    @ivar adoptedPort: the port number an adopted socket reports; the
+        wildcard address of its family is its host.
+    """
+
+    adoptedPort = 1315
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.udpServers: list[tuple[int, DatagramProtocol, str]] = []
+        self.udpTransports: list[ListeningDatagramPort] = []
+
+    def _listening(
+        self, host: str, port: int, protocol: DatagramProtocol
+    ) -> ListeningDatagramPort:
+        transport = ListeningDatagramPort(host, port, protocol)
+        self.udpTransports.append(transport)
+        attachDatagram(protocol, transport)
+        return transport
+
+    def listenUDP(
+        self,
+        port: int,
+        protocol: DatagramProtocol,
+        interface: str = "",
+        maxPacketSize: int = 8192,
+    ) -> ListeningDatagramPort:
+        """Record the call and start C{protocol} on a fake port."""
+        self.udpServers.append((port, protocol, interface))
+        return self._listening(interface or "0.0.0.0", port, protocol)
+
+    def adoptDatagramPort(
+        self,
+        fileno: int,
+        addressFamily: socket.AddressFamily,
+        protocol: DatagramProtocol,
+        maxPacketSize: int = 8192,
+    ) -> ListeningDatagramPort:
+        """Record the call and start C{protocol} on a fake port."""
+        self.adoptedPorts.append((fileno, addressFamily, protocol, maxPacketSize))
+        host = "::" if addressFamily == socket.AF_INET6 else "0.0.0.0"
+        return self._listening(host, self.adoptedPort, protocol)

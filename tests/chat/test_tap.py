@@ -1,16 +1,17 @@
 """
 Tests for L{twisted_services.chat.tap}: C{twistd chat}'s options and the
-service it builds, on a L{MemoryReactorClock}.
+service it builds, on a L{twisted_services.testing.UDPMemoryReactor}.
 """
 
 from __future__ import annotations
 
-from twisted.application.service import MultiService
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import capturedLogs, formatEvent
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.tap import Tap
+from twisted_services.chat import tap
 from twisted_services.chat.protocol import ChatFactory
 from twisted_services.chat.tap import Options, makeService
 from twisted_services.server.connections import ShutdownService
@@ -32,20 +33,9 @@ LONG_OPTIONS = [
 ]
 
 
-def parse(*arguments: str) -> Options:
-    """C{twistd chat} options parsed from C{arguments}."""
-    options = Options()
-    options.parseOptions(list(arguments))
-    return options
-
-
-def started(*arguments: str) -> tuple[MultiService, MemoryReactorClock]:
-    """The chat service for C{arguments}, started on a fake reactor."""
-    reactor = MemoryReactorClock()
-    service = makeService(parse(*arguments), reactor)
-    service.privilegedStartService()
-    service.startService()
-    return service, reactor
+CHAT = Tap(tap)
+parse = CHAT.parse
+started = CHAT.started
 
 
 class OptionsTests(SynchronousTestCase):

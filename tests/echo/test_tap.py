@@ -1,21 +1,20 @@
 """
 Tests for L{twisted_services.echo.tap}: C{twistd echo}'s options and the
-service it builds, on a L{MemoryReactorClock}.
+service it builds, on a L{twisted_services.testing.UDPMemoryReactor}.
 """
 
 from __future__ import annotations
 
-from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
-from twisted.internet.protocol import DatagramProtocol
-from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.tap import Tap
+from twisted_services.echo import tap
 from twisted_services.echo.protocol import DatagramEcho, EchoFactory
 from twisted_services.echo.tap import Options, makeService
-from twisted_services.testing import FakeDatagramTransport, attachDatagram
+from twisted_services.testing import UDPMemoryReactor
 
 LONG_OPTIONS = [
     "port",
@@ -29,35 +28,9 @@ LONG_OPTIONS = [
 ]
 
 
-def parse(*arguments: str) -> Options:
-    """C{twistd echo} options parsed from C{arguments}."""
-    options = Options()
-    options.parseOptions(list(arguments))
-    return options
-
-
-class UDPMemoryReactor(MemoryReactorClock):
-    """
-    A L{MemoryReactorClock} that also fakes C{listenUDP}, starting the
-    protocol on a L{FakeDatagramTransport} as a real port would.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.udpServers: list[tuple[int, DatagramProtocol, str]] = []
-        self.udpTransports: list[FakeDatagramTransport] = []
-
-    def listenUDP(
-        self,
-        port: int,
-        protocol: DatagramProtocol,
-        interface: str = "",
-        maxPacketSize: int = 8192,
-    ) -> FakeDatagramTransport:
-        self.udpServers.append((port, protocol, interface))
-        transport = FakeDatagramTransport(interface or "0.0.0.0", port)
-        self.udpTransports.append(transport)
-        return attachDatagram(protocol, transport)
+ECHO = Tap(tap)
+parse = ECHO.parse
+started = ECHO.started
 
 
 class FailingReactor(UDPMemoryReactor):
@@ -65,15 +38,6 @@ class FailingReactor(UDPMemoryReactor):
 
     def listenTCP(self, port, factory, backlog=50, interface=""):  # type: ignore[no-untyped-def]
         raise CannotListenError(interface, port, OSError(98, "Address already in use"))
-
-
-def started(*arguments: str) -> tuple[MultiService, UDPMemoryReactor]:
-    """The echo service for C{arguments}, started on a fake reactor."""
-    reactor = UDPMemoryReactor()
-    service = makeService(parse(*arguments), reactor)
-    service.privilegedStartService()
-    service.startService()
-    return service, reactor
 
 
 class OptionsTests(SynchronousTestCase):

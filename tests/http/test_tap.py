@@ -1,17 +1,16 @@
 """
 Tests for L{twisted_services.http.tap}: C{twistd http}'s options and the
-service it builds, on a L{MemoryReactorClock}.
+service it builds, on a L{twisted_services.testing.UDPMemoryReactor}.
 """
 
 from __future__ import annotations
 
-from twisted.application.service import IServiceMaker, MultiService
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import capturedLogs, formatEvent
-from twisted.plugin import getPlugins
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.tap import Tap, pluginMaker
 from twisted_services.http import tap as http
 from twisted_services.http.protocol import HTTPFactory
 from twisted_services.http.tap import Options, makeService
@@ -34,20 +33,9 @@ LONG_OPTIONS = [
 ]
 
 
-def parse(*arguments: str) -> Options:
-    """C{twistd http} options parsed from C{arguments}."""
-    options = Options()
-    options.parseOptions(list(arguments))
-    return options
-
-
-def started(*arguments: str) -> tuple[MultiService, MemoryReactorClock]:
-    """The http service for C{arguments}, started on a fake reactor."""
-    reactor = MemoryReactorClock()
-    service = makeService(parse(*arguments), reactor)
-    service.privilegedStartService()
-    service.startService()
-    return service, reactor
+HTTP = Tap(http)
+parse = HTTP.parse
+started = HTTP.started
 
 
 class OptionsTests(SynchronousTestCase):
@@ -260,7 +248,7 @@ class PluginTests(SynchronousTestCase):
 
     def test_plugin(self) -> None:
         """C{twistd http} builds its options and service from this module."""
-        [maker] = [m for m in getPlugins(IServiceMaker) if m.tapname == "http"]
+        maker = pluginMaker("http")
         self.assertIsInstance(maker.options(), http.Options)
         self.assertIs(maker.makeService, http.makeService)
         self.assertEqual(maker.description, "Minimal, fast HTTP/1.1 responder.")

@@ -1,6 +1,6 @@
 """
 Tests for L{twisted_services.services.tap}: C{twistd services}'s options and
-the combined service it builds, on a L{MemoryReactorClock}.
+the combined service it builds, on a L{twisted_services.testing.UDPMemoryReactor}.
 """
 
 from __future__ import annotations
@@ -8,14 +8,13 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 
-from twisted.application.service import IService, IServiceMaker, MultiService
+from twisted.application.service import IService, MultiService
 from twisted.internet import endpoints
-from twisted.plugin import getPlugins
 from twisted.python.systemd import ListenFDs
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.temperature.test_tap import AdoptingMemoryReactor
+from tests.support.tap import Tap, pluginMaker
 from twisted_services.chat import tap as chat
 from twisted_services.chat.protocol import ChatFactory
 from twisted_services.echo import tap as echo
@@ -27,24 +26,14 @@ from twisted_services.services.tap import Options, makeService
 from twisted_services.systemd.notify import SystemdNotifier
 from twisted_services.temperature import tap as temperature
 from twisted_services.temperature.protocol import TemperatureProtocol
+from twisted_services.testing import UDPMemoryReactor
 
 SERVICES = ["echo", "chat", "http", "temperature"]
 
 
-def parse(*arguments: str) -> Options:
-    """C{twistd services} options parsed from C{arguments}."""
-    options = Options()
-    options.parseOptions(list(arguments))
-    return options
-
-
-def started(*arguments: str) -> tuple[MultiService, AdoptingMemoryReactor]:
-    """The combined service for C{arguments}, started on a fake reactor."""
-    reactor = AdoptingMemoryReactor()
-    service = makeService(parse(*arguments), reactor)
-    service.privilegedStartService()
-    service.startService()
-    return service, reactor
+SERVICES_TAP = Tap(services)
+parse = SERVICES_TAP.parse
+started = SERVICES_TAP.started
 
 
 def walk(service: IService) -> Iterator[IService]:
@@ -308,15 +297,13 @@ class MakeServiceTests(SynchronousTestCase):
         """
         service, _ = started()
         self.assertEqual(notifiers(service), [list(service)[-1]])
-        single = echo.makeService(echo.Options(), AdoptingMemoryReactor())
+        single = echo.makeService(echo.Options(), UDPMemoryReactor())
         self.assertEqual(len(notifiers(single)), 1)
 
     def test_badListenerNamesService(self) -> None:
         """A listener that cannot be parsed exits with a line naming its service."""
         options = parse("--chat", "tpc:1")
-        exit = self.assertRaises(
-            SystemExit, makeService, options, AdoptingMemoryReactor()
-        )
+        exit = self.assertRaises(SystemExit, makeService, options, UDPMemoryReactor())
         self.assertIsInstance(exit.code, str)
         self.assertIn("chat: bad listen description 'tpc:1'", exit.code)
 
@@ -333,7 +320,7 @@ class PluginTests(SynchronousTestCase):
 
     def test_plugin(self) -> None:
         """The C{services} maker builds from this module."""
-        [maker] = [m for m in getPlugins(IServiceMaker) if m.tapname == "services"]
+        maker = pluginMaker("services")
         self.assertIsInstance(maker.options(), services.Options)
         self.assertIs(maker.makeService, services.makeService)
         self.assertEqual(

@@ -1,27 +1,24 @@
 """
 Tests for L{twisted_services.temperature.tap}: C{twistd temperature}'s options
-and the service it builds, on a L{MemoryReactorClock}.
+and the service it builds, on a L{twisted_services.testing.UDPMemoryReactor}.
 """
 
 from __future__ import annotations
 
 import socket
 
-from twisted.application.service import IServiceMaker, MultiService
 from twisted.internet import endpoints
 from twisted.internet.error import CannotListenError
-from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import LogLevel, capturedLogs, formatEvent
-from twisted.plugin import getPlugins
 from twisted.python.systemd import ListenFDs
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.echo.test_tap import UDPMemoryReactor
+from tests.support.tap import Tap, pluginMaker
 from twisted_services.temperature import tap as temperature
 from twisted_services.temperature.protocol import TemperatureProtocol
 from twisted_services.temperature.tap import Options, makeService
-from twisted_services.testing import FakeDatagramTransport, attachDatagram
+from twisted_services.testing import UDPMemoryReactor
 
 LONG_OPTIONS = [
     "port",
@@ -33,61 +30,16 @@ LONG_OPTIONS = [
 ]
 
 
-def parse(*arguments: str) -> Options:
-    """C{twistd temperature} options parsed from C{arguments}."""
-    options = Options()
-    options.parseOptions(list(arguments))
-    return options
+TEMPERATURE = Tap(temperature)
+parse = TEMPERATURE.parse
+started = TEMPERATURE.started
 
 
-class StoppingDatagramTransport(FakeDatagramTransport):
-    """A fake UDP port that, like a real one, stops its protocol when it stops."""
-
-    def __init__(self, host: str, port: int, protocol: DatagramProtocol) -> None:
-        super().__init__(host, port)
-        self.protocol = protocol
-
-    def stopListening(self) -> None:
-        super().stopListening()
-        self.protocol.doStop()
-
-
-class AdoptingMemoryReactor(UDPMemoryReactor):
-    """
-    A reactor faking both C{listenUDP} and C{adoptDatagramPort}: either
-    starts the protocol on a L{FakeDatagramTransport}, as a real port would.
-    """
-
-    def adoptDatagramPort(
-        self,
-        fileno: int,
-        addressFamily: socket.AddressFamily,
-        protocol: DatagramProtocol,
-        maxPacketSize: int = 8192,
-    ) -> FakeDatagramTransport:
-        self.adoptedPorts.append((fileno, addressFamily, protocol, maxPacketSize))
-        host = "::" if addressFamily == socket.AF_INET6 else "0.0.0.0"
-        transport = StoppingDatagramTransport(host, 1315, protocol)
-        self.udpTransports.append(transport)
-        return attachDatagram(protocol, transport)
-
-
-class PortInUseReactor(AdoptingMemoryReactor):
+class PortInUseReactor(UDPMemoryReactor):
     """A reactor on which every UDP port is already in use."""
 
     def listenUDP(self, port, protocol, interface="", maxPacketSize=8192):  # type: ignore[no-untyped-def]
         raise CannotListenError(interface, port, OSError(98, "Address already in use"))
-
-
-def started(
-    *arguments: str, reactor: AdoptingMemoryReactor | None = None
-) -> tuple[MultiService, AdoptingMemoryReactor]:
-    """The temperature service for C{arguments}, started on a fake reactor."""
-    reactor = reactor if reactor is not None else AdoptingMemoryReactor()
-    service = makeService(parse(*arguments), reactor)
-    service.privilegedStartService()
-    service.startService()
-    return service, reactor
 
 
 class OptionsTests(SynchronousTestCase):
@@ -308,9 +260,7 @@ class SystemdSocketTests(SynchronousTestCase):
         """A socket systemd did not pass is a one-line exit message."""
         self.passSocket()
         options = parse("--systemd-socket", "dns")
-        exit = self.assertRaises(
-            SystemExit, makeService, options, AdoptingMemoryReactor()
-        )
+        exit = self.assertRaises(SystemExit, makeService, options, UDPMemoryReactor())
         self.assertIsInstance(exit.code, str)
         self.assertTrue(
             exit.code.startswith("temperature: bad --systemd-socket 'dns': "),
@@ -323,16 +273,14 @@ class SystemdSocketTests(SynchronousTestCase):
         """Without socket activation the exit message says nothing was passed."""
         self.patch(endpoints._SystemdParser, "_sddaemon", ListenFDs([]))
         options = parse("--systemd-socket", "0")
-        exit = self.assertRaises(
-            SystemExit, makeService, options, AdoptingMemoryReactor()
-        )
+        exit = self.assertRaises(SystemExit, makeService, options, UDPMemoryReactor())
         self.assertIn("systemd passed no sockets", exit.code)
 
     def test_notUDP(self) -> None:
         """A passed TCP socket cannot be served: one critical line, exit 1."""
         sock = self.passSocket(socket.SOCK_STREAM)
         service = makeService(
-            parse("--systemd-socket", "temperature"), AdoptingMemoryReactor()
+            parse("--systemd-socket", "temperature"), UDPMemoryReactor()
         )
         with capturedLogs() as events:
             exit = self.assertRaises(SystemExit, service.privilegedStartService)
@@ -352,7 +300,7 @@ class PluginTests(SynchronousTestCase):
 
     def test_plugin(self) -> None:
         """C{twistd temperature} builds its options and service from this module."""
-        [maker] = [m for m in getPlugins(IServiceMaker) if m.tapname == "temperature"]
+        maker = pluginMaker("temperature")
         self.assertIsInstance(maker.options(), temperature.Options)
         self.assertIs(maker.makeService, temperature.makeService)
         self.assertEqual(

@@ -1,0 +1,57 @@
+"""
+Driving a C{twistd} plugin's tap module (its C{Options} and C{makeService})
+in memory, as C{twistd} would: parse a command line, build the service on a
+fake reactor, start it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from twisted.application.service import IServiceMaker, MultiService
+from twisted.plugin import getPlugins
+from twisted.python import usage
+
+from twisted_services.testing import UDPMemoryReactor
+
+
+def pluginMaker(tapname: str) -> IServiceMaker:
+    """The one dropin service maker C{twistd TAPNAME} would use."""
+    [maker] = [m for m in getPlugins(IServiceMaker) if m.tapname == tapname]
+    return maker
+
+
+@dataclass(frozen=True)
+class Tap:
+    """
+    One tap module, C{module}, with the reactor its services are started on
+    by default: a L{UDPMemoryReactor}, which fakes TCP, UNIX, TLS and UDP
+    listening (and datagram socket adoption).
+    """
+
+    module: ModuleType
+    reactorFactory: Callable[[], UDPMemoryReactor] = UDPMemoryReactor
+
+    def parse(self, *arguments: str) -> Any:
+        """The module's C{Options} parsed from C{arguments}."""
+        options: usage.Options = self.module.Options()
+        options.parseOptions(list(arguments))
+        return options
+
+    def started(
+        self, *arguments: str, reactor: UDPMemoryReactor | None = None
+    ) -> tuple[MultiService, Any]:
+        """
+        The service C{makeService} builds for C{arguments}, started as
+        C{twistd} starts it (privileged part first), on C{reactor} or a new
+        fake one; and that reactor.
+        """
+        if reactor is None:
+            reactor = self.reactorFactory()
+        service = self.module.makeService(self.parse(*arguments), reactor)
+        service.privilegedStartService()
+        service.startService()
+        return service, reactor
