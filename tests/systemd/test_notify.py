@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 
 from twisted.application.service import MultiService
-from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.address import IPv4Address
 from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.server.listeners import Listener, describeListeners, serviceWith
+from tests.support.listeners import fakeListener
+from twisted_services.server.listeners import describeListeners, serviceWith
 from twisted_services.systemd.notify import (
     SystemdNotifier,
     notifyAddress,
@@ -58,26 +59,6 @@ class NotifyReactor(MemoryReactorClock):
         return [datagram for datagram, _ in self.port.written]
 
 
-class FakeListeningPort:
-    """The bound port a fake L{Listener} returns."""
-
-    def __init__(self, address: object) -> None:
-        self.address = address
-
-    def getHost(self) -> object:
-        return self.address
-
-    def stopListening(self) -> None:
-        pass
-
-
-def listener(name: str, address: object) -> Listener:
-    """A L{Listener} named C{name} that binds C{address} at once."""
-    return Listener(
-        name, "fake", lambda: FakeListeningPort(address), MemoryReactorClock()
-    )
-
-
 WATCHED = {"NOTIFY_SOCKET": "/run/systemd/notify", "WATCHDOG_USEC": "400000"}
 
 
@@ -87,7 +68,7 @@ def started(
     """A service with one listener and a notifier, started; the reactor not run."""
     reactor = reactor or NotifyReactor()
     service = serviceWith(
-        [listener("echo", IPv4Address("TCP", "0.0.0.0", 8888))], notify=False
+        [fakeListener("echo", IPv4Address("TCP", "0.0.0.0", 8888))], notify=False
     )
     SystemdNotifier(reactor, environ, describeListeners).setServiceParent(service)
     service.startService()
@@ -262,43 +243,3 @@ class SystemdNotifierTests(SynchronousTestCase):
         reactor = NotifyReactor()
         SystemdNotifier(reactor).startService()
         self.assertEqual(reactor.unixDatagramServers, [])
-
-
-class DescribeListenersTests(SynchronousTestCase):
-    """L{describeListeners} summarizes the whole service tree in one line."""
-
-    def test_nested(self) -> None:
-        """Listeners in nested services, in order, from any node of the tree."""
-        echo = serviceWith(
-            [listener("echo", IPv4Address("TCP", "0.0.0.0", 8888))], notify=False
-        )
-        http = serviceWith(
-            [listener("http", IPv6Address("TCP", "::", 8080))], notify=False
-        )
-        root = serviceWith([echo, http], notify=False)
-        root.startService()
-        self.assertEqual(
-            describeListeners(next(iter(http))),
-            "serving echo on tcp:0.0.0.0:8888, http on tcp:[::]:8080",
-        )
-
-    def test_nothingBound(self) -> None:
-        """A tree with no bound listener is just running."""
-        self.assertEqual(describeListeners(MultiService()), "running")
-
-
-class ServiceWithTests(SynchronousTestCase):
-    """L{serviceWith} gives every plugin's service a notifier, last."""
-
-    def test_lastChild(self) -> None:
-        """The notifier is added after the given children."""
-        echo = listener("echo", IPv4Address("TCP", "0.0.0.0", 8888))
-        children = list(serviceWith([echo]))
-        self.assertEqual(children[0], echo)
-        self.assertIsInstance(children[1], SystemdNotifier)
-        self.assertEqual(len(children), 2)
-
-    def test_withoutNotifier(self) -> None:
-        """C{notify=False} adds none, for services nested in another."""
-        echo = listener("echo", IPv4Address("TCP", "0.0.0.0", 8888))
-        self.assertEqual(list(serviceWith([echo], notify=False)), [echo])

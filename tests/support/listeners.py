@@ -1,0 +1,43 @@
+"""
+Stand-ins for what a L{twisted_services.server.listeners.Listener} listens
+with: a C{listen} callable that hands out fake bound ports.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock
+
+from twisted_services.server.listeners import Listener
+
+
+class FakePort:
+    """An C{IListeningPort} stand-in bound to C{address}; it counts stops."""
+
+    def __init__(self, address: object) -> None:
+        self.address = address
+        self.stopped = 0
+
+    def getHost(self) -> object:
+        return self.address
+
+    def stopListening(self) -> None:
+        self.stopped += 1
+
+
+class RecordingListen:
+    """A C{listen} callable for L{Listener} that returns a new L{FakePort}."""
+
+    def __init__(self, address: object = None) -> None:
+        self.address = address or IPv4Address("TCP", "127.0.0.1", 43210)
+        self.ports: list[FakePort] = []
+
+    def __call__(self) -> FakePort:
+        port = FakePort(self.address)
+        self.ports.append(port)
+        return port
+
+
+def fakeListener(name: str, address: object = None) -> Listener:
+    """A L{Listener} for service C{name} that binds C{address} at once."""
+    return Listener(name, "fake", RecordingListen(address), MemoryReactorClock())
