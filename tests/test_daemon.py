@@ -26,7 +26,7 @@ from tests.support.twistd import (
     runCommand,
     twistdCommand,
 )
-from tests.temperature.test_integration import polling
+from tests.support.waiting import polling
 
 _LISTENING = re.compile(r"echo listening on tcp:127\.0\.0\.1:(?P<port>\d+)")
 # Between looks at the log file: short, and cut short if the daemon dies.

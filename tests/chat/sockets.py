@@ -9,25 +9,11 @@ in CRLF, with no control character left in it.
 from __future__ import annotations
 
 import socket
-import time
-from collections.abc import Iterator
+
+from tests.support.waiting import polling
 
 READ_TIMEOUT = 5.0
 MAX_UNREAD = 4 * 1024 * 1024
-
-
-def deadline(timeout: float, what: str, steps: int = 100_000) -> Iterator[float]:
-    """
-    Yield the seconds left until C{timeout}, at most C{steps} times; if the
-    loop has not broken out by then, fail saying C{what} did not happen.
-    """
-    end = time.monotonic() + timeout
-    for _ in range(steps):
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            break
-        yield remaining
-    raise AssertionError(f"{what}: not done within {timeout}s / {steps} steps")
 
 
 class LineClient:
@@ -70,14 +56,14 @@ class LineClient:
 
     def readLine(self, timeout: float = READ_TIMEOUT) -> str:
         """The next line, without its CRLF; fail on EOF, timeout or bad text."""
-        for remaining in deadline(timeout, f"a line (unread: {self._buffer[:200]!r})"):
+        for remaining in polling(timeout, f"a line (unread: {self._buffer[:200]!r})"):
             if b"\r\n" in self._buffer:
                 break
             self.socket.settimeout(remaining)
             try:
                 chunk = self.socket.recv(65536)
             except TimeoutError:
-                continue  # deadline() fails now that the time is up
+                continue  # polling() fails now that the time is up
             if not chunk:
                 raise AssertionError(f"EOF; unread: {self._buffer[:200]!r}")
             self._buffer += chunk
@@ -113,7 +99,7 @@ class LineClient:
         reading and discarding at most C{limit} bytes of what is still queued.
         """
         got = 0
-        for remaining in deadline(timeout, "the server closing the connection"):
+        for remaining in polling(timeout, "the server closing the connection"):
             self.socket.settimeout(remaining)
             try:
                 chunk = self.socket.recv(1 << 20)
@@ -126,7 +112,7 @@ class LineClient:
             got += len(chunk)
             if got > limit:
                 return False
-        return False  # deadline() raises first
+        return False  # polling() raises first
 
     def close(self) -> None:
         self.socket.close()

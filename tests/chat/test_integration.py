@@ -14,8 +14,9 @@ import signal
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.chat.sockets import LineClient, deadline
+from tests.chat.sockets import LineClient
 from tests.support.twistd import Twistd, startTwistd
+from tests.support.waiting import polling
 
 LOOPBACK = ["--port", "0", "--interface", "127.0.0.1"]
 # Tests that send quickly must not meet flood control.
@@ -193,7 +194,7 @@ class SlowReaderTests(ChatIntegrationTestCase):
         sent = 0
         departure = "* guest3 has left (connection lost)"
         departed = False
-        for _ in deadline(10.0, "disconnecting the client that does not read", 400):
+        for _ in polling(10.0, "disconnecting the client that does not read", 400):
             if "is not reading" in self.twistd.log():
                 break
             alice.sendRaw(

@@ -15,91 +15,21 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.support.sockets import (
+    MiB,
+    canBind,
+    closedByPeer,
+    recvExactly,
+    recvUntilEOF,
+    udpClient,
+)
 from tests.support.twistd import Bound, Twistd, runTwistd, startTwistd
+from tests.support.waiting import polling
 
 LOOPBACK = ["--interface", "127.0.0.1"]
-MiB = 1024 * 1024
-
-
-def polling(timeout: float, what: str, steps: int = 100_000) -> Iterator[float]:
-    """
-    Yield the seconds left until C{timeout}, at most C{steps} times; if the
-    loop has not broken out by then, fail saying C{what} did not happen.
-    """
-    deadline = time.monotonic() + timeout
-    for _ in range(steps):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        yield remaining
-    raise AssertionError(f"{what}: not done within {timeout}s / {steps} steps")
-
-
-def recvExactly(client: socket.socket, size: int, timeout: float = 5.0) -> bytes:
-    """Read exactly C{size} bytes from a blocking socket, or fail."""
-    if size == 0:
-        return b""
-    chunks: list[bytes] = []
-    got = 0
-    for remaining in polling(timeout, f"reading {size} bytes"):
-        client.settimeout(remaining)
-        try:
-            chunk = client.recv(min(size - got, 65536))
-        except TimeoutError:
-            continue  # polling() fails now that the time is up
-        if not chunk:
-            raise AssertionError(f"EOF after {got} of {size} bytes")
-        chunks.append(chunk)
-        got += len(chunk)
-        if got == size:
-            return b"".join(chunks)
-    raise AssertionError("unreachable")  # polling() raises first
-
-
-def recvUntilEOF(
-    client: socket.socket, limit: int = MiB, timeout: float = 5.0
-) -> bytes:
-    """Read from a blocking socket until the peer closes, or fail."""
-    chunks: list[bytes] = []
-    got = 0
-    for remaining in polling(timeout, "waiting for EOF"):
-        client.settimeout(remaining)
-        try:
-            chunk = client.recv(65536)
-        except TimeoutError:
-            continue  # polling() fails now that the time is up
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        got += len(chunk)
-        if got > limit:
-            raise AssertionError(f"more than {limit} bytes before EOF")
-    raise AssertionError("unreachable")  # polling() raises first
-
-
-def closedByPeer(client: socket.socket, timeout: float = 5.0) -> bool:
-    """Whether the peer closes (or resets) C{client} within C{timeout}."""
-    client.settimeout(timeout)
-    try:
-        return client.recv(65536) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
-
-
-def canBind(family: int, host: str) -> bool:
-    """Whether this machine has loopback address C{host}."""
-    try:
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.bind((host, 0))
-    except OSError:
-        return False
-    return True
 
 
 class EchoTestCase(SynchronousTestCase):
@@ -263,18 +193,11 @@ class DatagramTests(EchoTestCase):
         )
         return twistd.listener("udp")
 
-    def udpSocket(self, host: str = "127.0.0.1") -> socket.socket:
-        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.addCleanup(client.close)
-        client.bind((host, 0))
-        client.settimeout(5.0)
-        return client
-
     def test_echoesDatagram(self) -> None:
         """A datagram from an unprivileged source port is echoed to it."""
         bound = self.startUDP()
         self.assertEqual(bound.host, "127.0.0.1")
-        client = self.udpSocket()
+        client = udpClient(self)
         self.assertGreaterEqual(client.getsockname()[1], 1024)
         client.sendto(b"ping \x00\xff", bound.loopbackAddress)
         data, source = client.recvfrom(65536)
@@ -288,12 +211,12 @@ class DatagramTests(EchoTestCase):
         if not canBind(socket.AF_INET, "127.0.0.2"):
             raise SkipTest("127.0.0.2 is not a loopback address here")
         bound = self.startUDP("--udp-rate", "0.01", "--udp-burst", "3")
-        flooder = self.udpSocket("127.0.0.1")
+        flooder = udpClient(self)
         for number in range(10):
             flooder.sendto(b"%d" % number, bound.loopbackAddress)
         # The server reads its one socket in order: once the other source's
         # echo is back, every reply to the flooder has been sent.
-        other = self.udpSocket("127.0.0.2")
+        other = udpClient(self, host="127.0.0.2")
         other.sendto(b"marker", bound.loopbackAddress)
         self.assertEqual(other.recv(65536), b"marker")
         flooder.setblocking(False)
@@ -309,33 +232,38 @@ class DatagramTests(EchoTestCase):
 class BackpressureTests(EchoTestCase):
     """A client that writes and never reads cannot make the server buffer."""
 
-    WRITING_SECONDS = 10.0
+    # Without flow control loopback takes gigabytes within this deadline.
+    DEADLINE = 10.0
+    # Stalled: neither the client's writes nor the server's memory have
+    # moved (grown by more than RSS_SLACK) for this long.
+    QUIET_SECONDS = 1.0
+    RSS_SLACK = MiB
+    MAX_GROWTH = 50 * MiB
+    MAX_WRITTEN = 64 * MiB
 
     def test_clientThatNeverReads(self) -> None:
         """
-        Ten seconds of writing without reading: the client is soon stalled,
-        server memory grows by under 50 MiB, other clients are still served,
-        and once the client reads, every byte it sent comes back.
+        Writing without reading, the client is soon stalled: its writes stop
+        being accepted and the server's memory stops growing, under 50 MiB
+        above where it was; other clients are still served, and once the
+        client reads, every byte it sent comes back.
         """
         twistd = self.startEcho(["--port", "0", *LOOPBACK])
         bound = twistd.listener("tcp")
         self.assertEchoes(self.connect(bound), b"warm up")
-        baseline = peak = twistd.rss()
+        baseline = peak = quietRSS = twistd.rss()
 
         writer = self.connect(bound)
         writer.setblocking(False)
         block = memoryview(os.urandom(MiB))
         sentHash = hashlib.sha256()
         written = 0
-        start = lastProgress = time.monotonic()
-        deadline = start + self.WRITING_SECONDS
-        # Bounded by the deadline; the step limit guards a select that
-        # returns at once forever (each idle step waits 0.1s).
-        for _ in range(1_000_000):
+        start = quietSince = time.monotonic()
+        # Each idle step waits 0.1s in select; polling() fails the test if
+        # the client is still not stalled at the deadline.
+        for remaining in polling(self.DEADLINE, "the client stalling"):
+            _, writable, _ = select.select([], [writer], [], min(0.1, remaining))
             now = time.monotonic()
-            if now >= deadline:
-                break
-            _, writable, _ = select.select([], [writer], [], min(0.1, deadline - now))
             if writable:
                 offset = written % len(block)
                 try:
@@ -345,17 +273,19 @@ class BackpressureTests(EchoTestCase):
                 if count:
                     sentHash.update(block[offset : offset + count])
                     written += count
-                    lastProgress = time.monotonic()
-            peak = max(peak, twistd.rss())
-            if peak - baseline >= 50 * MiB:
+                    quietSince = now
+            rss = twistd.rss()
+            peak = max(peak, rss)
+            if rss > quietRSS + self.RSS_SLACK:
+                quietRSS, quietSince = rss, now
+            if peak - baseline >= self.MAX_GROWTH or written >= self.MAX_WRITTEN:
                 break  # failing: stop before the server eats the machine
+            if now - quietSince >= self.QUIET_SECONDS:
+                break
 
-        self.assertLess(peak - baseline, 50 * MiB, "server RSS growth")
-        # Without flow control loopback takes gigabytes in ten seconds.
-        self.assertLess(written, 64 * MiB, "bytes the client could write")
-        self.assertLess(
-            lastProgress - start, self.WRITING_SECONDS / 2, "seconds until stalled"
-        )
+        self.assertLess(peak - baseline, self.MAX_GROWTH, "server RSS growth")
+        self.assertLess(written, self.MAX_WRITTEN, "bytes the client could write")
+        self.assertLess(quietSince - start, self.DEADLINE / 2, "seconds until stalled")
         self.assertEchoes(self.connect(bound), b"others are served")
 
         writer.setblocking(True)

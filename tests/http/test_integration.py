@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 import twisted_services
-from tests.chat.sockets import deadline
 from tests.support.twistd import Twistd, runCommand, startTwistd
+from tests.support.waiting import polling
 
 LOOPBACK = ["--port", "0", "--interface", "127.0.0.1"]
 READ_TIMEOUT = 5.0
@@ -88,7 +88,7 @@ class HTTPSocket:
         Read the next response; C{head} for one to a C{HEAD}, which has a
         C{Content-Length} but no body.
         """
-        for remaining in deadline(READ_TIMEOUT, "reading a response head"):
+        for remaining in polling(READ_TIMEOUT, "reading a response head"):
             if b"\r\n\r\n" in self.buffer:
                 break
             if not self._fill(remaining):
@@ -107,7 +107,7 @@ class HTTPSocket:
         # Interim (1xx) responses have no body either.
         bodiless = head or status.startswith("1")
         length = 0 if bodiless else int(headers["content-length"])
-        for remaining in deadline(READ_TIMEOUT, f"reading a {length}-byte body"):
+        for remaining in polling(READ_TIMEOUT, f"reading a {length}-byte body"):
             if len(self.buffer) >= length:
                 break
             if not self._fill(remaining):
@@ -121,7 +121,7 @@ class HTTPSocket:
         nothing more to read. A reset counts: a peer that closes with unread
         input resets, and that is still the close the tests look for.
         """
-        for remaining in deadline(timeout, "waiting for the server to close"):
+        for remaining in polling(timeout, "waiting for the server to close"):
             try:
                 if not self._fill(remaining):
                     break
@@ -399,14 +399,14 @@ class HostileClientTests(HTTPIntegrationTestCase):
         self.assertHello(other.response())
 
         answeredAfter = None
-        for remaining in deadline(5.0, "the slow client being answered"):
+        for remaining in polling(5.0, "the slow client being answered"):
             readable, _, _ = select.select([slow.socket], [], [], min(0.2, remaining))
             if readable:
                 answeredAfter = time.monotonic() - started
                 break
             slow.send(trickle[sent : sent + 1])
             sent += 1
-        assert answeredAfter is not None  # deadline() has failed otherwise
+        assert answeredAfter is not None  # polling() has failed otherwise
         self.assertGreater(answeredAfter, 0.9)
         self.assertLess(answeredAfter, 3.0)
         self.assertGreaterEqual(sent, 4, "bytes trickled before the timeout")
@@ -480,7 +480,7 @@ class StoppingTests(HTTPIntegrationTestCase):
         twistd.process.send_signal(signal.SIGTERM)
         twistd.waitForLog(r"http: shutting down, finishing 1 connection\(s\)")
         started = time.monotonic()
-        for remaining in deadline(READ_TIMEOUT, "reading the response to EOF"):
+        for remaining in polling(READ_TIMEOUT, "reading the response to EOF"):
             connection.settimeout(remaining)
             chunk = connection.recv(65536)
             if not chunk:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import ssl
 import tempfile
 import warnings
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.chat.sockets import LineClient, deadline
+from tests.chat.sockets import LineClient
+from tests.support.sockets import recvExactly
 from tests.support.tls import TestCA, makeCA, writePEM
 from tests.support.twistd import Bound, Twistd, runCommand, runTwistd, startTwistd
 
@@ -79,21 +79,6 @@ class TLSIntegrationTestCase(SynchronousTestCase):
         return connection
 
 
-def receive(connection: socket.socket, size: int) -> bytes:
-    """Exactly C{size} bytes from C{connection}, failing on EOF or timeout."""
-    chunks: list[bytes] = []
-    received = 0
-    for _ in deadline(10.0, f"receiving {size} bytes"):
-        if received >= size:
-            return b"".join(chunks)
-        chunk = connection.recv(size - received)
-        if not chunk:
-            raise AssertionError(f"EOF after {received} of {size} bytes")
-        chunks.append(chunk)
-        received += len(chunk)
-    raise AssertionError("unreachable")
-
-
 class EchoTLSTests(TLSIntegrationTestCase):
     """C{twistd echo} over TLS."""
 
@@ -110,11 +95,11 @@ class EchoTLSTests(TLSIntegrationTestCase):
         self.assertIsNone(connection.selected_alpn_protocol())
         data = bytes(range(256)) * 256
         connection.sendall(data)
-        self.assertEqual(receive(connection, len(data)), data)
+        self.assertEqual(recvExactly(connection, len(data)), data)
 
         with plain.connect() as raw:
             raw.sendall(b"plain\n")
-            self.assertEqual(receive(raw, 6), b"plain\n")
+            self.assertEqual(recvExactly(raw, 6), b"plain\n")
 
     def test_oldTLSRefused(self) -> None:
         """A client that speaks at most TLS 1.1 is refused by the server."""
@@ -141,7 +126,7 @@ class HTTPSTests(TLSIntegrationTestCase):
         connection = self.connectTLS(tls, self.clientContext(ALPN))
         self.assertEqual(connection.selected_alpn_protocol(), "http/1.1")
         connection.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        self.assertTrue(receive(connection, 15).startswith(b"HTTP/1.1 200 OK"))
+        self.assertTrue(recvExactly(connection, 15).startswith(b"HTTP/1.1 200 OK"))
 
     def test_curl(self) -> None:
         """C{curl --cacert} gets C{Hello World}, HTTP/1.1 chosen by ALPN."""

@@ -15,6 +15,7 @@ import tempfile
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.chat.sockets import LineClient
+from tests.support.sockets import recvUntilEOF
 from tests.support.twistd import Bound, Twistd, startTwistd
 
 TIMEOUT = 5.0
@@ -23,17 +24,6 @@ EVERYTHING = [
     *("--echo", LOOPBACK, "--chat", LOOPBACK, "--http", LOOPBACK),
     *("--temperature", "0", "--temperature-args", "--interface 127.0.0.1"),
 ]
-
-
-def receiveAll(connection: socket.socket) -> bytes:
-    """Everything C{connection} receives until the peer closes it."""
-    chunks = []
-    for _ in range(10_000):
-        chunk = connection.recv(65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-    raise AssertionError("the peer did not close the connection")
 
 
 class ServicesIntegrationTests(SynchronousTestCase):
@@ -58,13 +48,13 @@ class ServicesIntegrationTests(SynchronousTestCase):
         with self.bound("echo").connect(TIMEOUT) as connection:
             connection.sendall(b"ping\n")
             connection.shutdown(socket.SHUT_WR)
-            self.assertEqual(receiveAll(connection), b"ping\n")
+            self.assertEqual(recvUntilEOF(connection), b"ping\n")
 
         with self.bound("http").connect(TIMEOUT) as connection:
             connection.sendall(
                 b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
             )
-            response = receiveAll(connection)
+            response = recvUntilEOF(connection)
         self.assertTrue(response.startswith(b"HTTP/1.1 200 OK\r\n"), response)
         self.assertTrue(response.endswith(b"\r\n\r\nHello World"), response)
 
@@ -100,7 +90,7 @@ class ServicesIntegrationTests(SynchronousTestCase):
         )
         with self.bound("http").connect(TIMEOUT) as connection:
             connection.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            self.assertTrue(receiveAll(connection).endswith(b"\r\n\r\nHi there"))
+            self.assertTrue(recvUntilEOF(connection).endswith(b"\r\n\r\nHi there"))
         self.assertIn(self.twistd.stop(signal.SIGTERM), (0, -signal.SIGTERM))
         # Now that all output is in, no other service can have logged a port.
         self.assertEqual([b.service for b in self.twistd.bound], ["http"])

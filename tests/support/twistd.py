@@ -38,12 +38,14 @@ def twistdCommand(arguments: Sequence[str]) -> list[str]:
     return [sys.executable, "-c", _TWISTD, *arguments]
 
 
-def pluginCommand(plugin: str, arguments: Sequence[str] = ()) -> list[str]:
+def pluginCommand(
+    plugin: str, arguments: Sequence[str] = (), options: Sequence[str] = ()
+) -> list[str]:
     """
-    The command line for C{twistd -n PLUGIN ARGUMENTS}, with no pidfile
-    (tests run in parallel and in read-only places).
+    The command line for C{twistd -n OPTIONS PLUGIN ARGUMENTS}, with no
+    pidfile (tests run in parallel and in read-only places).
     """
-    return twistdCommand(["-n", "--pidfile=", plugin, *arguments])
+    return twistdCommand(["-n", "--pidfile=", *options, plugin, *arguments])
 
 
 def _environment(extra: dict[str, str] | None) -> dict[str, str]:
@@ -109,6 +111,28 @@ class Twistd:
         self._reader.start()
 
     @classmethod
+    def spawn(
+        cls,
+        command: Sequence[str],
+        env: dict[str, str] | None = None,
+        pass_fds: Sequence[int] = (),
+    ) -> Twistd:
+        """
+        Start C{command}, a twistd command line (perhaps behind a launcher
+        that execs it), and read its output from now on; nothing is waited
+        for. Prefer L{spawnTwistd} in tests: it also arranges the clean-up.
+        """
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=_environment(env),
+            pass_fds=pass_fds,
+        )
+        return cls(process)
+
+    @classmethod
     def start(
         cls,
         plugin: str,
@@ -117,21 +141,17 @@ class Twistd:
         env: dict[str, str] | None = None,
         pass_fds: Sequence[int] = (),
         prefix: Sequence[str] = (),
+        options: Sequence[str] = (),
     ) -> Twistd:
         """
-        Start C{twistd -n PLUGIN ARGUMENTS} and wait until C{listeners}
-        listeners have logged their addresses. Prefer L{startTwistd} in
-        tests: it also arranges the clean-up.
+        Start C{twistd -n OPTIONS PLUGIN ARGUMENTS} (behind C{prefix}, a
+        launcher that execs it) and wait until C{listeners} listeners have
+        logged their addresses. Prefer L{startTwistd} in tests: it also
+        arranges the clean-up.
         """
-        process = subprocess.Popen(
-            [*prefix, *pluginCommand(plugin, arguments)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=_environment(env),
-            pass_fds=pass_fds,
+        twistd = cls.spawn(
+            [*prefix, *pluginCommand(plugin, arguments, options)], env, pass_fds
         )
-        twistd = cls(process)
         try:
             twistd.waitFor(lambda: len(twistd.bound) >= listeners, STARTUP_TIMEOUT)
         except BaseException:
@@ -245,12 +265,27 @@ def startTwistd(
     env: dict[str, str] | None = None,
     pass_fds: Sequence[int] = (),
     prefix: Sequence[str] = (),
+    options: Sequence[str] = (),
 ) -> Twistd:
     """
     L{Twistd.start} for C{testCase}: the process is killed when the test
     ends, whatever happened.
     """
-    twistd = Twistd.start(plugin, arguments, listeners, env, pass_fds, prefix)
+    twistd = Twistd.start(plugin, arguments, listeners, env, pass_fds, prefix, options)
+    testCase.addCleanup(twistd.kill)
+    return twistd
+
+
+def spawnTwistd(
+    testCase: SynchronousTestCase,
+    command: Sequence[str],
+    env: dict[str, str] | None = None,
+) -> Twistd:
+    """
+    L{Twistd.spawn} for C{testCase}: the process is killed when the test
+    ends, whatever happened.
+    """
+    twistd = Twistd.spawn(command, env)
     testCase.addCleanup(twistd.kill)
     return twistd
 

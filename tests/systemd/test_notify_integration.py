@@ -15,13 +15,12 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
 import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.support.twistd import Twistd, _environment, startTwistd, twistdCommand
+from tests.support.twistd import Twistd, startTwistd
 
 STATUS = re.compile(r"^STATUS=serving echo on tcp:(?P<host>[^:]+):(?P<port>\d+)$")
 WATCHDOG_USEC = 400_000
@@ -143,26 +142,14 @@ class JournalLoggerTests(SynchronousTestCase):
 
     def test_journalLines(self) -> None:
         """With C{JOURNAL_STREAM} set, lines carry priorities, not timestamps."""
-        process = subprocess.Popen(
-            twistdCommand(
-                [
-                    "-n",
-                    "--pidfile=",
-                    "--logger=twisted_services.systemd.journal.observer",
-                    "echo",
-                    "--port",
-                    "0",
-                    "--interface",
-                    "127.0.0.1",
-                ]
-            ),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=_environment({"JOURNAL_STREAM": "8:12345"}),
+        twistd = startTwistd(
+            self,
+            "echo",
+            ["--port", "0", "--interface", "127.0.0.1"],
+            listeners=0,
+            env={"JOURNAL_STREAM": "8:12345"},
+            options=["--logger=twisted_services.systemd.journal.observer"],
         )
-        twistd = Twistd(process)
-        self.addCleanup(twistd.kill)
         line = twistd.waitForLog("echo listening on", timeout=20)
         self.assertRegex(line, r"^<6>\[\S+\] echo listening on tcp:127\.0\.0\.1:\d+$")
         self.assertIn(twistd.stop(signal.SIGTERM), CLEAN_EXIT)

@@ -19,14 +19,14 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from tests.support.twistd import STARTUP_TIMEOUT, Twistd, pluginCommand
-from tests.temperature.test_integration import polling, receiveFrom, udpClient
+from tests.support.sockets import receiveFrom, udpClient
+from tests.support.twistd import STARTUP_TIMEOUT, Twistd, pluginCommand, spawnTwistd
+from tests.support.waiting import polling
 
 LOOPBACK = "127.0.0.1"
 REPLY_TIMEOUT = 10.0
@@ -127,16 +127,12 @@ def launch(
     @raise PortTaken: if C{systemd-socket-activate} could not bind a port.
     """
     first = sockets[0]
-    process = subprocess.Popen(
+    twistd = spawnTwistd(
+        testCase,
         activationCommand(
             sockets, pluginCommand(plugin, arguments), childEnvironment()
         ),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
     )
-    twistd = Twistd(process)
-    testCase.addCleanup(twistd.kill)
 
     def portTaken() -> bool:
         return any("Address already in use" in line for line in twistd.output)

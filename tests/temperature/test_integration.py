@@ -14,14 +14,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.support.sockets import (
+    assertNothingWaiting,
+    canBind,
+    receiveFrom,
+    udpClient,
+)
 from tests.support.twistd import Bound, startTwistd
+from tests.support.waiting import polling
 from twisted_services.temperature.conversion import convert
 
-REPLY_TIMEOUT = 5.0
 CLIENT_TIMEOUT = 30.0
 CLIENT = [sys.executable, "-m", "twisted_services.temperature"]
 
@@ -40,20 +45,6 @@ os.execv(sys.argv[2], sys.argv[2:])
 """
 
 
-def polling(timeout: float, what: str, steps: int = 100_000) -> Iterator[float]:
-    """
-    Yield the seconds left until C{timeout}, at most C{steps} times; if the
-    loop has not broken out by then, fail saying C{what} did not happen.
-    """
-    deadline = time.monotonic() + timeout
-    for _ in range(steps):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        yield remaining
-    raise AssertionError(f"{what}: not done within {timeout}s / {steps} steps")
-
-
 def startTemperature(
     testCase: SynchronousTestCase, *arguments: str, interface: str = "127.0.0.1"
 ) -> Bound:
@@ -66,59 +57,10 @@ def startTemperature(
     return twistd.listener("udp")
 
 
-def udpClient(
-    testCase: SynchronousTestCase, family: int = socket.AF_INET
-) -> socket.socket:
-    """A blocking UDP socket on a loopback port, closed when the test ends."""
-    client = socket.socket(family, socket.SOCK_DGRAM)
-    testCase.addCleanup(client.close)
-    client.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
-    client.settimeout(REPLY_TIMEOUT)
-    return client
-
-
-def receiveFrom(
-    client: socket.socket, server: tuple[str, int], timeout: float = REPLY_TIMEOUT
-) -> bytes:
-    """The next datagram on C{client}, which must come from C{server}."""
-    for remaining in polling(timeout, f"a reply from {server}"):
-        client.settimeout(remaining)
-        try:
-            data, source = client.recvfrom(65536)
-        except TimeoutError:
-            continue  # polling() fails now that the time is up
-        if source[:2] != server:
-            raise AssertionError(f"{data!r} from {source}, expected {server}")
-        return data
-    raise AssertionError("unreachable")  # polling() raises first
-
-
 def exchange(client: socket.socket, server: tuple[str, int], request: bytes) -> bytes:
     """Send C{request} to C{server} and return its reply."""
     client.sendto(request, server)
     return receiveFrom(client, server)
-
-
-def assertNothingWaiting(client: socket.socket) -> None:
-    """No datagram is queued on C{client}."""
-    client.setblocking(False)
-    try:
-        data, source = client.recvfrom(65536)
-    except BlockingIOError:
-        return
-    finally:
-        client.settimeout(REPLY_TIMEOUT)
-    raise AssertionError(f"unexpected {data!r} from {source}")
-
-
-def ipv6Loopback() -> bool:
-    """Whether this host can bind UDP on C{::1}."""
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 def startClient(*arguments: str) -> subprocess.Popen[str]:
@@ -277,7 +219,7 @@ class IPv6Tests(SynchronousTestCase):
     """The service on C{::1}."""
 
     def setUp(self) -> None:
-        if not ipv6Loopback():
+        if not canBind(socket.AF_INET6, "::1"):
             raise SkipTest("this host cannot bind UDP on ::1")
 
     def test_IPv6(self) -> None:
