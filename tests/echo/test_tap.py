@@ -5,8 +5,7 @@ service it builds, on a L{twisted_services.testing.UDPMemoryReactor}.
 
 from __future__ import annotations
 
-from twisted.internet.error import CannotListenError
-from twisted.logger import LogLevel, capturedLogs, formatEvent
+from twisted.logger import capturedLogs, formatEvent
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -31,13 +30,6 @@ LONG_OPTIONS = [
 ECHO = Tap(tap)
 parse = ECHO.parse
 started = ECHO.started
-
-
-class FailingReactor(UDPMemoryReactor):
-    """A reactor on which every TCP port is already in use."""
-
-    def listenTCP(self, port, factory, backlog=50, interface=""):  # type: ignore[no-untyped-def]
-        raise CannotListenError(interface, port, OSError(98, "Address already in use"))
 
 
 class OptionsTests(SynchronousTestCase):
@@ -189,13 +181,7 @@ class MakeServiceTests(SynchronousTestCase):
 
     def test_portInUse(self) -> None:
         """A port in use exits with status 1 after one critical log line."""
-        service = makeService(parse("--port", "8888"), FailingReactor())
-        with capturedLogs() as events:
-            exit = self.assertRaises(SystemExit, service.privilegedStartService)
-        self.assertEqual(exit.code, 1)
-        [event] = events
-        self.assertEqual(event["log_level"], LogLevel.critical)
+        message = ECHO.failedStart(self, "--port", "8888")
         self.assertTrue(
-            formatEvent(event).startswith("echo: cannot listen on tcp:8888: "),
-            formatEvent(event),
+            message.startswith("echo: cannot listen on tcp:8888: "), message
         )

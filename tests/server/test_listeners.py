@@ -20,7 +20,12 @@ from twisted.logger import (
 )
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.support.listeners import FakePort, RecordingListen, fakeListener
+from tests.support.listeners import (
+    FakePort,
+    RecordingListen,
+    assertBadDescription,
+    fakeListener,
+)
 from twisted_services.server.listeners import (
     Listener,
     datagramListener,
@@ -187,20 +192,7 @@ class StreamListenersTests(SynchronousTestCase):
             "tcp:notaport",
             "ssl:443:privateKey=/nonexistent",
         ]:
-            exit = self.assertRaises(
-                SystemExit,
-                streamListeners,
-                "demo",
-                ["tcp:0", description],
-                Factory(),
-                MemoryReactorClock(),
-            )
-            self.assertIsInstance(exit.code, str)
-            self.assertTrue(
-                exit.code.startswith(f"demo: bad listen description {description!r}: "),
-                exit.code,
-            )
-            self.assertNotIn("\n", exit.code)
+            assertBadDescription(self, description)
 
 
 class ServiceWithTests(SynchronousTestCase):

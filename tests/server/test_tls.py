@@ -27,6 +27,7 @@ from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
+from tests.support.listeners import assertBadDescription
 from tests.support.tls import TestCA, makeCA, writePEM
 from twisted_services.server.listeners import serviceWith, streamListeners
 
@@ -118,30 +119,12 @@ class TLSListenerTests(SynchronousTestCase):
             ).startService()
         return reactor
 
-    def assertRefused(self, description: str) -> str:
-        """C{description} is refused with a one-line exit message naming it."""
-        exit = self.assertRaises(
-            SystemExit,
-            streamListeners,
-            "demo",
-            ["tcp:0", description],
-            Factory(),
-            MemoryReactorClock(),
-        )
-        self.assertIsInstance(exit.code, str)
-        self.assertTrue(
-            exit.code.startswith(f"demo: bad listen description {description!r}: "),
-            exit.code,
-        )
-        self.assertNotIn("\n", exit.code)
-        return exit.code
-
     def test_mismatchedKey(self) -> None:
         """A key that is not the certificate's is refused before listening."""
         ca, _, cert = tlsFiles(self)
         _, otherKey = ca.issue("localhost")
         key = writePEM(os.path.dirname(cert), "other.pem", otherKey)
-        message = self.assertRefused(sslDescription(key, cert))
+        message = assertBadDescription(self, sslDescription(key, cert))
         self.assertIn("do not match", message)
 
     def test_unreadableKey(self) -> None:
@@ -149,7 +132,7 @@ class TLSListenerTests(SynchronousTestCase):
         _, key, cert = tlsFiles(self)
         directory = os.path.dirname(key)
         for badKey in [os.path.join(directory, "missing.pem"), directory, cert]:
-            self.assertRefused(sslDescription(badKey, cert))
+            assertBadDescription(self, sslDescription(badKey, cert))
 
     def test_contextBuiltEarly(self) -> None:
         """
@@ -159,7 +142,7 @@ class TLSListenerTests(SynchronousTestCase):
         """
         _, key, cert = tlsFiles(self)
         dh = writePEM(os.path.dirname(key), "dh.pem", b"not DH parameters\n")
-        self.assertRefused(sslDescription(key, cert, f":dhParameters={dh}"))
+        assertBadDescription(self, sslDescription(key, cert, f":dhParameters={dh}"))
 
     def test_defaults(self) -> None:
         """The context refuses TLS before 1.2 and compression."""

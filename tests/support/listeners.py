@@ -6,9 +6,11 @@ with: a C{listen} callable that hands out fake bound ports.
 from __future__ import annotations
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.protocol import Factory
 from twisted.internet.testing import MemoryReactorClock
+from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_services.server.listeners import Listener
+from twisted_services.server.listeners import Listener, streamListeners
 
 
 class FakePort:
@@ -41,3 +43,25 @@ class RecordingListen:
 def fakeListener(name: str, address: object = None) -> Listener:
     """A L{Listener} for service C{name} that binds C{address} at once."""
     return Listener(name, "fake", RecordingListen(address), MemoryReactorClock())
+
+
+def assertBadDescription(testCase: SynchronousTestCase, description: str) -> str:
+    """
+    L{streamListeners} refuses C{description}, after a good one, with a
+    one-line exit message naming it; the message is returned.
+    """
+    exit = testCase.assertRaises(
+        SystemExit,
+        streamListeners,
+        "demo",
+        ["tcp:0", description],
+        Factory(),
+        MemoryReactorClock(),
+    )
+    testCase.assertIsInstance(exit.code, str)
+    testCase.assertTrue(
+        exit.code.startswith(f"demo: bad listen description {description!r}: "),
+        exit.code,
+    )
+    testCase.assertNotIn("\n", exit.code)
+    return exit.code

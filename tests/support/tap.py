@@ -12,8 +12,11 @@ from types import ModuleType
 from typing import Any
 
 from twisted.application.service import IServiceMaker, MultiService
+from twisted.internet.error import CannotListenError
+from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.plugin import getPlugins
 from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_services.testing import UDPMemoryReactor
 
@@ -22,6 +25,16 @@ def pluginMaker(tapname: str) -> IServiceMaker:
     """The one dropin service maker C{twistd TAPNAME} would use."""
     [maker] = [m for m in getPlugins(IServiceMaker) if m.tapname == tapname]
     return maker
+
+
+class PortsInUseReactor(UDPMemoryReactor):
+    """A fake reactor on which every TCP and UDP port is already in use."""
+
+    def listenTCP(self, port, factory, backlog=50, interface=""):  # type: ignore[no-untyped-def]
+        raise CannotListenError(interface, port, OSError(98, "Address already in use"))
+
+    def listenUDP(self, port, protocol, interface="", maxPacketSize=8192):  # type: ignore[no-untyped-def]
+        raise CannotListenError(interface, port, OSError(98, "Address already in use"))
 
 
 @dataclass(frozen=True)
@@ -55,3 +68,17 @@ class Tap:
         service.privilegedStartService()
         service.startService()
         return service, reactor
+
+    def failedStart(self, testCase: SynchronousTestCase, *arguments: str) -> str:
+        """
+        Start the service for C{arguments} where every port is in use: it
+        must exit with status 1 after exactly one critical log line, which
+        is returned.
+        """
+        service = self.module.makeService(self.parse(*arguments), PortsInUseReactor())
+        with capturedLogs() as events:
+            exit = testCase.assertRaises(SystemExit, service.privilegedStartService)
+        testCase.assertEqual(exit.code, 1)
+        [event] = events
+        testCase.assertEqual(event["log_level"], LogLevel.critical)
+        return formatEvent(event)

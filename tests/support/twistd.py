@@ -120,7 +120,8 @@ class Twistd:
         """
         Start C{command}, a twistd command line (perhaps behind a launcher
         that execs it), and read its output from now on; nothing is waited
-        for. Prefer L{spawnTwistd} in tests: it also arranges the clean-up.
+        for. Tests use L{spawnTwistd} or L{startTwistd}, which also arrange
+        the clean-up.
         """
         process = subprocess.Popen(
             command,
@@ -131,33 +132,6 @@ class Twistd:
             pass_fds=pass_fds,
         )
         return cls(process)
-
-    @classmethod
-    def start(
-        cls,
-        plugin: str,
-        arguments: Sequence[str] = (),
-        listeners: int = 1,
-        env: dict[str, str] | None = None,
-        pass_fds: Sequence[int] = (),
-        prefix: Sequence[str] = (),
-        options: Sequence[str] = (),
-    ) -> Twistd:
-        """
-        Start C{twistd -n OPTIONS PLUGIN ARGUMENTS} (behind C{prefix}, a
-        launcher that execs it) and wait until C{listeners} listeners have
-        logged their addresses. Prefer L{startTwistd} in tests: it also
-        arranges the clean-up.
-        """
-        twistd = cls.spawn(
-            [*prefix, *pluginCommand(plugin, arguments, options)], env, pass_fds
-        )
-        try:
-            twistd.waitFor(lambda: len(twistd.bound) >= listeners, STARTUP_TIMEOUT)
-        except BaseException:
-            twistd.kill()
-            raise
-        return twistd
 
     def _drain(self) -> None:
         """Read the output line by line until EOF (runs in its own thread)."""
@@ -257,6 +231,21 @@ class Twistd:
             self.process.stdout.close()
 
 
+def spawnTwistd(
+    testCase: SynchronousTestCase,
+    command: Sequence[str],
+    env: dict[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
+) -> Twistd:
+    """
+    L{Twistd.spawn} for C{testCase}: the process is killed when the test
+    ends, whatever happened.
+    """
+    twistd = Twistd.spawn(command, env, pass_fds)
+    testCase.addCleanup(twistd.kill)
+    return twistd
+
+
 def startTwistd(
     testCase: SynchronousTestCase,
     plugin: str,
@@ -268,25 +257,14 @@ def startTwistd(
     options: Sequence[str] = (),
 ) -> Twistd:
     """
-    L{Twistd.start} for C{testCase}: the process is killed when the test
-    ends, whatever happened.
+    Start C{twistd -n OPTIONS PLUGIN ARGUMENTS} (behind C{prefix}, a
+    launcher that execs it) for C{testCase}, and wait until C{listeners}
+    listeners have logged their addresses. The process is killed when the
+    test ends, whatever happened.
     """
-    twistd = Twistd.start(plugin, arguments, listeners, env, pass_fds, prefix, options)
-    testCase.addCleanup(twistd.kill)
-    return twistd
-
-
-def spawnTwistd(
-    testCase: SynchronousTestCase,
-    command: Sequence[str],
-    env: dict[str, str] | None = None,
-) -> Twistd:
-    """
-    L{Twistd.spawn} for C{testCase}: the process is killed when the test
-    ends, whatever happened.
-    """
-    twistd = Twistd.spawn(command, env)
-    testCase.addCleanup(twistd.kill)
+    command = [*prefix, *pluginCommand(plugin, arguments, options)]
+    twistd = spawnTwistd(testCase, command, env, pass_fds)
+    twistd.waitFor(lambda: len(twistd.bound) >= listeners, STARTUP_TIMEOUT)
     return twistd
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import socket
 
 from twisted.internet import endpoints
-from twisted.internet.error import CannotListenError
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.python.systemd import ListenFDs
 from twisted.python.usage import UsageError
@@ -33,13 +32,6 @@ LONG_OPTIONS = [
 TEMPERATURE = Tap(temperature)
 parse = TEMPERATURE.parse
 started = TEMPERATURE.started
-
-
-class PortInUseReactor(UDPMemoryReactor):
-    """A reactor on which every UDP port is already in use."""
-
-    def listenUDP(self, port, protocol, interface="", maxPacketSize=8192):  # type: ignore[no-untyped-def]
-        raise CannotListenError(interface, port, OSError(98, "Address already in use"))
 
 
 class OptionsTests(SynchronousTestCase):
@@ -178,15 +170,9 @@ class MakeServiceTests(SynchronousTestCase):
 
     def test_portInUse(self) -> None:
         """A port in use exits with status 1 after one critical log line."""
-        service = makeService(parse("--port", "1314"), PortInUseReactor())
-        with capturedLogs() as events:
-            exit = self.assertRaises(SystemExit, service.privilegedStartService)
-        self.assertEqual(exit.code, 1)
-        [event] = events
-        self.assertEqual(event["log_level"], LogLevel.critical)
+        message = TEMPERATURE.failedStart(self, "--port", "1314")
         self.assertTrue(
-            formatEvent(event).startswith("temperature: cannot listen on udp:1314: "),
-            formatEvent(event),
+            message.startswith("temperature: cannot listen on udp:1314: "), message
         )
 
 
