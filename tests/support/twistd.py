@@ -190,13 +190,21 @@ class Twistd:
         with self._changed:
             return self._log()
 
-    def listener(self, kind: str = "tcp") -> Bound:
-        """The first listener of C{kind} (C{tcp}, C{udp} or C{unix})."""
-        with self._changed:
-            for bound in self.bound:
-                if bound.kind == kind:
-                    return bound
-        raise AssertionError(f"no {kind} listener; output:\n" + self.log())
+    def listener(self, kind: str = "tcp", timeout: float = STARTUP_TIMEOUT) -> Bound:
+        """
+        The first listener of C{kind} (C{tcp}, C{udp} or C{unix}), waiting
+        for its log line if it is not in yet: the process may have said it
+        is ready by other means (systemd's notify socket) before this
+        process has read its output.
+        """
+        found: list[Bound] = []
+
+        def logged() -> bool:
+            found[:] = [bound for bound in self.bound if bound.kind == kind]
+            return bool(found)
+
+        self.waitFor(logged, timeout)
+        return found[0]
 
     def rss(self) -> int:
         """The process's resident memory in bytes, from /proc."""
