@@ -2,6 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# Test processes for pytest (-n) and trial (-j): one a core. Much of the
+# suite waits on real sockets and twistd subprocesses, so the runs scale
+# with cores.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # Twisted caches what it finds in twisted/plugins/; building the cache now,
 # as the installing user, spares every later start the rescan (and a
 # read-only install the warning about not being able to write it).
@@ -12,13 +17,27 @@ PLUGIN_CACHE := from twisted.plugin import IPlugin, getPlugins; list(getPlugins(
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+# The installs are editable, so a source change needs none: pip runs again
+# only when pyproject.toml (the dependencies) is newer than the stamp of the
+# last install. The test extra holds the base install, so it stamps both.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) -e .
 	$(BIN)/python -c "$(PLUGIN_CACHE)"
+	touch $@
 
-install-test: $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[test]'
 	$(BIN)/python -c "$(PLUGIN_CACHE)"
+	touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
+	$(PIP) -e '.[bench]'
+	$(BIN)/python -c "$(PLUGIN_CACHE)"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
 
 run: install
 	$(BIN)/twistd --nodaemon --pidfile= services
@@ -29,14 +48,13 @@ lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# The same suite under both runners, each spread over $(JOBS) processes.
 test: install-test lint
-	$(BIN)/python -m pytest
-	$(BIN)/trial tests
+	$(BIN)/python -m pytest -n $(JOBS)
+	$(BIN)/trial -j $(JOBS) tests
 
 # The benchmark suite (bench/README.md): under five minutes on two cores.
-bench: install
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
-	$(BIN)/python -c "$(PLUGIN_CACHE)"
+bench: $(VENV)/.installed-bench
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; \
