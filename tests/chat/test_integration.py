@@ -51,21 +51,28 @@ class ChatIntegrationTestCase(SynchronousTestCase):
             other.expect(f"* {guest} has joined", f"* {guest} is now known as {nick}")
         return client
 
+    def carolInGames(self) -> tuple[LineClient, LineClient, LineClient]:
+        """
+        Start chat; alice and bob stay in the lobby, carol moves to
+        C{#games} and both see her go.
+        """
+        self.startChat()
+        alice = self.join("guest1", "alice")
+        bob = self.join("guest2", "bob", alice)
+        carol = self.join("guest3", "carol", alice, bob)
+        carol.send("/join #games")
+        carol.expect("* you joined #games")
+        alice.expect("* carol has left (joined #games)")
+        bob.expect("* carol has left (joined #games)")
+        return alice, bob, carol
+
 
 class ConversationTests(ChatIntegrationTestCase):
     """Three clients, two rooms, private messages."""
 
     def test_twoRooms(self) -> None:
         """Room lines reach exactly the rest of the sender's room, in order."""
-        self.startChat()
-        alice = self.join("guest1", "alice")
-        bob = self.join("guest2", "bob", alice)
-        carol = self.join("guest3", "carol", alice, bob)
-
-        carol.send("/join #games")
-        carol.expect("* you joined #games")
-        alice.expect("* carol has left (joined #games)")
-        bob.expect("* carol has left (joined #games)")
+        alice, bob, carol = self.carolInGames()
 
         alice.send("hi bob")
         bob.expect("<alice> hi bob")
@@ -94,14 +101,7 @@ class ConversationTests(ChatIntegrationTestCase):
 
     def test_privateMessage(self) -> None:
         """C{/msg} reaches its target in any room, and no one else."""
-        self.startChat()
-        alice = self.join("guest1", "alice")
-        bob = self.join("guest2", "bob", alice)
-        carol = self.join("guest3", "carol", alice, bob)
-        carol.send("/join #games")
-        carol.expect("* you joined #games")
-        alice.expect("* carol has left (joined #games)")
-        bob.expect("* carol has left (joined #games)")
+        alice, bob, carol = self.carolInGames()
 
         alice.send("/msg carol psst")
         alice.expect("-> *carol* psst")
