@@ -15,11 +15,10 @@ import re
 import select
 import signal
 import socket
-import tempfile
-from pathlib import Path
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.support.files import temporaryDirectory
 from tests.support.twistd import (
     STARTUP_TIMEOUT,
     STOP_TIMEOUT,
@@ -45,10 +44,7 @@ class DaemonTests(SynchronousTestCase):
     def setUp(self) -> None:
         if not hasattr(os, "pidfd_open"):
             raise SkipTest("needs os.pidfd_open (Linux 5.3, Python 3.9)")
-        # Not mktemp(): under pytest it would leave directories in the checkout.
-        temporary = tempfile.TemporaryDirectory()
-        self.addCleanup(temporary.cleanup)
-        self.directory = Path(temporary.name)
+        self.directory = temporaryDirectory(self, "daemon-")
         self.pidfile = self.directory / "echo.pid"
         self.logfile = self.directory / "echo.log"
 

@@ -17,8 +17,10 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.files import temporaryDirectory
+from tests.support.twistd import twistdCommand
+
 PROJECT = Path(__file__).resolve().parent.parent
-TWISTD = "from twisted.scripts.twistd import run; run()"
 WHICH_DROPIN = """
 from twisted.application.service import IServiceMaker
 from twisted.plugin import getPlugins
@@ -61,8 +63,7 @@ class WheelLayoutTests(SynchronousTestCase):
     """The built wheel's file list, and twistd finding the dropin it installs."""
 
     def setUp(self) -> None:
-        self.workdir = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, self.workdir, ignore_errors=True)
+        self.workdir = str(temporaryDirectory(self, "wheel-"))
         self.wheel = builtWheel()
         self.names = set(zipfile.ZipFile(self.wheel).namelist())
 
@@ -110,7 +111,7 @@ class WheelLayoutTests(SynchronousTestCase):
         )
         env = {**os.environ, "PYTHONPATH": str(target)}
         result = subprocess.run(
-            [sys.executable, "-c", TWISTD, "--help"],
+            twistdCommand(["--help"]),
             cwd=target,
             env=env,
             capture_output=True,

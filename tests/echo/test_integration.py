@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import select
-import shutil
 import signal
 import socket
-import tempfile
 import time
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.support.files import temporaryDirectory
 from tests.support.sockets import (
     MiB,
     canBind,
@@ -64,12 +63,6 @@ class EchoTestCase(SynchronousTestCase):
             except BlockingIOError:
                 pass
         raise AssertionError("unreachable")  # polling() raises first
-
-    def tempDirectory(self) -> str:
-        # Short, unlike trial's mktemp(): a UNIX socket path has ~100 bytes.
-        path = tempfile.mkdtemp(prefix="echo-")
-        self.addCleanup(shutil.rmtree, path, True)
-        return path
 
 
 class ServingTests(EchoTestCase):
@@ -139,7 +132,7 @@ class ServingTests(EchoTestCase):
         """
         if not canBind(socket.AF_INET6, "::1"):
             raise SkipTest("no IPv6 loopback")
-        path = os.path.join(self.tempDirectory(), "echo.sock")
+        path = str(temporaryDirectory(self, "echo-") / "echo.sock")
         twistd = self.startEcho(
             ["--listen", f"unix:{path}", "--listen", r"tcp6:0:interface=\:\:1"],
             listeners=2,

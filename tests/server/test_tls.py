@@ -8,8 +8,6 @@ ALPN negotiation that never aborts a client.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 
 from OpenSSL import SSL
 from twisted.internet.address import IPv4Address
@@ -27,6 +25,7 @@ from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
+from tests.support.files import temporaryDirectory
 from tests.support.listeners import assertBadDescription
 from tests.support.tls import TestCA, makeCA, writePEM
 from twisted_services.server.listeners import serviceWith, streamListeners
@@ -59,8 +58,7 @@ class HTTPishFactory(Factory):
 
 def tlsFiles(testCase: SynchronousTestCase) -> tuple[TestCA, str, str]:
     """A fresh CA, and a key and certificate it issued for C{localhost}."""
-    directory = tempfile.mkdtemp(prefix="tls-")
-    testCase.addCleanup(shutil.rmtree, directory, True)
+    directory = str(temporaryDirectory(testCase, "tls-"))
     ca = makeCA()
     certPEM, keyPEM = ca.issue("localhost")
     return (

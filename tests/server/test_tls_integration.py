@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import shutil
 import ssl
-import tempfile
 import warnings
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.chat.sockets import LineClient
+from tests.support.files import temporaryDirectory
 from tests.support.sockets import recvExactly
 from tests.support.tls import TestCA, makeCA, writePEM
 from tests.support.twistd import Bound, Twistd, runCommand, runTwistd, startTwistd
@@ -32,8 +32,7 @@ class TLSIntegrationTestCase(SynchronousTestCase):
     """A fresh CA and a C{localhost} key and certificate for each test."""
 
     def setUp(self) -> None:
-        self.directory = tempfile.mkdtemp(prefix="tls-")
-        self.addCleanup(shutil.rmtree, self.directory, True)
+        self.directory = str(temporaryDirectory(self, "tls-"))
         self.ca: TestCA = makeCA()
         certPEM, keyPEM = self.ca.issue("localhost")
         self.caFile = writePEM(self.directory, "ca.pem", self.ca.certPEM)

@@ -7,14 +7,13 @@ Every wait has a deadline; nothing sleeps.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import tempfile
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.chat.sockets import LineClient
+from tests.support.files import temporaryDirectory
 from tests.support.sockets import recvUntilEOF
 from tests.support.twistd import Bound, Twistd, startTwistd
 
@@ -101,9 +100,7 @@ class ServicesIntegrationTests(SynchronousTestCase):
         of every service, and C{STOPPING=1} once: one notifier, not one per
         service.
         """
-        directory = tempfile.TemporaryDirectory()
-        self.addCleanup(directory.cleanup)
-        path = os.path.join(directory.name, "notify")
+        path = str(temporaryDirectory(self, "notify-") / "notify")
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.addCleanup(notify.close)
         notify.bind(path)

@@ -12,14 +12,13 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import shutil
 import signal
 import socket
-import tempfile
 import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.files import temporaryDirectory
 from tests.support.twistd import Twistd, startTwistd
 
 STATUS = re.compile(r"^STATUS=serving echo on tcp:(?P<host>[^:]+):(?P<port>\d+)$")
@@ -39,9 +38,7 @@ class NotifySocket:
             self.socket.bind("\0" + name)
             self.value = "@" + name
         else:
-            directory = tempfile.mkdtemp(prefix="notify-")
-            testCase.addCleanup(shutil.rmtree, directory, True)
-            self.value = os.path.join(directory, "notify")
+            self.value = str(temporaryDirectory(testCase, "notify-") / "notify")
             self.socket.bind(self.value)
 
     def receive(self, timeout: float = 20.0) -> tuple[float, list[str]]:
@@ -122,13 +119,12 @@ class NotifyTests(SynchronousTestCase):
 
     def test_socketGone(self) -> None:
         """A C{NOTIFY_SOCKET} nobody listens on is logged; echo still serves."""
-        directory = tempfile.mkdtemp(prefix="notify-")
-        self.addCleanup(shutil.rmtree, directory, True)
+        directory = temporaryDirectory(self, "notify-")
         twistd = startTwistd(
             self,
             "echo",
             ["--port", "0", "--interface", "127.0.0.1"],
-            env={"NOTIFY_SOCKET": os.path.join(directory, "missing")},
+            env={"NOTIFY_SOCKET": str(directory / "missing")},
         )
         twistd.waitForLog("cannot write to NOTIFY_SOCKET")
         with twistd.listener().connect() as client:

@@ -16,10 +16,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
+
+from tests.support.files import temporaryDirectory
 
 UNITS = Path(__file__).resolve().parents[2] / "contrib" / "systemd"
 SHIPPED_TWISTD = "/usr/local/bin/twistd"
@@ -101,10 +102,7 @@ class VerifyTests(SynchronousTestCase):
     def setUp(self) -> None:
         systemdAnalyze()
         twistd = venvTwistd()
-        # Not mktemp(): under pytest it would leave directories in the checkout.
-        temporary = tempfile.TemporaryDirectory()
-        self.addCleanup(temporary.cleanup)
-        self.directory = Path(temporary.name)
+        self.directory = temporaryDirectory(self, "units-")
         for path in unitFiles():
             text = path.read_text()
             if path.suffix == ".service":
