@@ -486,6 +486,9 @@ class StoppingTests(HTTPIntegrationTestCase):
             if not chunk:
                 break
             received += chunk
+        # As a client does once it has the response: the server waits for
+        # this (up to its close grace) before the connection is gone.
+        connection.close()
         status = twistd.process.wait(timeout=READ_TIMEOUT)
         elapsed = time.monotonic() - started
 
