@@ -6,7 +6,6 @@ fake reactor, start it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -40,13 +39,12 @@ class PortsInUseReactor(UDPMemoryReactor):
 @dataclass(frozen=True)
 class Tap:
     """
-    One tap module, C{module}, with the reactor its services are started on
-    by default: a L{UDPMemoryReactor}, which fakes TCP, UNIX, TLS and UDP
-    listening (and datagram socket adoption).
+    One tap module, C{module}, whose services are started by default on a
+    L{UDPMemoryReactor}: it fakes TCP, UNIX, TLS and UDP listening (and
+    datagram socket adoption), so any of our services starts on it.
     """
 
     module: ModuleType
-    reactorFactory: Callable[[], UDPMemoryReactor] = UDPMemoryReactor
 
     def parse(self, *arguments: str) -> Any:
         """The module's C{Options} parsed from C{arguments}."""
@@ -63,7 +61,7 @@ class Tap:
         fake one; and that reactor.
         """
         if reactor is None:
-            reactor = self.reactorFactory()
+            reactor = UDPMemoryReactor()
         service = self.module.makeService(self.parse(*arguments), reactor)
         service.privilegedStartService()
         service.startService()
