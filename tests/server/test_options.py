@@ -8,6 +8,7 @@ from __future__ import annotations
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.tap import parseOptions
 from twisted_services.server.options import (
     ListenOptions,
     nonNegativeFloat,
@@ -26,9 +27,7 @@ class DemoOptions(ListenOptions):
 
 def parse(*arguments: str) -> DemoOptions:
     """L{DemoOptions} parsed from C{arguments}."""
-    options = DemoOptions()
-    options.parseOptions(list(arguments))
-    return options
+    return parseOptions(DemoOptions(), *arguments)
 
 
 class CoercionTests(SynchronousTestCase):

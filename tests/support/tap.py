@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.application.service import IServiceMaker, MultiService
 from twisted.internet.error import CannotListenError
@@ -18,6 +18,14 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_services.testing import UDPMemoryReactor
+
+OptionsT = TypeVar("OptionsT", bound=usage.Options)
+
+
+def parseOptions(options: OptionsT, *arguments: str) -> OptionsT:
+    """C{options}, having parsed the command line C{arguments}."""
+    options.parseOptions(list(arguments))
+    return options
 
 
 def pluginMaker(tapname: str) -> IServiceMaker:
@@ -48,9 +56,7 @@ class Tap:
 
     def parse(self, *arguments: str) -> Any:
         """The module's C{Options} parsed from C{arguments}."""
-        options: usage.Options = self.module.Options()
-        options.parseOptions(list(arguments))
-        return options
+        return parseOptions(self.module.Options(), *arguments)
 
     def started(
         self, *arguments: str, reactor: UDPMemoryReactor | None = None
