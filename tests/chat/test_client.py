@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import termios
 from typing import Any
 
 from twisted.internet.address import IPv4Address
@@ -29,6 +30,7 @@ from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.clients.screen import PseudoTerminal
 from tests.clients.test_runner import assertPrintsVersion
 from tests.support.twistd import Twistd, startTwistd
 from twisted_services.chat.client import (
@@ -437,7 +439,9 @@ class ChatTests(SynchronousTestCase):
         reactor = MemoryReactorClock()
         stderr = io.StringIO()
         return (
-            ensureDeferred(chat(reactor, options, FakeStandardIO, stderr)),
+            ensureDeferred(
+                chat(reactor, options, FakeStandardIO, stderr, lambda: False)
+            ),
             reactor,
             stderr,
         )
@@ -682,3 +686,102 @@ class ClientOverUNIXSocketTests(SynchronousTestCase):
                 "* bye",
             ],
         )
+
+
+class TerminalClientTests(SynchronousTestCase):
+    """
+    The client on a pseudo-terminal, typed at as a person types, against
+    the real C{twistd -n chat}; the screen is read through a terminal
+    emulator.
+    """
+
+    def start(self, serverArguments: list[str], *arguments: str) -> PseudoTerminal:
+        """Start the server and, on a pseudo-terminal, alice's client."""
+        twistd = startTwistd(
+            self,
+            "chat",
+            ["--port", "0", "--interface", "127.0.0.1", *serverArguments],
+        )
+        self.address = twistd.listener().loopbackAddress
+        self.bob = RawClient(self.address)
+        self.addCleanup(self.bob.socket.close)
+        self.bob.readLine()  # the welcome
+        host, port = self.address
+        alice = PseudoTerminal(
+            chatCommand("--nick", "alice", *arguments, f"{host}:{port}")
+        )
+        self.addCleanup(alice.close)
+        # The server's first line shows once standard I/O is set up (and the
+        # terminal in raw mode, when the client edits): typing may begin.
+        alice.waitFor(lambda: any(alice.rows()))
+        return alice
+
+    def bobReads(self, count: int) -> list[str]:
+        """The next C{count} lines alice says that bob receives (and no other)."""
+        said: list[str] = []
+        for _ in range(count + 10):
+            line = self.bob.readLine()
+            if line.startswith("<alice> "):
+                said.append(line)
+                if len(said) == count:
+                    break
+        return said
+
+    def test_incomingLineAboveTyping(self) -> None:
+        """
+        A line from the room arrives while alice is half-way through typing:
+        it is printed whole on its own row above her input, which stays as
+        typed, cursor at its end; the line she finishes is sent whole.
+        """
+        alice = self.start([])
+        alice.type(b"partial li")
+        alice.waitFor(lambda: alice.lastRow().endswith("partial li"))
+        self.bob.send("message while alice is typing")
+        alice.waitFor(
+            lambda: any("message while alice is typing" in r for r in alice.rows())
+        )
+        rows = [row for row in alice.rows() if row]
+        self.assertRegex(rows[-2], r"^<guest\d+> message while alice is typing$")
+        self.assertEqual(rows[-1], "> partial li")
+        self.assertEqual(
+            alice.cursor(), (len("> partial li"), alice.rows().index("> partial li"))
+        )
+        alice.type(b"ne\r")
+        self.bob.waitForLine("<alice> partial line")
+
+    def test_history(self) -> None:
+        """Up brings back the line sent before, to edit and send again."""
+        alice = self.start([])
+        alice.type(b"first words\r")
+        self.bob.waitForLine("<alice> first words")
+        alice.type(b"\x1b[A")
+        alice.waitFor(lambda: alice.lastRow() == "> first words")
+        alice.type(b"\x7f\x7f\x7f\x7f\x7fagain\r")
+        self.bob.waitForLine("<alice> first again")
+
+    def test_pastePaced(self) -> None:
+        """
+        A paste of 40 lines, twice the server's burst, reaches the room
+        whole and in order, with no error on alice's screen: with its
+        defaults the client sends under the server's default rate.
+        """
+        alice = self.start([])
+        lines = [f"pasted line {n}" for n in range(40)]
+        alice.type(b"".join(line.encode() + b"\r" for line in lines))
+        self.assertEqual(self.bobReads(40), [f"<alice> {line}" for line in lines])
+        alice.waitFor(lambda: "> pasted line 39" in alice.rows())
+        self.assertEqual([row for row in alice.rows() if row.startswith("!")], [])
+
+    def test_endOfInput(self) -> None:
+        """
+        Ctrl-D on an empty line quits with status 0 and gives the terminal
+        its settings back.
+        """
+        alice = self.start([])
+        alice.type(b"\x04")
+        self.bob.waitForLine("* alice has left (quit)")
+        status, stderr = alice.wait()
+        self.assertEqual((status, stderr), (0, ""))
+        localModes = alice.modes()[3]
+        self.assertTrue(localModes & termios.ECHO)
+        self.assertTrue(localModes & termios.ICANON)
