@@ -23,22 +23,45 @@ WIDTH = 80
 HEIGHT = 24
 
 
-class PseudoTerminal:
+class Screen:
+    """What a terminal of C{width} by C{height} shows of the bytes fed to it."""
+
+    def __init__(self, width: int = WIDTH, height: int = HEIGHT) -> None:
+        self.buffer = helper.TerminalBuffer()
+        self.buffer.width, self.buffer.height = width, height
+        self._parser = insults.ClientProtocol(lambda: self.buffer)
+        self._parser.makeConnection(StringTransport())
+
+    def feed(self, data: bytes) -> None:
+        """Show C{data} as a terminal would."""
+        self._parser.dataReceived(data)
+
+    def rows(self) -> list[str]:
+        """The screen, one string per row, trailing blanks removed."""
+        return [row.rstrip() for row in bytes(self.buffer).decode().split("\n")]
+
+    def lastRow(self) -> str:
+        """The lowest row with something on it."""
+        rows = [row for row in self.rows() if row]
+        return rows[-1] if rows else ""
+
+    def cursor(self) -> tuple[int, int]:
+        """The cursor's column and row."""
+        return self.buffer.x, self.buffer.y
+
+
+class PseudoTerminal(Screen):
     """
     C{command} with its standard input and output on a pseudo-terminal of
     L{WIDTH} by L{HEIGHT}, and standard error on a pipe.
     """
 
     def __init__(self, command: Sequence[str]) -> None:
+        super().__init__()
         self.master, self.slave = os.openpty()
         fcntl.ioctl(
             self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", HEIGHT, WIDTH, 0, 0)
         )
-        self.buffer = helper.TerminalBuffer()
-        self.buffer.width, self.buffer.height = WIDTH, HEIGHT
-        self._parser = insults.ClientProtocol(lambda: self.buffer)
-        self._parser.makeConnection(StringTransport())
-        self.raw = b""
         self.process = subprocess.Popen(
             list(command),
             stdin=self.slave,
@@ -53,19 +76,6 @@ class PseudoTerminal:
         view = memoryview(keys)
         while view:
             view = view[os.write(self.master, view) :]
-
-    def rows(self) -> list[str]:
-        """The screen, one string per row, trailing blanks removed."""
-        return [row.rstrip() for row in bytes(self.buffer).decode().split("\n")]
-
-    def lastRow(self) -> str:
-        """The lowest row with something on it."""
-        rows = [row for row in self.rows() if row]
-        return rows[-1] if rows else ""
-
-    def cursor(self) -> tuple[int, int]:
-        """The cursor's column and row."""
-        return self.buffer.x, self.buffer.y
 
     def waitFor(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
         """Read the screen until C{condition()} holds; fail after C{timeout}."""
@@ -88,8 +98,7 @@ class PseudoTerminal:
             data = os.read(self.master, 65536)
         except OSError:  # EIO: every slave descriptor is closed
             return False
-        self.raw += data
-        self._parser.dataReceived(data)
+        self.feed(data)
         return bool(data)
 
     def wait(self, timeout: float = 10.0) -> tuple[int, str]:

@@ -178,7 +178,8 @@ class LineEditor(insults.TerminalProtocol):
             self.endOfInput()
         elif keyID in self._keys:
             self._edit(self._keys[keyID])
-        elif isinstance(keyID, bytes) and (keyID >= b" " and keyID != b"\x7f"):
+        elif isinstance(keyID, bytes) and len(keyID) == 1 and keyID >= b" ":
+            # One byte of typed text (conch names other keys, b"[F1]").
             text = self._decoder.decode(keyID)
             if text:
                 self._redraw(b"" if self.line.insert(text) else _BELL)
