@@ -33,15 +33,18 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests.clients.screen import PseudoTerminal
 from tests.clients.test_runner import assertPrintsVersion
 from tests.support.twistd import Twistd, startTwistd
+from twisted_services.chat import tap
 from twisted_services.chat.client import (
     DEFAULT_PORT,
     QUIT_TIMEOUT,
+    EditingTerminal,
     Options,
     ServerConnection,
     Terminal,
     chat,
     isQuit,
 )
+from twisted_services.clients.lineeditor import EditorStandardIO
 from twisted_services.clients.terminal import cleanLine
 
 PROCESS_TIMEOUT = 10.0
@@ -425,6 +428,135 @@ class TerminalTests(SynchronousTestCase):
         self.assertFalse(session.stdio.connected)
         self.successResultOf(finished)
         self.successResultOf(session.terminal.finish())
+
+
+class PacingTests(SynchronousTestCase):
+    """What the client sends is paced under the server's flood limit."""
+
+    def test_defaultsUnderServer(self) -> None:
+        """The client's default pace is under the server's default limit."""
+        client, server = Options(), tap.Options()
+        client.parseOptions(["localhost"])
+        server.parseOptions([])
+        self.assertLess(client["rate"], server["rate"])
+        self.assertLess(client["burst"], server["burst"])
+
+    def test_paceOptions(self) -> None:
+        """C{--rate}, C{--burst} and C{--max-queued} set the pace; zero is refused."""
+        options = Options()
+        options.parseOptions(
+            ["--rate", "2.5", "--burst", "3", "--max-queued", "7", "localhost"]
+        )
+        self.assertEqual(
+            (options["rate"], options["burst"], options["max-queued"]), (2.5, 3, 7)
+        )
+        for option in ["--rate", "--burst", "--max-queued"]:
+            self.assertRaises(
+                UsageError, Options().parseOptions, [option, "0", "localhost"]
+            )
+
+    def test_burstThenPaced(self) -> None:
+        """Lines past the burst go out at the rate, in order."""
+        clock = Clock()
+        server = ServerConnection(clock, rate=2.0, burst=2)
+        socket = attach(server)
+        for n in range(4):
+            server.say(b"%d" % n)
+        self.assertEqual(socket.value(), b"0\n1\n")
+        clock.advance(0.5)
+        self.assertEqual(socket.value(), b"0\n1\n2\n")
+        clock.advance(0.5)
+        self.assertEqual(socket.value(), b"0\n1\n2\n3\n")
+
+    def test_quitWaitsForQueue(self) -> None:
+        """
+        Leaving sends what waits first; the quit timeout starts only once
+        the last line is out.
+        """
+        clock = Clock()
+        server = ServerConnection(clock, rate=1.0, burst=1)
+        socket = attach(server)
+        for line in [b"a", b"b", b"c", b"/quit"]:
+            server.say(line)
+        server.leave()
+        clock.pump([1, 1, 1])
+        self.assertEqual(socket.value(), b"a\nb\nc\n/quit\n")
+        clock.advance(QUIT_TIMEOUT - 0.1)
+        self.assertTrue(socket.connected)
+        clock.advance(0.2)
+        self.assertFalse(socket.connected)
+
+    def test_queueFull(self) -> None:
+        """
+        Past the queue's limit a line is dropped and the user told once;
+        lines are taken again once there is room.
+        """
+        clock = Clock()
+        server = ServerConnection(clock, rate=1.0, burst=1, maxQueued=1)
+        shown: list[str] = []
+        server.showOn(shown.append)
+        socket = attach(server)
+        for line in [b"a", b"b", b"c", b"d"]:
+            server.say(line)
+        self.assertEqual(shown, ["! too many lines waiting to be sent; dropped"])
+        clock.advance(1)
+        server.say(b"e")
+        clock.advance(1)
+        self.assertEqual(socket.value(), b"a\nb\ne\n")
+
+    def test_pipeInputPaused(self) -> None:
+        """
+        With the queue full, lines already read from a pipe wait in the
+        reader instead of being dropped, and go once there is room.
+        """
+        clock = Clock()
+        server = ServerConnection(clock, rate=1.0, burst=1, maxQueued=2)
+        socket = attach(server)
+        terminal = Terminal(server)
+        attach(terminal)
+        terminal.dataReceived(b"1\n2\n3\n4\n5\n")
+        self.assertEqual(socket.value(), b"1\n")
+        clock.pump([1, 1, 1, 1])
+        self.assertEqual(socket.value(), b"1\n2\n3\n4\n5\n")
+
+
+class EditingTerminalTests(SynchronousTestCase):
+    """L{EditingTerminal} joins the line editor to the server connection."""
+
+    def setUp(self) -> None:
+        self.server, self.socket, self.clock = connectedServer()
+        self.server.dataReceived(b"* welcome\r\n")
+        self.editor = EditingTerminal(self.server)
+        self.io = EditorStandardIO(lambda: self.editor)
+        self.stdio = attach(self.io)
+
+    def test_wiring(self) -> None:
+        """
+        Both sides pause each other, a full send queue pauses the terminal,
+        and lines held from before are shown above the input line.
+        """
+        self.assertIs(self.stdio.producer, self.socket)
+        self.assertIs(self.socket.producer, self.stdio)
+        self.assertIn(b"\x1b[J* welcome\r", self.stdio.value())
+        self.assertIs(self.server.pacer._producer, self.stdio)
+
+    def test_typedLineSent(self) -> None:
+        """Enter sends the line, UTF-8 encoded; /quit leaves."""
+        self.io.dataReceived("h\u00e9\r/quit bye\rmore\r".encode())
+        self.assertEqual(self.socket.value(), "h\u00e9\n/quit bye\n".encode())
+        self.assertTrue(self.server.leaving)
+
+    def test_endOfInput(self) -> None:
+        """Ctrl-D on an empty line sends C{/quit} and leaves."""
+        self.io.dataReceived(b"\x04")
+        self.assertEqual(self.socket.value(), b"/quit\n")
+        self.assertTrue(self.server.leaving)
+
+    def test_terminalGone(self) -> None:
+        """If the terminal goes away the client quits, and finishing is done."""
+        self.stdio.loseConnection()
+        self.assertEqual(self.socket.value(), b"/quit\n")
+        self.successResultOf(self.io.finish())
 
 
 class ChatTests(SynchronousTestCase):
