@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import termios
 from typing import Any
 
 from twisted.internet.address import IPv4Address
@@ -29,17 +30,21 @@ from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.clients.screen import PseudoTerminal
 from tests.clients.test_runner import assertPrintsVersion
 from tests.support.twistd import Twistd, startTwistd
+from twisted_services.chat import tap
 from twisted_services.chat.client import (
     DEFAULT_PORT,
     QUIT_TIMEOUT,
+    EditingTerminal,
     Options,
     ServerConnection,
     Terminal,
     chat,
     isQuit,
 )
+from twisted_services.clients.lineeditor import EditorStandardIO
 from twisted_services.clients.terminal import cleanLine
 
 PROCESS_TIMEOUT = 10.0
@@ -425,6 +430,135 @@ class TerminalTests(SynchronousTestCase):
         self.successResultOf(session.terminal.finish())
 
 
+class PacingTests(SynchronousTestCase):
+    """What the client sends is paced under the server's flood limit."""
+
+    def test_defaultsUnderServer(self) -> None:
+        """The client's default pace is under the server's default limit."""
+        client, server = Options(), tap.Options()
+        client.parseOptions(["localhost"])
+        server.parseOptions([])
+        self.assertLess(client["rate"], server["rate"])
+        self.assertLess(client["burst"], server["burst"])
+
+    def test_paceOptions(self) -> None:
+        """C{--rate}, C{--burst} and C{--max-queued} set the pace; zero is refused."""
+        options = Options()
+        options.parseOptions(
+            ["--rate", "2.5", "--burst", "3", "--max-queued", "7", "localhost"]
+        )
+        self.assertEqual(
+            (options["rate"], options["burst"], options["max-queued"]), (2.5, 3, 7)
+        )
+        for option in ["--rate", "--burst", "--max-queued"]:
+            self.assertRaises(
+                UsageError, Options().parseOptions, [option, "0", "localhost"]
+            )
+
+    def test_burstThenPaced(self) -> None:
+        """Lines past the burst go out at the rate, in order."""
+        clock = Clock()
+        server = ServerConnection(clock, rate=2.0, burst=2)
+        socket = attach(server)
+        for n in range(4):
+            server.say(b"%d" % n)
+        self.assertEqual(socket.value(), b"0\n1\n")
+        clock.advance(0.5)
+        self.assertEqual(socket.value(), b"0\n1\n2\n")
+        clock.advance(0.5)
+        self.assertEqual(socket.value(), b"0\n1\n2\n3\n")
+
+    def test_quitWaitsForQueue(self) -> None:
+        """
+        Leaving sends what waits first; the quit timeout starts only once
+        the last line is out.
+        """
+        clock = Clock()
+        server = ServerConnection(clock, rate=1.0, burst=1)
+        socket = attach(server)
+        for line in [b"a", b"b", b"c", b"/quit"]:
+            server.say(line)
+        server.leave()
+        clock.pump([1, 1, 1])
+        self.assertEqual(socket.value(), b"a\nb\nc\n/quit\n")
+        clock.advance(QUIT_TIMEOUT - 0.1)
+        self.assertTrue(socket.connected)
+        clock.advance(0.2)
+        self.assertFalse(socket.connected)
+
+    def test_queueFull(self) -> None:
+        """
+        Past the queue's limit a line is dropped and the user told once;
+        lines are taken again once there is room.
+        """
+        clock = Clock()
+        server = ServerConnection(clock, rate=1.0, burst=1, maxQueued=1)
+        shown: list[str] = []
+        server.showOn(shown.append)
+        socket = attach(server)
+        for line in [b"a", b"b", b"c", b"d"]:
+            server.say(line)
+        self.assertEqual(shown, ["! too many lines waiting to be sent; dropped"])
+        clock.advance(1)
+        server.say(b"e")
+        clock.advance(1)
+        self.assertEqual(socket.value(), b"a\nb\ne\n")
+
+    def test_pipeInputPaused(self) -> None:
+        """
+        With the queue full, lines already read from a pipe wait in the
+        reader instead of being dropped, and go once there is room.
+        """
+        clock = Clock()
+        server = ServerConnection(clock, rate=1.0, burst=1, maxQueued=2)
+        socket = attach(server)
+        terminal = Terminal(server)
+        attach(terminal)
+        terminal.dataReceived(b"1\n2\n3\n4\n5\n")
+        self.assertEqual(socket.value(), b"1\n")
+        clock.pump([1, 1, 1, 1])
+        self.assertEqual(socket.value(), b"1\n2\n3\n4\n5\n")
+
+
+class EditingTerminalTests(SynchronousTestCase):
+    """L{EditingTerminal} joins the line editor to the server connection."""
+
+    def setUp(self) -> None:
+        self.server, self.socket, self.clock = connectedServer()
+        self.server.dataReceived(b"* welcome\r\n")
+        self.editor = EditingTerminal(self.server)
+        self.io = EditorStandardIO(lambda: self.editor)
+        self.stdio = attach(self.io)
+
+    def test_wiring(self) -> None:
+        """
+        Both sides pause each other, a full send queue pauses the terminal,
+        and lines held from before are shown above the input line.
+        """
+        self.assertIs(self.stdio.producer, self.socket)
+        self.assertIs(self.socket.producer, self.stdio)
+        self.assertIn(b"\x1b[J* welcome\r", self.stdio.value())
+        self.assertIs(self.server.pacer._producer, self.stdio)
+
+    def test_typedLineSent(self) -> None:
+        """Enter sends the line, UTF-8 encoded; /quit leaves."""
+        self.io.dataReceived("h\u00e9\r/quit bye\rmore\r".encode())
+        self.assertEqual(self.socket.value(), "h\u00e9\n/quit bye\n".encode())
+        self.assertTrue(self.server.leaving)
+
+    def test_endOfInput(self) -> None:
+        """Ctrl-D on an empty line sends C{/quit} and leaves."""
+        self.io.dataReceived(b"\x04")
+        self.assertEqual(self.socket.value(), b"/quit\n")
+        self.assertTrue(self.server.leaving)
+
+    def test_terminalGone(self) -> None:
+        """If the terminal goes away the client quits, and finishing is done."""
+        self.stdio.loseConnection()
+        self.assertEqual(self.socket.value(), b"/quit\n")
+        self.successResultOf(self.io.finish())
+
+
 class ChatTests(SynchronousTestCase):
     """L{chat} connects, wires up standard I/O and decides the exit status."""
 
@@ -437,7 +571,9 @@ class ChatTests(SynchronousTestCase):
         reactor = MemoryReactorClock()
         stderr = io.StringIO()
         return (
-            ensureDeferred(chat(reactor, options, FakeStandardIO, stderr)),
+            ensureDeferred(
+                chat(reactor, options, FakeStandardIO, stderr, lambda: False)
+            ),
             reactor,
             stderr,
         )
@@ -682,3 +818,102 @@ class ClientOverUNIXSocketTests(SynchronousTestCase):
                 "* bye",
             ],
         )
+
+
+class TerminalClientTests(SynchronousTestCase):
+    """
+    The client on a pseudo-terminal, typed at as a person types, against
+    the real C{twistd -n chat}; the screen is read through a terminal
+    emulator.
+    """
+
+    def start(self, serverArguments: list[str], *arguments: str) -> PseudoTerminal:
+        """Start the server and, on a pseudo-terminal, alice's client."""
+        twistd = startTwistd(
+            self,
+            "chat",
+            ["--port", "0", "--interface", "127.0.0.1", *serverArguments],
+        )
+        self.address = twistd.listener().loopbackAddress
+        self.bob = RawClient(self.address)
+        self.addCleanup(self.bob.socket.close)
+        self.bob.readLine()  # the welcome
+        host, port = self.address
+        alice = PseudoTerminal(
+            chatCommand("--nick", "alice", *arguments, f"{host}:{port}")
+        )
+        self.addCleanup(alice.close)
+        # The server's first line shows once standard I/O is set up (and the
+        # terminal in raw mode, when the client edits): typing may begin.
+        alice.waitFor(lambda: any(alice.rows()))
+        return alice
+
+    def bobReads(self, count: int) -> list[str]:
+        """The next C{count} lines alice says that bob receives (and no other)."""
+        said: list[str] = []
+        for _ in range(count + 10):
+            line = self.bob.readLine()
+            if line.startswith("<alice> "):
+                said.append(line)
+                if len(said) == count:
+                    break
+        return said
+
+    def test_incomingLineAboveTyping(self) -> None:
+        """
+        A line from the room arrives while alice is half-way through typing:
+        it is printed whole on its own row above her input, which stays as
+        typed, cursor at its end; the line she finishes is sent whole.
+        """
+        alice = self.start([])
+        alice.type(b"partial li")
+        alice.waitFor(lambda: alice.lastRow().endswith("partial li"))
+        self.bob.send("message while alice is typing")
+        alice.waitFor(
+            lambda: any("message while alice is typing" in r for r in alice.rows())
+        )
+        rows = [row for row in alice.rows() if row]
+        self.assertRegex(rows[-2], r"^<guest\d+> message while alice is typing$")
+        self.assertEqual(rows[-1], "> partial li")
+        self.assertEqual(
+            alice.cursor(), (len("> partial li"), alice.rows().index("> partial li"))
+        )
+        alice.type(b"ne\r")
+        self.bob.waitForLine("<alice> partial line")
+
+    def test_history(self) -> None:
+        """Up brings back the line sent before, to edit and send again."""
+        alice = self.start([])
+        alice.type(b"first words\r")
+        self.bob.waitForLine("<alice> first words")
+        alice.type(b"\x1b[A")
+        alice.waitFor(lambda: alice.lastRow() == "> first words")
+        alice.type(b"\x7f\x7f\x7f\x7f\x7fagain\r")
+        self.bob.waitForLine("<alice> first again")
+
+    def test_pastePaced(self) -> None:
+        """
+        A paste of 40 lines, twice the server's burst, reaches the room
+        whole and in order, with no error on alice's screen: with its
+        defaults the client sends under the server's default rate.
+        """
+        alice = self.start([])
+        lines = [f"pasted line {n}" for n in range(40)]
+        alice.type(b"".join(line.encode() + b"\r" for line in lines))
+        self.assertEqual(self.bobReads(40), [f"<alice> {line}" for line in lines])
+        alice.waitFor(lambda: "> pasted line 39" in alice.rows())
+        self.assertEqual([row for row in alice.rows() if row.startswith("!")], [])
+
+    def test_endOfInput(self) -> None:
+        """
+        Ctrl-D on an empty line quits with status 0 and gives the terminal
+        its settings back.
+        """
+        alice = self.start([])
+        alice.type(b"\x04")
+        self.bob.waitForLine("* alice has left (quit)")
+        status, stderr = alice.wait()
+        self.assertEqual((status, stderr), (0, ""))
+        localModes = alice.modes()[3]
+        self.assertTrue(localModes & termios.ECHO)
+        self.assertTrue(localModes & termios.ICANON)

@@ -9,10 +9,17 @@ C{twisted.protocols.portforward}: a terminal that stops reading (Ctrl-S, a
 slow pipe) stops us reading from the server instead of buffering without
 limit, and a server that stops reading stops us reading what is typed.
 
-The terminal stays in its normal (cooked) mode, so an incoming line may be
-printed in the middle of a line being typed; what was typed is still sent
-whole when Enter is pressed. Redrawing the input line would need raw mode
-and a line editor (as C{twisted.conch.manhole} has).
+When a person types at a terminal, L{EditingTerminal} gives them a real
+input line (L{twisted_services.clients.lineeditor}, on C{twisted.conch}):
+the server's lines are printed above it and never split what is being
+typed, and up and down bring back earlier lines. When standard input is a
+pipe or a file (scripts, C{--plain}), L{Terminal} reads it line by line and
+prints the server's lines as they come.
+
+What is sent is paced by a L{LinePacer} under the server's flood limit
+(C{--rate}, C{--burst}), so a pasted or piped batch of lines arrives whole
+instead of meeting C{! slow down}: with the defaults, 4 lines a second after
+a burst of 10, against the server's 5 and 20.
 
 Leaving: C{/quit} or end of input (Ctrl-D) sends C{/quit}; the client then
 prints what the server still sends (at least C{* bye}) until the server closes
@@ -33,6 +40,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IDelayedCall,
     IHalfCloseableProtocol,
+    IReactorCore,
     IReactorTime,
 )
 from twisted.internet.protocol import connectionDone
@@ -46,6 +54,16 @@ from twisted_services.clients.endpoints import (
     connectServer,
     exitUnlessClosedCleanly,
 )
+from twisted_services.clients.lineeditor import (
+    EditorStandardIO,
+    LineEditor,
+    onResize,
+    rawTerminal,
+    sizeWatcher,
+    stdioIsTerminal,
+    terminalSize,
+)
+from twisted_services.clients.pacing import LinePacer
 from twisted_services.clients.runner import runClient
 from twisted_services.clients.terminal import (
     FinishingStandardIO,
@@ -55,9 +73,16 @@ from twisted_services.clients.terminal import (
     pairProducers,
 )
 from twisted_services.core.lines import BoundedLineReceiver
+from twisted_services.server.options import positiveFloat, positiveInt
 
 DEFAULT_PORT = 12345
 QUIT_TIMEOUT = 5.0
+
+# Under the server's defaults (5 lines a second, bursts of 20), with room
+# for lines that bunch up on the way.
+DEFAULT_RATE = 4.0
+DEFAULT_BURST = 10
+MAX_QUEUED = 256
 
 _QUIT = re.compile(rb"/quit(?:[ \t].*)?", re.IGNORECASE | re.DOTALL)
 
@@ -85,6 +110,32 @@ class Options(ServerOptions):
     )
     optParameters = [
         ["nick", "n", None, "Take this nick once connected (sends /nick NAME)."],
+        [
+            "rate",
+            None,
+            DEFAULT_RATE,
+            "Lines per second to send at most, on average; keep it under the "
+            "server's --rate.",
+            positiveFloat,
+        ],
+        [
+            "burst",
+            None,
+            DEFAULT_BURST,
+            "Lines to send at once before --rate applies; keep it under the "
+            "server's --burst.",
+            positiveInt,
+        ],
+        [
+            "max-queued",
+            None,
+            MAX_QUEUED,
+            "Lines that may wait to be sent; past that, reading input waits.",
+            positiveInt,
+        ],
+    ]
+    optFlags = [
+        ["plain", None, "Read input line by line even on a terminal (no editing)."],
     ]
 
     def postOptions(self) -> None:
@@ -108,11 +159,20 @@ class ServerConnection(BoundedLineReceiver, HandshakeWaiter):
     # Bounds what a hostile server can make us buffer; real lines are short.
     MAX_LENGTH = 1024 * 1024
 
-    def __init__(self, clock: IReactorTime, quitTimeout: float = QUIT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        clock: IReactorTime,
+        quitTimeout: float = QUIT_TIMEOUT,
+        rate: float = DEFAULT_RATE,
+        burst: int = DEFAULT_BURST,
+        maxQueued: int = MAX_QUEUED,
+    ) -> None:
         self._clock = clock
         self._quitTimeout = quitTimeout
         self._show: HeldOutput[str] = HeldOutput()
         self._giveUp: IDelayedCall | None = None
+        self.pacer = LinePacer(self.sendLine, clock, rate, burst, maxQueued)
+        self._refusing = False
         self.leaving = False
         self.closed: Deferred[BaseException] = Deferred()
 
@@ -130,24 +190,38 @@ class ServerConnection(BoundedLineReceiver, HandshakeWaiter):
         self._show("! the server sent an over-long line; dropped")
 
     def say(self, line: bytes) -> None:
-        """Send one line (without its line ending) to the server."""
-        self.sendLine(line)
+        """
+        Send one line (without its line ending) to the server, as soon as
+        the pace allows. A line that finds the queue full is dropped, and
+        the user told once.
+        """
+        if self.pacer.push(line):
+            self._refusing = False
+        elif not self._refusing:
+            self._refusing = True
+            self._show("! too many lines waiting to be sent; dropped")
 
     def leave(self) -> None:
         """
-        We asked to quit: wait for the server to close the connection, but
-        not for longer than the quit timeout.
+        We asked to quit: once what waits is sent, wait for the server to
+        close the connection, but not for longer than the quit timeout.
         """
         if self.leaving:
             return
         self.leaving = True
-        self._giveUp = self._clock.callLater(self._quitTimeout, self._abort)
+        self.pacer.whenIdle().addCallback(self._waitForClose)
+
+    def _waitForClose(self, ignored: object) -> None:
+        if self.connected:
+            self._giveUp = self._clock.callLater(self._quitTimeout, self._abort)
 
     def _abort(self) -> None:
         self._giveUp = None
         self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.connected = False
+        self.pacer.stop()
         if self._giveUp is not None and self._giveUp.active():
             self._giveUp.cancel()
         self._giveUp = None
@@ -155,11 +229,37 @@ class ServerConnection(BoundedLineReceiver, HandshakeWaiter):
         self.closed.callback(reason.value)
 
 
-@implementer(IHalfCloseableProtocol)
-class Terminal(FinishingStandardIO, BoundedLineReceiver):
+class TypedLines:
     """
-    The standard input and output side: typed lines go to the server, the
-    server's lines are written out one per LF-terminated line.
+    What the user's lines do, whichever way they are read: each goes to
+    the server, C{/quit} leaves, and nothing is sent after leaving.
+    """
+
+    server: ServerConnection
+    left = False
+
+    def lineTyped(self, line: bytes) -> None:
+        """Send a typed line (blank ones are not sent: the server ignores them)."""
+        if self.left or not line.strip():
+            return
+        self.server.say(line)
+        if isQuit(line):
+            self._leave(sendQuit=False)
+
+    def _leave(self, sendQuit: bool) -> None:
+        if self.left:
+            return
+        self.left = True
+        if sendQuit:
+            self.server.say(b"/quit")
+        self.server.leave()
+
+
+@implementer(IHalfCloseableProtocol)
+class Terminal(FinishingStandardIO, BoundedLineReceiver, TypedLines):
+    """
+    Standard input and output that are not a terminal: typed lines go to
+    the server, the server's lines are written out one per LF-terminated line.
     """
 
     # The server has its own (smaller) limit; this one only bounds memory.
@@ -167,21 +267,18 @@ class Terminal(FinishingStandardIO, BoundedLineReceiver):
 
     def __init__(self, server: ServerConnection) -> None:
         self.server = server
-        self.left = False
 
     def connectionMade(self) -> None:
         # Each side pauses the other: see the module docstring. The socket
         # is attached before standard I/O starts.
         pairProducers(self.transport, self.server.transport)
+        # A full send queue stops the lines, not just the reading: a chunk
+        # already read may hold many.
+        self.server.pacer.pauseWhenFull(self)
         self.server.showOn(self.show)
 
     def completeLineReceived(self, line: bytes) -> None:
-        line = line.rstrip(b"\r")
-        if self.left or not line.strip():
-            return
-        self.server.say(line)
-        if isQuit(line):
-            self._leave(sendQuit=False)
+        self.lineTyped(line.rstrip(b"\r"))
 
     def longLineDropped(self) -> None:
         self.show("! line too long, not sent")
@@ -198,13 +295,34 @@ class Terminal(FinishingStandardIO, BoundedLineReceiver):
         self.outputGone = True
         self._leave(sendQuit=True)
 
-    def _leave(self, sendQuit: bool) -> None:
-        if self.left:
-            return
-        self.left = True
-        if sendQuit:
-            self.server.say(b"/quit")
-        self.server.leave()
+
+class EditingTerminal(LineEditor, TypedLines):
+    """
+    A terminal a person types at: an input line that the server's lines,
+    printed above it, never split (see L{LineEditor}).
+    """
+
+    def __init__(self, server: ServerConnection, width: int = 80) -> None:
+        super().__init__(width=width)
+        self.server = server
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        stdio = self.terminal.transport
+        pairProducers(stdio, self.server.transport)
+        self.server.pacer.pauseWhenFull(stdio)
+        self.server.showOn(self.showAbove)
+
+    def lineTyped(self, line: str) -> None:  # type: ignore[override]
+        TypedLines.lineTyped(self, line.encode("utf-8"))
+
+    def endOfInput(self) -> None:
+        """Ctrl-D on an empty line, or Ctrl-C: quit."""
+        self._leave(sendQuit=True)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """The terminal is gone (hung up): quit."""
+        self._leave(sendQuit=True)
 
 
 async def chat(
@@ -212,23 +330,47 @@ async def chat(
     options: Options,
     standardIO: StandardIOFactory = stdio.StandardIO,
     stderr: TextIO = sys.stderr,
+    isTerminal: Callable[[], bool] = stdioIsTerminal,
 ) -> None:
     """
     Connect to the server, talk until it closes the connection, and exit
     (through L{SystemExit}) with status 1 on a connection failure, a failed
     TLS verification or an error. Nothing is read or sent before a TLS
-    server is verified.
+    server is verified. On a terminal (unless C{--plain}), input is edited
+    on an L{EditingTerminal}; otherwise it is read line by line.
     """
-    server = ServerConnection(reactor)
+    server = ServerConnection(
+        reactor,
+        rate=options["rate"],
+        burst=options["burst"],
+        maxQueued=options["max-queued"],
+    )
     await connectServer(reactor, "chat", options, server, stderr)
     if options["nick"]:
         server.say(b"/nick " + options["nick"].encode("utf-8"))
-    terminal = Terminal(server)
-    standardIO(terminal, reactor=reactor)
-    reason = await server.closed
-    await terminal.finish()
+    if not options["plain"] and isTerminal():
+        reason = await _editing(reactor, server, standardIO)  # type: ignore[arg-type]
+    else:
+        terminal = Terminal(server)
+        standardIO(terminal, reactor=reactor)
+        reason = await server.closed
+        await terminal.finish()
     if not server.leaving:
         exitUnlessClosedCleanly("chat", reason, stderr)
+
+
+async def _editing(
+    reactor: IReactorCore, server: ServerConnection, standardIO: StandardIOFactory
+) -> BaseException:
+    """Talk on a terminal in raw mode, restored however this ends."""
+    editor = EditingTerminal(server, width=terminalSize()[0])
+    io = EditorStandardIO(lambda: editor)
+    with rawTerminal(), onResize(reactor, sizeWatcher(editor)):
+        standardIO(io, reactor=reactor)
+        reason = await server.closed
+        editor.erase()
+        await io.finish()
+    return reason
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
