@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests.chat.sockets import LineClient
 from tests.support.files import temporaryDirectory
 from tests.support.sockets import recvUntilEOF
-from tests.support.twistd import Bound, Twistd, startTwistd
+from tests.support.twistd import Bound, Twistd, runTwistd, startTwistd
 
 TIMEOUT = 5.0
 LOOPBACK = "tcp:0:interface=127.0.0.1"
@@ -93,6 +93,28 @@ class ServicesIntegrationTests(SynchronousTestCase):
         self.assertIn(self.twistd.stop(signal.SIGTERM), (0, -signal.SIGTERM))
         # Now that all output is in, no other service can have logged a port.
         self.assertEqual([b.service for b in self.twistd.bound], ["http"])
+
+    def test_listenersGivenTwiceRefused(self) -> None:
+        """
+        C{--chat} with C{--chat-args '--port N'} does not start (it used to
+        serve chat on both): twistd exits 1 at once, saying which two
+        options clash.
+        """
+        result = runTwistd(
+            "services",
+            [
+                *("--no-echo", "--no-http", "--no-temperature", "--chat", LOOPBACK),
+                *("--chat-args", "--port 0 --interface 127.0.0.1"),
+            ],
+            timeout=20,
+        )
+        output = result.stdout + result.stderr
+        self.assertEqual(result.returncode, 1, output)
+        self.assertIn(
+            "--chat and --port in --chat-args both replace chat's default listener",
+            output,
+        )
+        self.assertNotIn("listening on", output)
 
     def test_notifiesOnce(self) -> None:
         """

@@ -159,6 +159,49 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(parts["echo"]["listen"], ["tcp:7"])
         self.assertEqual(parts["chat"]["listen"], ["tcp:1", "tcp:2"])
 
+    def test_listenersGivenTwice(self) -> None:
+        """
+        C{--X} (or C{--temperature-socket}) with X's own C{--port} (or
+        C{--systemd-socket}) in C{--X-args}, however spelt, would serve on
+        both: a usage error naming both options.
+        """
+        for arguments, named in [
+            (["--chat", "tcp:1", "--chat-args", "--port 2"], "--chat and --port"),
+            (["--echo", "tcp:1", "--echo-args", "-p2"], "--echo and --port"),
+            (["--http", "tcp:1", "--http-args", "--po=2"], "--http and --port"),
+            (
+                ["--temperature", "1", "--temperature-args", "--port 2"],
+                "--temperature and --port",
+            ),
+            (
+                ["--temperature-socket", "t", "--temperature-args", "-p 2"],
+                "--temperature-socket and --port",
+            ),
+            (
+                ["--temperature", "1", "--temperature-args", "--systemd-socket t"],
+                "--temperature and --systemd-socket",
+            ),
+        ]:
+            error = str(self.assertRaises(UsageError, parse, *arguments))
+            self.assertIn(f"{named} in {arguments[2]} both replace", error)
+
+    def test_listenersGivenOnce(self) -> None:
+        """
+        Each way alone still sets the listeners, and options of X-args that
+        do not choose a port go with C{--X}.
+        """
+        parts = parse(
+            *("--chat", "tcp:1", "--chat-args", "--max-line 100"),
+            *("--echo-args", "--port 2"),
+            *("--temperature", "3", "--temperature-args", "--interface ::1"),
+        )["services"]
+        self.assertEqual(parts["chat"]["listen"], ["tcp:1"])
+        self.assertEqual(parts["echo"]["listen"], ["tcp:2"])
+        self.assertEqual(
+            (parts["temperature"]["port"], parts["temperature"]["interface"]),
+            (3, "::1"),
+        )
+
     def test_serviceArgumentErrorsNameService(self) -> None:
         """An error in C{--X-args} is a usage error that starts with C{--X-args:}."""
         for option, value in [

@@ -9,6 +9,7 @@ plugin serves exactly what the single plugins would.
 
 from __future__ import annotations
 
+import getopt
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from twisted.application.service import IService, MultiService
 from twisted.python import usage
 
 from twisted_services.chat import tap as chat
+from twisted_services.core.twistedprivate import getoptSpecification
 from twisted_services.echo import tap as echo
 from twisted_services.http import tap as http
 from twisted_services.server.listeners import serviceWith
@@ -34,6 +36,9 @@ class _Part:
     tap: ModuleType
     # The arguments the combined options inject before the service's --X-args.
     listenArguments: Callable[[Options], list[str]]
+    # The service's own options that replace its default listener, as the
+    # combined options given above do: both at once would serve on both.
+    ownListeners: tuple[str, ...] = ("port",)
 
 
 def _streamListeners(name: str) -> Callable[[Options], list[str]]:
@@ -58,7 +63,9 @@ PARTS = (
     _Part("echo", echo, _streamListeners("echo")),
     _Part("chat", chat, _streamListeners("chat")),
     _Part("http", http, _streamListeners("http")),
-    _Part("temperature", temperature, _temperatureListener),
+    _Part(
+        "temperature", temperature, _temperatureListener, ("port", "systemd-socket")
+    ),
 )
 
 
@@ -179,11 +186,28 @@ class Options(usage.Options):
         except ValueError as error:
             raise usage.UsageError(f"{option}: {error}") from None
         options = part.tap.Options()
+        injected = part.listenArguments(self)
         try:
-            options.parseOptions([*part.listenArguments(self), *extra])
+            options.parseOptions([*injected, *extra])
         except usage.UsageError as error:
             raise usage.UsageError(f"{option}: {error}") from None
+        clashing = sorted(_givenOptions(options, extra) & set(part.ownListeners))
+        if injected and clashing:
+            raise usage.UsageError(
+                f"{self._given(part)[0]} and --{clashing[0]} in {option} both replace "
+                f"{part.name}'s default listener: give one of them"
+            )
         return options
+
+
+def _givenOptions(options: usage.Options, words: list[str]) -> set[str]:
+    """
+    The long names of the options in C{words}, read as C{options} read them
+    (by C{getopt}, so C{-p 1} and C{--po=1} are C{port} too).
+    """
+    longOptions, shortOptions = getoptSpecification(options)
+    found, _ = getopt.getopt(words, shortOptions, longOptions)
+    return {options.synonyms[name.lstrip("-")] for name, _ in found}
 
 
 def makeService(options: Options, reactor: Any = None) -> MultiService:
