@@ -63,9 +63,7 @@ PARTS = (
     _Part("echo", echo, _streamListeners("echo")),
     _Part("chat", chat, _streamListeners("chat")),
     _Part("http", http, _streamListeners("http")),
-    _Part(
-        "temperature", temperature, _temperatureListener, ("port", "systemd-socket")
-    ),
+    _Part("temperature", temperature, _temperatureListener, ("port", "systemd-socket")),
 )
 
 
