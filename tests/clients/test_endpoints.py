@@ -99,7 +99,14 @@ class ParseHostPortTests(SynchronousTestCase):
         for argument, message in [
             ("", "bad server '': no host"),
             (" ", "bad server ' ': no host"),
-            (":1314", "bad server ':1314': no host"),
+            (":1314", "bad server ':1314': no host; did you mean localhost:1314?"),
+            (":x", "bad server ':x': no host"),
+            (
+                "8888",
+                "bad server '8888': a port without a host; "
+                "did you mean localhost:8888?",
+            ),
+            ("99999", "bad server '99999': a port without a host"),
             ("[::1", "bad IPv6 address in '[::1'"),
             ("[nothost]:1", "bad IPv6 address in '[nothost]:1'"),
             ("[::1]x", "bad server '[::1]x': expected [IPV6]:PORT"),

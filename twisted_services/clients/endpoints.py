@@ -94,7 +94,9 @@ def parseHostPort(argument: str, defaultPort: int | None) -> tuple[str, int]:
 
     @raise usage.UsageError: for an empty host, a bad port (or a missing
         one if C{defaultPort} is L{None}), a bracketed host that is not an
-        IPv6 address, or an IPv6 address with a port but without brackets.
+        IPv6 address, an IPv6 address with a port but without brackets, or
+        a number alone (a port without its host: the message suggests
+        C{localhost:PORT}).
     """
     text = argument.strip()
     if text.startswith("["):
@@ -114,10 +116,24 @@ def parseHostPort(argument: str, defaultPort: int | None) -> tuple[str, int]:
         )
     host, colon, port = text.partition(":")
     if not host:
-        raise usage.UsageError(f"bad server {argument!r}: no host")
+        raise usage.UsageError(
+            f"bad server {argument!r}: no host{_localhostHint(port)}"
+        )
+    if host.isdigit() and not colon:
+        # The resolver would take "8888" for the IPv4 address 0.0.34.184.
+        raise usage.UsageError(
+            f"bad server {argument!r}: a port without a host{_localhostHint(host)}"
+        )
     if colon:
         return host, _port(port, argument)
     return host, _defaultPort(argument, defaultPort)
+
+
+def _localhostHint(port: str) -> str:
+    """C{"; did you mean localhost:PORT?"} if C{port} is a port number."""
+    if port.isdigit() and 0 < int(port) < 65536:
+        return f"; did you mean localhost:{port}?"
+    return ""
 
 
 def _prefix(description: str) -> str:
