@@ -117,7 +117,8 @@ class ListenOptions(usage.Options):
     # One line: usage.Options prints an opt_ docstring's line breaks verbatim.
     opt_listen.__doc__ = (
         "Listen on a Twisted server endpoint description, e.g. tcp:8888, "
-        "tcp6:8888:interface=\\:\\:1, unix:/run/echo.sock, "
+        "'tcp6:8888:interface=\\:\\:1' (quoted, or the shell eats the "
+        "backslashes), unix:/run/echo.sock, "
         "ssl:8443:privateKey=key.pem:certKey=cert.pem or "
         "systemd:domain=INET:index=0. Repeatable: every listener is used."
     )
