@@ -1,7 +1,7 @@
 """
-The systemd units in C{contrib/systemd/}, checked by systemd's own tools:
-C{systemd-analyze verify} accepts every unit, and C{systemd-analyze security}
-rates every service unit's exposure at most L{MAX_EXPOSURE}.
+The systemd units in C{twisted_services/systemd/unitfiles/}, checked by
+systemd's own tools: C{systemd-analyze verify} accepts every unit, and
+C{systemd-analyze security} rates every service unit's exposure at most L{MAX_EXPOSURE}.
 
 C{verify} insists that C{ExecStart=}'s program exists, and the units name
 C{/usr/local/bin/twistd}, where a system-wide install puts it; so the units
@@ -22,7 +22,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from tests.support.files import temporaryDirectory
 
-UNITS = Path(__file__).resolve().parents[2] / "contrib" / "systemd"
+UNITS = Path(__file__).resolve().parents[2] / "twisted_services/systemd/unitfiles"
 SHIPPED_TWISTD = "/usr/local/bin/twistd"
 MAX_EXPOSURE = 2.9
 SERVICES = ["echo", "chat", "http", "temperature"]
@@ -51,7 +51,7 @@ def venvTwistd() -> str:
 
 
 def unitFiles() -> list[Path]:
-    """Every unit shipped in C{contrib/systemd/}."""
+    """Every unit shipped in C{twisted_services/systemd/unitfiles/}."""
     return sorted(UNITS.glob("*.service")) + sorted(UNITS.glob("*.socket"))
 
 
