@@ -11,6 +11,7 @@ loop a bound; nothing sleeps.
 from __future__ import annotations
 
 import signal
+import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -21,7 +22,7 @@ from tests.support.waiting import polling
 LOOPBACK = ["--port", "0", "--interface", "127.0.0.1"]
 # Tests that send quickly must not meet flood control.
 FAST = ["--rate", "100000", "--burst", "100000"]
-WELCOME = "* welcome, you are {} in lobby; type /help for commands"
+WELCOME = "*** welcome, you are {} in lobby; type /help for commands"
 
 
 class ChatIntegrationTestCase(SynchronousTestCase):
@@ -46,9 +47,11 @@ class ChatIntegrationTestCase(SynchronousTestCase):
         client = self.connect()
         client.expect(WELCOME.format(guest))
         client.send(f"/nick {nick}")
-        client.expect(f"* you are now known as {nick}")
+        client.expect(f"*** you are now known as {nick}")
         for other in others:
-            other.expect(f"* {guest} has joined", f"* {guest} is now known as {nick}")
+            other.expect(
+                f"*** {guest} has joined", f"*** {guest} is now known as {nick}"
+            )
         return client
 
     def carolInGames(self) -> tuple[LineClient, LineClient, LineClient]:
@@ -61,9 +64,9 @@ class ChatIntegrationTestCase(SynchronousTestCase):
         bob = self.join("guest2", "bob", alice)
         carol = self.join("guest3", "carol", alice, bob)
         carol.send("/join #games")
-        carol.expect("* you joined #games")
-        alice.expect("* carol has left (joined #games)")
-        bob.expect("* carol has left (joined #games)")
+        carol.expect("*** you joined #games")
+        alice.expect("*** carol has left (joined #games)")
+        bob.expect("*** carol has left (joined #games)")
         return alice, bob, carol
 
 
@@ -80,12 +83,12 @@ class ConversationTests(ChatIntegrationTestCase):
         bob.expect("<alice> /join is not a command")
         carol.send("anyone here?")  # alone in #games: nobody gets it
         carol.send("/who")
-        carol.expect("* in #games: carol")
+        carol.expect("*** in #games: carol")
 
         bob.send("/join #games")
-        bob.expect("* you joined #games")
-        carol.expect("* bob has joined")
-        alice.expect("* bob has left (joined #games)")
+        bob.expect("*** you joined #games")
+        carol.expect("*** bob has joined")
+        alice.expect("*** bob has left (joined #games)")
 
         carol.send("hi bob")
         bob.expect("<carol> hi bob")
@@ -93,11 +96,11 @@ class ConversationTests(ChatIntegrationTestCase):
         bob.expect("* bob waves")
         carol.expect("* bob waves")
         alice.send("/rooms")
-        alice.expect("* rooms: #games (2), lobby (1)")
+        alice.expect("*** rooms: #games (2), lobby (1)")
         bob.send("/who")
-        bob.expect("* in #games: bob, carol")
+        bob.expect("*** in #games: bob, carol")
         carol.send("/who")
-        carol.expect("* in #games: bob, carol")
+        carol.expect("*** in #games: bob, carol")
 
     def test_privateMessage(self) -> None:
         """C{/msg} reaches its target in any room, and no one else."""
@@ -127,8 +130,8 @@ class HostileClientTests(ChatIntegrationTestCase):
         self.bob = self.join("guest2", "bob", self.alice)
         self.mallory = self.connect()
         self.mallory.expect(WELCOME.format("guest3"))
-        self.alice.expect("* guest3 has joined")
-        self.bob.expect("* guest3 has joined")
+        self.alice.expect("*** guest3 has joined")
+        self.bob.expect("*** guest3 has joined")
 
     def assertStillTalking(self) -> None:
         """Alice and bob still talk; mallory still hears them."""
@@ -175,26 +178,86 @@ class HostileClientTests(ChatIntegrationTestCase):
 
 
 class SlowReaderTests(ChatIntegrationTestCase):
-    """A client that never reads is cut off; the others never wait for it."""
+    """
+    Fast readers take any burst the limits allow; a client that never reads
+    is cut off within the send timeout, and nobody else waits for it.
+    """
 
-    def test_slowReaderDisconnected(self) -> None:
+    def readMessages(self, client: LineClient, howMany: int) -> list[str]:
+        """The next C{howMany} room lines, skipping server notices."""
+        got: list[str] = []
+        for _ in polling(20.0, f"{howMany} lines", howMany * 2 + 200):
+            if len(got) == howMany:
+                return got
+            line = client.readLine()
+            if not line.startswith("*** "):
+                got.append(line)
+        return got  # polling() raises first
+
+    def test_busyRoomKeepsFastReaders(self) -> None:
         """
-        Past C{--max-buffer} the non-reader is disconnected and logged, and
-        the reader gets every line throughout.
+        Three readers with large receive buffers; fourteen others each send
+        one burst of 20 lines of 4,000 bytes (inside the default --burst and
+        --max-line): every reader gets all 280 lines, and stays connected.
         """
-        self.startChat(*FAST, "--max-buffer", "65536")
+        self.startChat()
+        readers = [self.connect(receiveBuffer=4 << 20) for _ in range(3)]
+        senders = [self.connect() for _ in range(14)]
+        for number, client in enumerate(readers + senders, start=1):
+            client.waitFor(WELCOME.format(f"guest{number}"))
+        for number, sender in enumerate(senders, start=4):
+            sender.sendRaw(
+                b"".join(
+                    f"{number:02d} {line:02d} ".encode() + b"x" * 3994 + b"\n"
+                    for line in range(20)
+                )
+            )
+        for reader in readers:
+            got = self.readMessages(reader, 14 * 20)
+            expected = {
+                f"<guest{number}> {number:02d} {line:02d} " + "x" * 3994
+                for number in range(4, 18)
+                for line in range(20)
+            }
+            self.assertEqual(set(got), expected)
+        readers[0].send("/who")
+        self.assertTrue(
+            readers[0].waitFor(
+                "*** in lobby: "
+                + ", ".join(sorted((f"guest{n}" for n in range(1, 18)), key=str.lower))
+            )
+            is not None
+        )
+        self.assertNotIn("is not reading", self.twistd.log())
+
+    def test_stalledReaderDisconnected(self) -> None:
+        """
+        A client that stops reading is cut off within --send-timeout of its
+        output piling up past --max-buffer, and logged; the reader gets every
+        line throughout.
+        """
+        self.startChat(
+            *FAST,
+            "--max-buffer",
+            "65536",
+            "--send-timeout",
+            "1",
+            "--max-queue",
+            "67108864",
+        )
         alice = self.join("guest1", "alice")
         bob = self.join("guest2", "bob", alice)
         slow = self.connect(receiveBuffer=4096)
-        alice.expect("* guest3 has joined")
-        bob.expect("* guest3 has joined")
+        alice.expect("*** guest3 has joined")
+        bob.expect("*** guest3 has joined")
 
         batch = 64
         payload = "x" * 1000
         sent = 0
-        departure = "* guest3 has left (connection lost)"
+        departure = "*** guest3 has left (connection lost)"
         departed = False
-        for _ in polling(10.0, "disconnecting the client that does not read", 400):
+        started = time.monotonic()
+        for _ in polling(10.0, "disconnecting the client that does not read", 5000):
             if "is not reading" in self.twistd.log():
                 break
             alice.sendRaw(
@@ -209,13 +272,18 @@ class SlowReaderTests(ChatIntegrationTestCase):
                 else:
                     self.assertEqual(line, expected.pop(0))
             sent += batch
+        # The kernel's buffers take a few megabytes before the server's
+        # queue grows; then one second of --send-timeout.
+        self.assertLess(time.monotonic() - started, 6.0)
         if not departed:
             bob.expect(departure)
         alice.expect(departure)
         alice.send("after")
         bob.expect("<alice> after")
         self.assertTrue(slow.closedByPeer())
-        self.twistd.waitForLog(r"guest3 .* is not reading: more than 65536 bytes")
+        self.twistd.waitForLog(
+            r"guest3 .* is not reading: more than 65536 bytes unsent for 1.0 seconds"
+        )
 
 
 class ShutdownTests(ChatIntegrationTestCase):
@@ -236,5 +304,5 @@ class ShutdownTests(ChatIntegrationTestCase):
         self.assertNotIn("Traceback", output)
         for client in (alice, bob):
             # No departures are announced during shutdown.
-            client.expect("* server shutting down")
+            client.expect("*** server shutting down")
             self.assertTrue(client.closedByPeer())

@@ -22,12 +22,12 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from tests.chat.test_text import isSafe
+from twisted_services.chat.member import ChatMember
 from twisted_services.chat.protocol import (
     CLOSE_GRACE,
     ChatFactory,
-    ChatMember,
     ChatProtocol,
-    ServerFull,
+    Refused,
 )
 from twisted_services.chat.state import (
     ChatState,
@@ -259,7 +259,7 @@ class ConnectTests(SynchronousTestCase):
         factory, _ = chatFactory()
         self.assertEqual(
             Client(factory).lines(),
-            ["* welcome, you are guest1 in lobby; type /help for commands"],
+            ["*** welcome, you are guest1 in lobby; type /help for commands"],
         )
 
     def test_lobbySeesJoin(self) -> None:
@@ -267,10 +267,10 @@ class ConnectTests(SynchronousTestCase):
         factory, _ = chatFactory()
         [first] = clients(factory, "guest1")
         second = Client(factory)
-        self.assertEqual(first.lines(), ["* guest2 has joined"])
+        self.assertEqual(first.lines(), ["*** guest2 has joined"])
         self.assertEqual(
             second.lines(),
-            ["* welcome, you are guest2 in lobby; type /help for commands"],
+            ["*** welcome, you are guest2 in lobby; type /help for commands"],
         )
 
     def test_guestsNumberedPerFactory(self) -> None:
@@ -382,8 +382,8 @@ class NickTests(SynchronousTestCase):
         elsewhere.send("/join #games")
         drain(guest, bob, elsewhere)
         guest.send("/nick alice")
-        self.assertEqual(guest.lines(), ["* you are now known as alice"])
-        self.assertEqual(bob.lines(), ["* guest1 is now known as alice"])
+        self.assertEqual(guest.lines(), ["*** you are now known as alice"])
+        self.assertEqual(bob.lines(), ["*** guest1 is now known as alice"])
         self.assertEqual(elsewhere.lines(), [])
         self.assertEqual(guest.member.nick, "alice")
 
@@ -401,15 +401,15 @@ class NickTests(SynchronousTestCase):
         factory, _ = chatFactory()
         alice, bob = clients(factory, "alice", "bob")
         alice.send("/nick Alice")
-        self.assertEqual(alice.lines(), ["* you are now known as Alice"])
-        self.assertEqual(bob.lines(), ["* alice is now known as Alice"])
+        self.assertEqual(alice.lines(), ["*** you are now known as Alice"])
+        self.assertEqual(bob.lines(), ["*** alice is now known as Alice"])
 
     def test_sameNick(self) -> None:
         """Taking the nick one has is confirmed and not announced."""
         factory, _ = chatFactory()
         alice, bob = clients(factory, "alice", "bob")
         alice.send("/nick alice")
-        self.assertEqual(alice.lines(), ["* you are now known as alice"])
+        self.assertEqual(alice.lines(), ["*** you are now known as alice"])
         self.assertEqual(bob.lines(), [])
 
     def test_usage(self) -> None:
@@ -429,7 +429,7 @@ class NickTests(SynchronousTestCase):
             guest.lines(), ["! invalid nick: 1-32 letters, digits, _ or -"] * 4
         )
         guest.send("/nick " + "a" * 32)
-        self.assertEqual(guest.lines(), ["* you are now known as " + "a" * 32])
+        self.assertEqual(guest.lines(), ["*** you are now known as " + "a" * 32])
 
     def test_nickLogged(self) -> None:
         """A nick change is logged with the old and new nick."""
@@ -472,10 +472,10 @@ class WhoTests(SynchronousTestCase):
         dave.send("/join #games")
         carol.lines()
         carol.send("/who")
-        self.assertEqual(carol.lines(), ["* in lobby: alice, Bob, carol"])
+        self.assertEqual(carol.lines(), ["*** in lobby: alice, Bob, carol"])
         dave.lines()
         dave.send("/who")
-        self.assertEqual(dave.lines(), ["* in #games: dave"])
+        self.assertEqual(dave.lines(), ["*** in #games: dave"])
 
     def test_usage(self) -> None:
         """C{/who} takes no argument."""
@@ -495,9 +495,9 @@ class JoinTests(SynchronousTestCase):
         carol.send("/join #games")
         drain(alice, bob, carol)
         alice.send("/join #games")
-        self.assertEqual(alice.lines(), ["* you joined #games"])
-        self.assertEqual(bob.lines(), ["* alice has left (joined #games)"])
-        self.assertEqual(carol.lines(), ["* alice has joined"])
+        self.assertEqual(alice.lines(), ["*** you joined #games"])
+        self.assertEqual(bob.lines(), ["*** alice has left (joined #games)"])
+        self.assertEqual(carol.lines(), ["*** alice has joined"])
 
     def test_messagesFollowMember(self) -> None:
         """After joining, the member talks with the new room, not the old."""
@@ -527,7 +527,7 @@ class JoinTests(SynchronousTestCase):
         alice.send("/join #Games")
         bob.lines()
         bob.send("/join #GAMES")
-        self.assertEqual(bob.lines(), ["* you joined #Games"])
+        self.assertEqual(bob.lines(), ["*** you joined #Games"])
 
     def test_usage(self) -> None:
         """No room, or more than one word, is a usage error."""
@@ -552,7 +552,7 @@ class JoinTests(SynchronousTestCase):
         factory, _ = chatFactory()
         [alice] = clients(factory, "alice")
         alice.send("/join #games", "/join #chess", "/rooms")
-        self.assertEqual(alice.lines()[-1], "* rooms: #chess (1), lobby (0)")
+        self.assertEqual(alice.lines()[-1], "*** rooms: #chess (1), lobby (0)")
 
     def test_joinLogged(self) -> None:
         """Moving between rooms is logged."""
@@ -574,7 +574,7 @@ class RoomsTests(SynchronousTestCase):
         alice.send("/join #games")
         alice.lines()
         alice.send("/rooms")
-        self.assertEqual(alice.lines(), ["* rooms: #games (1), lobby (2)"])
+        self.assertEqual(alice.lines(), ["*** rooms: #games (1), lobby (2)"])
 
     def test_usage(self) -> None:
         """C{/rooms} takes no argument."""
@@ -630,8 +630,8 @@ class QuitTests(SynchronousTestCase):
         factory, _ = chatFactory()
         alice, bob = clients(factory, "alice", "bob")
         alice.send("/quit")
-        self.assertEqual(bob.lines(), ["* alice has left (quit)"])
-        self.assertEqual(alice.lines(), ["* bye"])
+        self.assertEqual(bob.lines(), ["*** alice has left (quit)"])
+        self.assertEqual(alice.lines(), ["*** bye"])
         self.assertFalse(alice.connected)
 
     def test_reason(self) -> None:
@@ -639,21 +639,21 @@ class QuitTests(SynchronousTestCase):
         factory, _ = chatFactory()
         alice, bob = clients(factory, "alice", "bob")
         alice.send("/quit  gone fishing ")
-        self.assertEqual(bob.lines(), ["* alice has left (gone fishing)"])
+        self.assertEqual(bob.lines(), ["*** alice has left (gone fishing)"])
 
     def test_nothingAfterQuit(self) -> None:
         """Lines after C{/quit} in the same read are not acted on."""
         factory, _ = chatFactory()
         alice, bob = clients(factory, "alice", "bob")
         alice.protocol.dataReceived(b"/quit\nstill here?\n/nick ghost\n")
-        self.assertEqual(bob.lines(), ["* alice has left (quit)"])
+        self.assertEqual(bob.lines(), ["*** alice has left (quit)"])
 
     def test_connectionLost(self) -> None:
         """A dropped connection is announced like C{/quit}, once."""
         factory, _ = chatFactory()
         alice, bob = clients(factory, "alice", "bob")
         alice.transport.loseConnection()
-        self.assertEqual(bob.lines(), ["* alice has left (connection lost)"])
+        self.assertEqual(bob.lines(), ["*** alice has left (connection lost)"])
 
     def test_nickFreed(self) -> None:
         """A departed member's nick is free and no longer reachable."""
@@ -663,7 +663,7 @@ class QuitTests(SynchronousTestCase):
         bob.lines()
         bob.send("/msg alice hi", "/nick alice")
         self.assertEqual(
-            bob.lines(), ["! no such nick", "* you are now known as alice"]
+            bob.lines(), ["! no such nick", "*** you are now known as alice"]
         )
 
     def test_quitLeavesNoTimers(self) -> None:
@@ -715,7 +715,7 @@ class HelpTests(SynchronousTestCase):
         alice.send("/help")
         lines = alice.lines()
         self.assertGreater(len(lines), 5)
-        self.assertTrue(all(line.startswith("* ") for line in lines), lines)
+        self.assertTrue(all(line.startswith("*** ") for line in lines), lines)
         text = "\n".join(lines)
         for command in ["nick", "me", "who", "join", "rooms", "msg", "quit", "help"]:
             self.assertIn(f"/{command} ", text + " ")
@@ -748,7 +748,7 @@ class HelpTests(SynchronousTestCase):
         factory, _ = chatFactory()
         [guest] = clients(factory, "guest1")
         guest.send("/NICK alice")
-        self.assertEqual(guest.lines(), ["* you are now known as alice"])
+        self.assertEqual(guest.lines(), ["*** you are now known as alice"])
 
 
 class LineLengthTests(SynchronousTestCase):
@@ -789,8 +789,8 @@ class LineLengthTests(SynchronousTestCase):
         alice.protocol.dataReceived(
             b"a" * 100 + b"\n/quit\n" + b"b" * 50 + b"\nghost\n"
         )
-        self.assertEqual(alice.lines(), ["! line too long", "* bye"])
-        self.assertEqual(bob.lines(), ["* alice has left (quit)"])
+        self.assertEqual(alice.lines(), ["! line too long", "*** bye"])
+        self.assertEqual(bob.lines(), ["*** alice has left (quit)"])
 
     def test_longLineInPieces(self) -> None:
         """
@@ -886,7 +886,7 @@ class EscapeTests(SynchronousTestCase):
         factory, _ = chatFactory()
         [guest] = clients(factory, "guest1")
         guest.send(b"/nick \x1b[31mred")
-        self.assertEqual(guest.lines(), ["* you are now known as red"])
+        self.assertEqual(guest.lines(), ["*** you are now known as red"])
 
 
 class FloodTests(SynchronousTestCase):
@@ -922,15 +922,15 @@ class FloodTests(SynchronousTestCase):
         bob.send("hi")
         self.assertEqual(alice.lines(), ["! slow down", "<guest2> hi"])
 
-    def test_commandsAndEmptyLinesCount(self) -> None:
-        """Every line takes a token: commands and empty lines too."""
+    def test_commandsCountEmptyLinesFree(self) -> None:
+        """Every line takes a token, commands too; empty lines are free."""
         factory, _ = chatFactory(rate=1, burst=3)
         [alice] = guests(factory, 1)
-        alice.send("/who", "", "/rooms", "/help")
+        alice.send("/who", "", "\r", "/rooms", "", "/who", "/help")
         lines = alice.lines()
-        self.assertEqual(lines[0], "* in lobby: guest1")
-        self.assertTrue(lines[1].startswith("* rooms: "), lines)
-        self.assertEqual(lines[2:], ["! slow down"])
+        self.assertEqual(lines[0], "*** in lobby: guest1")
+        self.assertTrue(lines[1].startswith("*** rooms: "), lines)
+        self.assertEqual(lines[2:], ["*** in lobby: guest1", "! slow down"])
 
     def test_overLongLinesNotThrottled(self) -> None:
         """Every over-long line gets its notice, flooded or not."""
@@ -943,60 +943,103 @@ class FloodTests(SynchronousTestCase):
 
 
 class SlowReaderTests(SynchronousTestCase):
-    """C{--max-buffer}: a client that does not read is cut off, alone."""
+    """
+    C{--max-buffer}, C{--send-timeout}, C{--max-queue}: a client whose output
+    stays queued is cut off, alone; one that drains in time is not.
+    """
 
-    def test_pausedAndOverLimitDisconnected(self) -> None:
+    def test_burstDoesNotCutOffReader(self) -> None:
         """
-        A member its transport paused is aborted once more than C{maxBuffer}
-        bytes are written to it; the others keep receiving.
+        A burst written in one turn, far over C{maxBuffer}, does not cut off
+        a reader that drains it (is resumed) within C{sendTimeout}.
         """
-        factory, _ = chatFactory(maxBuffer=100, rate=1000, burst=1000)
+        factory, clock = chatFactory(
+            maxBuffer=100, sendTimeout=5, rate=1000, burst=1000, idleTimeout=0
+        )
+        alice, reader = clients(factory, "alice", "reader")
+        reader.transport.producer.pauseProducing()
+        alice.send(*[f"message number {index}" for index in range(50)])
+        clock.advance(4.9)
+        reader.transport.producer.resumeProducing()
+        clock.advance(10)
+        self.assertTrue(reader.connected)
+        self.assertEqual(len(reader.lines()), 50)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_stalledCutOffAfterTimeout(self) -> None:
+        """
+        A member paused with more than C{maxBuffer} bytes waiting is aborted
+        C{sendTimeout} seconds later, and logged; the others keep receiving.
+        """
+        factory, clock = chatFactory(
+            maxBuffer=100, sendTimeout=5, rate=1000, burst=1000
+        )
         alice, slow, carol = clients(factory, "alice", "slow", "carol")
         slow.transport.producer.pauseProducing()
         with capturedLogs() as events:
-            for index in range(10):
-                alice.send(f"message number {index}")
+            alice.send(*[f"message number {index}" for index in range(10)])
+            clock.advance(4.9)
+            self.assertTrue(slow.connected)
+            clock.advance(0.1)
         self.assertTrue(slow.transport.disconnected)
         self.assertFalse(slow.connected)
-        # "<alice> message number N\r\n" is 26 bytes: the fourth passes 100.
-        self.assertEqual(len(slow.lines()), 3)
         self.assertEqual(
             carol.lines(),
-            ["<alice> message number 0", "<alice> message number 1"]
-            + ["<alice> message number 2", "* slow has left (connection lost)"]
-            + [f"<alice> message number {index}" for index in range(3, 10)],
+            [f"<alice> message number {index}" for index in range(10)]
+            + ["*** slow has left (connection lost)"],
         )
         warnings = [e for e in events if e["log_level"] == LogLevel.warn]
         self.assertEqual(len(warnings), 1)
-        self.assertIn("slow (tcp:127.0.0.1:", formatEvent(warnings[0]))
-        self.assertIn("is not reading", formatEvent(warnings[0]))
+        text = formatEvent(warnings[0])
+        self.assertIn("slow (tcp:127.0.0.1:", text)
+        self.assertIn("is not reading: more than 100 bytes unsent for 5", text)
 
-    def test_pausedUnderLimitStays(self) -> None:
-        """Up to C{maxBuffer} bytes while paused is fine."""
-        factory, _ = chatFactory(maxBuffer=100)
+    def test_underLimitNotTimed(self) -> None:
+        """Up to C{maxBuffer} bytes while paused is fine, for any time."""
+        factory, clock = chatFactory(maxBuffer=100, sendTimeout=5)
         alice, slow = clients(factory, "alice", "slow")
         slow.transport.producer.pauseProducing()
         alice.send("x" * 90)
+        clock.advance(60)
         self.assertTrue(slow.connected)
+
+    def test_maxQueueAtOnce(self) -> None:
+        """Past C{maxQueue} bytes waiting, the member is aborted at once."""
+        factory, _ = chatFactory(
+            maxBuffer=100, maxQueue=1000, sendTimeout=60, rate=1000, burst=1000
+        )
+        alice, slow = clients(factory, "alice", "slow")
+        slow.transport.producer.pauseProducing()
+        with capturedLogs() as events:
+            alice.send(*["x" * 90] * 10)
+            self.assertTrue(slow.connected)
+            alice.send("x" * 90)
+        self.assertFalse(slow.connected)
+        self.assertIn("more than 1000 bytes queued", messages(events)[-2])
 
     def test_notPausedNotCounted(self) -> None:
         """A transport that never paused its member is not limited."""
-        factory, _ = chatFactory(maxBuffer=100)
+        factory, clock = chatFactory(maxBuffer=100, maxQueue=100)
         alice, reader = clients(factory, "alice", "reader")
         alice.send(*["x" * 90] * 5)
+        clock.advance(60)
         self.assertTrue(reader.connected)
 
     def test_resumeResetsCount(self) -> None:
         """Once the buffer drains and the member is resumed, counting starts over."""
-        factory, _ = chatFactory(maxBuffer=100)
+        factory, clock = chatFactory(maxBuffer=100, sendTimeout=5)
         alice, slow = clients(factory, "alice", "slow")
         slow.transport.producer.pauseProducing()
         alice.send("x" * 80)
         slow.transport.producer.resumeProducing()
         slow.transport.producer.pauseProducing()
         alice.send("x" * 80)
+        clock.advance(10)
         self.assertTrue(slow.connected)
         alice.send("x" * 20)
+        clock.advance(4.9)
+        self.assertTrue(slow.connected)
+        clock.advance(0.1)
         self.assertFalse(slow.connected)
 
     def test_pauseDoesNotStopReading(self) -> None:
@@ -1013,7 +1056,7 @@ class SlowReaderTests(SynchronousTestCase):
         The rest of what a client sent in the read that got it cut off is
         not acted on, though its connection is not yet lost.
         """
-        factory, _ = chatFactory(maxBuffer=100)
+        factory, _ = chatFactory(maxBuffer=100, maxQueue=100)
         [alice] = clients(factory, "alice")
         slow = Client(factory, LateLossTransport())
         drain(alice, slow)
@@ -1027,11 +1070,26 @@ class SlowReaderTests(SynchronousTestCase):
 
     def test_ownRepliesCount(self) -> None:
         """What a paused client asks for itself counts against its limit too."""
-        factory, _ = chatFactory(maxBuffer=1000, rate=1000, burst=1000)
+        factory, clock = chatFactory(
+            maxBuffer=1000, sendTimeout=1, rate=1000, burst=1000
+        )
         [slow] = clients(factory, "slow")
         slow.transport.producer.pauseProducing()
         slow.send(*["/help"] * 3)
+        clock.advance(1)
         self.assertFalse(slow.connected)
+
+    def test_closingCancelsTimer(self) -> None:
+        """A member that quits while being timed leaves no timer behind."""
+        factory, clock = chatFactory(
+            maxBuffer=10, sendTimeout=5, rate=1000, burst=1000, idleTimeout=0
+        )
+        alice, slow = clients(factory, "alice", "slow")
+        slow.transport.producer.pauseProducing()
+        alice.send("x" * 90)
+        slow.send("/quit")
+        self.assertFalse(slow.connected)
+        self.assertEqual(clock.getDelayedCalls(), [])
 
 
 class IdleTimeoutTests(SynchronousTestCase):
@@ -1045,11 +1103,11 @@ class IdleTimeoutTests(SynchronousTestCase):
         bob.send("still here")
         clock.advance(10)
         self.assertEqual(
-            quiet.lines(), ["<bob> still here", "* idle too long, closing"]
+            quiet.lines(), ["<bob> still here", "*** idle too long, closing"]
         )
         self.assertFalse(quiet.connected)
         self.assertTrue(bob.connected)
-        self.assertEqual(bob.lines(), ["* quiet has left (connection lost)"])
+        self.assertEqual(bob.lines(), ["*** quiet has left (connection lost)"])
 
     def test_dataResetsTimer(self) -> None:
         """Data from the client starts the timeout again."""
@@ -1086,7 +1144,7 @@ class ConnectionLimitTests(SynchronousTestCase):
         factory, _ = chatFactory(maxConnections=2)
         alice, _ = clients(factory, "alice", "bob")
         protocol, transport = connect(factory)
-        self.assertIsInstance(protocol, ServerFull)
+        self.assertIsInstance(protocol, Refused)
         self.assertEqual(transport.value(), b"! server full, try later\r\n")
         self.assertFalse(transport.connected)
         self.assertEqual(alice.lines(), [])
@@ -1127,7 +1185,7 @@ class ShutdownTests(SynchronousTestCase):
         drain(*everyone)
         done = factory.connections.drain()
         for client in everyone:
-            self.assertEqual(client.lines(), ["* server shutting down"])
+            self.assertEqual(client.lines(), ["*** server shutting down"])
             self.assertFalse(client.connected)
         self.assertIsNone(self.successResultOf(done))
 
@@ -1149,7 +1207,7 @@ class ShutdownTests(SynchronousTestCase):
         lingering.lines()
         done = factory.connections.drain()
         self.assertNoResult(done)
-        self.assertEqual(lingering.lines(), ["* server shutting down"])
+        self.assertEqual(lingering.lines(), ["*** server shutting down"])
         clock.advance(CLOSE_GRACE)
         self.assertTrue(lingering.transport.disconnected)
         self.successResultOf(done)
@@ -1177,7 +1235,7 @@ class RobustnessTests(SynchronousTestCase):
         factory, _ = chatFactory(state=BrokenState())
         [alice] = clients(factory, "alice")
         alice.send("/rooms", "/who")
-        self.assertEqual(alice.lines(), ["* in lobby: alice"])
+        self.assertEqual(alice.lines(), ["*** in lobby: alice"])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
     @settings(max_examples=150, deadline=None)
@@ -1223,12 +1281,12 @@ class RobustnessTests(SynchronousTestCase):
         self.assertEqual([e for e in events if "log_failure" in e], [])
         for line in peer.lines():
             self.assertTrue(isSafe(line), repr(line))
-        if "* bye" in fuzzer.lines():
+        if "*** bye" in fuzzer.lines():
             self.assertFalse(fuzzer.connected)
             return
         self.assertTrue(fuzzer.connected)
         fuzzer.send(b"/who")
-        self.assertTrue(fuzzer.lines()[-1].startswith("* in "))
+        self.assertTrue(fuzzer.lines()[-1].startswith("*** in "))
 
     @settings(max_examples=100, deadline=None)
     @given(
@@ -1323,9 +1381,9 @@ class LaterBrokerTests(SynchronousTestCase):
         broker.answerNext()
         self.assertEqual(
             newcomer.lines(),
-            ["* welcome, you are guest2 in lobby; type /help for commands"],
+            ["*** welcome, you are guest2 in lobby; type /help for commands"],
         )
-        self.assertEqual(alice.lines(), ["* guest2 has joined"])
+        self.assertEqual(alice.lines(), ["*** guest2 has joined"])
         self.assertEqual(newcomer.transport.producerState, "producing")
 
     def test_linesBeforeWelcome(self) -> None:
@@ -1335,12 +1393,12 @@ class LaterBrokerTests(SynchronousTestCase):
         newcomer.send("hi", "/who")
         self.assertEqual(alice.lines(), [])
         broker.answerAll()
-        self.assertEqual(alice.lines(), ["* guest2 has joined", "<guest2> hi"])
+        self.assertEqual(alice.lines(), ["*** guest2 has joined", "<guest2> hi"])
         self.assertEqual(
             newcomer.lines(),
             [
-                "* welcome, you are guest2 in lobby; type /help for commands",
-                "* in lobby: alice, guest2",
+                "*** welcome, you are guest2 in lobby; type /help for commands",
+                "*** in lobby: alice, guest2",
             ],
         )
 
@@ -1357,11 +1415,11 @@ class LaterBrokerTests(SynchronousTestCase):
         self.assertEqual(broker.waiting, 1)
         broker.answerNext()
         self.assertEqual(
-            alice.lines(), ["* you are now known as alicia", "* alicia waves"]
+            alice.lines(), ["*** you are now known as alicia", "* alicia waves"]
         )
         self.assertEqual(
             bob.lines(),
-            ["* alice is now known as alicia", "<alicia> hello", "* alicia waves"],
+            ["*** alice is now known as alicia", "<alicia> hello", "* alicia waves"],
         )
         self.assertEqual(alice.transport.producerState, "producing")
 
@@ -1371,11 +1429,11 @@ class LaterBrokerTests(SynchronousTestCase):
         alice.send("/who", "/rooms", "after")
         self.assertEqual(broker.waiting, 1)
         broker.answerNext()
-        self.assertEqual(alice.lines(), ["* in lobby: alice, bob"])
+        self.assertEqual(alice.lines(), ["*** in lobby: alice, bob"])
         self.assertEqual(bob.lines(), [])
         self.assertEqual(broker.waiting, 1)
         broker.answerNext()
-        self.assertEqual(alice.lines(), ["* rooms: lobby (2)"])
+        self.assertEqual(alice.lines(), ["*** rooms: lobby (2)"])
         self.assertEqual(bob.lines(), ["<alice> after"])
 
     def test_otherClientsGoOn(self) -> None:
@@ -1402,7 +1460,7 @@ class LaterBrokerTests(SynchronousTestCase):
         broker.answerAll()
         self.assertEqual(
             newcomer.lines(),
-            ["* welcome, you are guest3 in lobby; type /help for commands"],
+            ["*** welcome, you are guest3 in lobby; type /help for commands"],
         )
         self.assertIs(factory.state.lookup("guest3"), newcomer.member)
 
@@ -1450,7 +1508,7 @@ class LaterBrokerTests(SynchronousTestCase):
         factory, broker, [alice, bob] = laterChat("alice", "bob")
         alice.send("/nick alicia", "ignored")
         alice.transport.loseConnection()
-        self.assertEqual(bob.lines(), ["* alice has left (connection lost)"])
+        self.assertEqual(bob.lines(), ["*** alice has left (connection lost)"])
         broker.answerAll()
         self.assertEqual(bob.lines(), [])
         self.assertIsNone(factory.state.lookup("alicia"))
@@ -1461,7 +1519,7 @@ class LaterBrokerTests(SynchronousTestCase):
         factory, broker, [alice, bob] = laterChat("alice", "bob")
         alice.send("/join #games")
         alice.transport.loseConnection()
-        self.assertEqual(bob.lines(), ["* alice has left (connection lost)"])
+        self.assertEqual(bob.lines(), ["*** alice has left (connection lost)"])
         broker.answerAll()
         self.assertEqual(factory.state.roomCounts(), {"lobby": 1})
         self.assertIsNone(factory.state.lookup("alice"))
@@ -1481,12 +1539,12 @@ class LaterBrokerTests(SynchronousTestCase):
         factory.clock.advance(20)
         bob.protocol.dataReceived(b"typing")
         factory.clock.advance(10)
-        self.assertEqual(alice.lines(), ["* idle too long, closing"])
+        self.assertEqual(alice.lines(), ["*** idle too long, closing"])
         broker.answerAll()
         self.assertEqual(alice.lines(), [])
-        self.assertEqual(bob.lines(), [])
+        self.assertEqual(bob.lines(), ["! end each line with a newline"])
         factory.clock.advance(CLOSE_GRACE)
-        self.assertEqual(bob.lines(), ["* guest2 has left (connection lost)"])
+        self.assertEqual(bob.lines(), ["*** guest2 has left (connection lost)"])
         self.assertIsNone(factory.state.lookup("alice"))
 
     def test_closingWhileWaiting(self) -> None:
@@ -1502,7 +1560,7 @@ class LaterBrokerTests(SynchronousTestCase):
         alice.send("/nick alice", "/nick alicia")
         factory.connections.drain()
         broker.answerAll()
-        self.assertEqual(alice.lines(), ["* server shutting down"])
+        self.assertEqual(alice.lines(), ["*** server shutting down"])
         self.assertEqual(broker.waiting, 0)
         self.assertTrue(alice.connected)
         factory.clock.advance(CLOSE_GRACE)

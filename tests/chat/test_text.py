@@ -94,7 +94,7 @@ class SanitizeTests(SynchronousTestCase):
 
     def test_plainUnchanged(self) -> None:
         """Printable text, non-ASCII and emoji included, is left alone."""
-        for text in ["hello, world", "héllo 你好", "👩‍💻 café", ""]:
+        for text in ["hello, world", "héllo 你好", "👩💻 café", "한글", ""]:
             self.assertEqual(sanitize(text), text)
 
     def test_csi(self) -> None:
