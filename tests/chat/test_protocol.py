@@ -25,6 +25,7 @@ from tests.chat.test_text import isSafe
 from twisted_services.chat.member import ChatMember
 from twisted_services.chat.protocol import (
     CLOSE_GRACE,
+    HINT_DELAY,
     ChatFactory,
     ChatProtocol,
     Refused,
@@ -395,6 +396,22 @@ class NickTests(SynchronousTestCase):
         self.assertEqual(guest.lines(), ["! nick ALICE is taken"])
         self.assertEqual(alice.lines(), [])
         self.assertEqual(guest.member.nick, "guest2")
+
+    def test_takenLookAlike(self) -> None:
+        """
+        A nick that only looks like someone's (capital i for l, zero for O)
+        is refused; a private message to it reaches the holder.
+        """
+        factory, _ = chatFactory()
+        alice, bob, guest = clients(factory, "alice", "bob", "guest3")
+        guest.send("/nick aIice", "/nick B0B", "/nick a1ice")
+        self.assertEqual(
+            guest.lines(),
+            ["! nick aIice is taken", "! nick B0B is taken", "! nick a1ice is taken"],
+        )
+        self.assertEqual(guest.member.nick, "guest3")
+        bob.send("/msg aIice hi")
+        self.assertEqual(alice.lines(), ["*bob* hi"])
 
     def test_ownNickNewCase(self) -> None:
         """A member may change the case of its own nick."""
@@ -1567,3 +1584,262 @@ class LaterBrokerTests(SynchronousTestCase):
         self.assertFalse(alice.connected)
         self.assertIsNone(factory.state.lookup("alice"))
         self.assertIsNone(factory.state.lookup("alicia"))
+
+
+class InvisibleTextTests(SynchronousTestCase):
+    """Invisible and look-alike text does not reach anyone."""
+
+    def test_stripped(self) -> None:
+        """Zero-width and format characters are removed from what others see."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("p\u200ba\u00ady\ufeff\u2063pal\U000e0041\u3164")
+        self.assertEqual(bob.lines(), ["<alice> paypal"])
+
+    def test_blankAfterStrippingDropped(self) -> None:
+        """A line of Hangul fillers and zero-width spaces reaches no one."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("\u3164\u3164\u3164", "\u200b \u115f\u1160\uffa0", "/me \u3164")
+        self.assertEqual(bob.lines(), [])
+        self.assertEqual(alice.lines(), ["! usage: /me ACTION"])
+
+
+class ServerNoticeTests(SynchronousTestCase):
+    """Server notices have a form no user input produces."""
+
+    def test_meCannotForgeDeparture(self) -> None:
+        """
+        C{/me has left (connection lost)} shows C{* alice ...}; the server's
+        own notice of a departure shows C{*** bob ...}.
+        """
+        factory, _ = chatFactory()
+        alice, bob, carol = clients(factory, "alice", "bob", "carol")
+        alice.send("/me has left (connection lost)")
+        bob.transport.loseConnection()
+        self.assertEqual(
+            carol.lines(),
+            [
+                "* alice has left (connection lost)",
+                "*** bob has left (connection lost)",
+            ],
+        )
+
+    @given(strategies.text(max_size=60))
+    @settings(max_examples=200, deadline=None)
+    def test_noUserLineLooksLikeNotice(self, text: str) -> None:
+        """Whatever a user says or does, what others see never starts with ***."""
+        factory, _ = chatFactory(rate=1000, burst=1000)
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send(text.encode("utf-8", "surrogatepass"))
+        alice.send(("/me " + text).encode("utf-8", "surrogatepass"))
+        alice.send(("/msg bob " + text).encode("utf-8", "surrogatepass"))
+        self.assertFalse([line for line in bob.lines() if line.startswith("***")])
+
+    def test_helpSaysSo(self) -> None:
+        """C{/help} says how server lines, errors and actions look."""
+        factory, _ = chatFactory()
+        [alice] = clients(factory, "alice")
+        alice.send("/help")
+        self.assertIn(
+            "*** lines from the server start with ***, errors with !, "
+            "and /me actions with * and the nick",
+            alice.lines(),
+        )
+
+
+class TutorialClientTests(SynchronousTestCase):
+    """Clients that never end their lines, and that quit with exit or bye."""
+
+    def test_hintAfterPartialLine(self) -> None:
+        """A partial line left for L{HINT_DELAY} seconds gets one hint."""
+        factory, clock = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.protocol.dataReceived(b"hello")
+        clock.advance(HINT_DELAY - 0.1)
+        self.assertEqual(alice.lines(), [])
+        clock.advance(0.1)
+        self.assertEqual(alice.lines(), ["! end each line with a newline"])
+        alice.protocol.dataReceived(b" there\nagain")
+        clock.advance(HINT_DELAY * 5)
+        self.assertEqual(alice.lines(), [])
+        self.assertEqual(bob.lines(), ["<alice> hello there"])
+
+    def test_noHintForWholeLines(self) -> None:
+        """Lines ended in time, even split across reads, get no hint."""
+        factory, clock = chatFactory()
+        [alice] = clients(factory, "alice")
+        for piece in [b"hel", b"lo\n", b"/wh", b"o\n"]:
+            alice.protocol.dataReceived(piece)
+            clock.advance(HINT_DELAY / 2)
+        clock.advance(HINT_DELAY * 5)
+        self.assertEqual(alice.lines(), ["*** in lobby: alice"])
+
+    def test_partialAfterWholeLines(self) -> None:
+        """The clock starts from the newest partial line, not the first."""
+        factory, clock = chatFactory()
+        [alice] = clients(factory, "alice")
+        alice.protocol.dataReceived(b"/who\n/wh")
+        clock.advance(HINT_DELAY - 0.5)
+        alice.protocol.dataReceived(b"o\n/who")
+        clock.advance(HINT_DELAY - 0.1)
+        self.assertEqual(alice.lines(), ["*** in lobby: alice"] * 2)
+        clock.advance(0.1)
+        self.assertEqual(alice.lines(), ["! end each line with a newline"])
+
+    def test_noHintWhileLongLineDiscarded(self) -> None:
+        """An over-long line already got its notice: no hint on top."""
+        factory, clock = chatFactory(maxLine=10)
+        [alice] = clients(factory, "alice")
+        alice.protocol.dataReceived(b"x" * 100)
+        clock.advance(HINT_DELAY * 2)
+        self.assertEqual(alice.lines(), ["! line too long"])
+
+    def test_exitAndBye(self) -> None:
+        """C{/exit} and C{/bye} quit as C{/quit} does."""
+        for command in ["/exit", "/bye", "/BYE see you"]:
+            factory, _ = chatFactory()
+            alice, bob = clients(factory, "alice", "bob")
+            alice.send(command)
+            self.assertEqual(alice.lines(), ["*** bye"])
+            self.assertFalse(alice.connected)
+            reason = command.partition(" ")[2] or "quit"
+            self.assertEqual(bob.lines(), [f"*** alice has left ({reason})"])
+
+
+class CountingProtocol(ChatProtocol):
+    """A L{ChatProtocol} that counts the lines it frames."""
+
+    framed = 0
+
+    def completeLineReceived(self, line: bytes) -> None:
+        self.framed += 1
+        super().completeLineReceived(line)
+
+
+class InputBudgetTests(SynchronousTestCase):
+    """
+    Input is budgeted per connection before framing, at what C{--rate} and
+    C{--burst} allow at C{--max-line}; empty lines are skipped cheaply.
+    """
+
+    def test_emptyLinesSkippedBeforeFraming(self) -> None:
+        """Two megabytes of bare newlines frame a handful of lines, not millions."""
+        factory, _ = chatFactory()
+        factory.protocol = CountingProtocol
+        alice, bob = clients(factory, "alice", "bob")
+        for _ in range(32):
+            alice.protocol.dataReceived(b"\n" * 65536)
+        alice.protocol.dataReceived(b"\r\n\r\n\nhi\n\n\r\n")
+        self.assertLessEqual(alice.protocol.framed, 2 * 33 + 1)
+        self.assertEqual(bob.lines(), ["<alice> hi"])
+        self.assertEqual(alice.lines(), [])
+
+    def test_legalBurstNotHeld(self) -> None:
+        """A full burst of longest lines in one read does not stop reading."""
+        factory, _ = chatFactory(maxLine=4096, burst=20)
+        alice, bob = guests(factory, 2)
+        alice.protocol.dataReceived(b"".join([b"x" * 4096 + b"\r\n"] * 20))
+        self.assertEqual(alice.transport.producerState, "producing")
+        self.assertEqual(len(bob.lines()), 20)
+
+    def test_floodHeldUntilRefilled(self) -> None:
+        """
+        Past the budget the client is not read from until the budget is
+        paid off, then read again; everything already read was handled.
+        """
+        factory, clock = chatFactory(maxLine=98, rate=1, burst=10)
+        [alice] = guests(factory, 1)
+        # The budget: 1,000 bytes at once, 100 a second.
+        alice.protocol.dataReceived(b"x" * 1499 + b"\n")
+        self.assertEqual(alice.transport.producerState, "paused")
+        clock.advance(4.9)
+        self.assertEqual(alice.transport.producerState, "paused")
+        clock.advance(0.1)
+        self.assertEqual(alice.transport.producerState, "producing")
+        self.assertEqual(alice.lines(), ["! line too long"])
+
+    def test_budgetAndBrokerHolds(self) -> None:
+        """
+        Reading resumes only once neither the budget nor a broker answer
+        holds it, whichever is released first.
+        """
+        factory, broker, [alice, _] = laterChat(
+            "alice", "bob", maxLine=98, rate=1, burst=10
+        )
+        alice.protocol.dataReceived(b"/who\n" + b"\n" * 1000)
+        self.assertEqual(alice.transport.producerState, "paused")
+        broker.answerAll()
+        self.assertEqual(alice.transport.producerState, "paused")
+        factory.clock.advance(1)
+        self.assertEqual(alice.transport.producerState, "producing")
+        self.assertEqual(alice.lines(), ["*** in lobby: alice, bob"])
+
+    def test_closingCancelsRefill(self) -> None:
+        """A client held back that disconnects leaves no timer behind."""
+        factory, clock = chatFactory(maxLine=98, rate=1, burst=10, idleTimeout=0)
+        [alice] = clients(factory, "alice")
+        alice.protocol.dataReceived(b"x" * 5000)
+        alice.transport.loseConnection()
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class ChurnTests(SynchronousTestCase):
+    """
+    Join and leave churn: per-address limits on connections, and arrival and
+    departure notices limited per room.
+    """
+
+    def test_tooManyFromOneAddress(self) -> None:
+        """Past C{maxPerAddress} connections an address is told so, and closed."""
+        factory, _ = chatFactory(maxPerAddress=2)
+        peer = IPv4Address("TCP", "192.0.2.7", 1)
+        first, _ = connect(factory, peer)
+        connect(factory, peer)
+        protocol, transport = connect(factory, peer)
+        self.assertIsInstance(protocol, Refused)
+        self.assertEqual(
+            transport.value(),
+            b"! too many connections from your address, try later\r\n",
+        )
+        self.assertFalse(transport.connected)
+        # Other addresses are not affected, and a closed one frees a slot.
+        self.assertIsInstance(connect(factory)[0], ChatProtocol)
+        first.transport.loseConnection()
+        self.assertIsInstance(connect(factory, peer)[0], ChatProtocol)
+
+    def test_connectingTooOften(self) -> None:
+        """Past the connection burst an address waits for the rate."""
+        factory, clock = chatFactory(connectRate=1, connectBurst=3)
+        peer = IPv4Address("TCP", "192.0.2.7", 1)
+        for _ in range(3):
+            protocol, transport = connect(factory, peer)
+            transport.loseConnection()
+        protocol, transport = connect(factory, peer)
+        self.assertIsInstance(protocol, Refused)
+        self.assertEqual(
+            transport.value(),
+            b"! connecting too often from your address, try later\r\n",
+        )
+        clock.advance(1)
+        self.assertIsInstance(connect(factory, peer)[0], ChatProtocol)
+
+    def test_churnNoticesBounded(self) -> None:
+        """
+        A client connecting and leaving in a loop gives the lobby at most
+        the notice burst, then one summary, however long it goes on.
+        """
+        factory, clock = chatFactory(
+            noticeRate=1, noticeBurst=4, connectRate=1000, connectBurst=1000
+        )
+        [alice] = clients(factory, "alice")
+        for _ in range(200):
+            _, transport = connect(factory)
+            transport.loseConnection()
+        lines = alice.lines()
+        # Its own arrival took one of the four.
+        self.assertEqual(len(lines), 3, lines)
+        clock.advance(10)
+        self.assertEqual(
+            alice.lines(), ["*** 397 more arrival(s) and departure(s) not shown"]
+        )

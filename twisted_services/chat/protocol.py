@@ -755,6 +755,10 @@ class ChatFactory(TrackingFactory):
                 return Refused(encodeError(f"{refusal}, try later"))
         return super().buildProtocol(addr)
 
+    def stopFactory(self) -> None:
+        """The last listener stopped: no summary of arrivals is still to come."""
+        self.notices.stop()
+
     def protocolWhenFull(self) -> Refused:
         """Past C{--max-connections} a client is told so, then closed."""
         return Refused(wire.SERVER_FULL)
