@@ -306,3 +306,141 @@ class ShutdownTests(ChatIntegrationTestCase):
             # No departures are announced during shutdown.
             client.expect("*** server shutting down")
             self.assertTrue(client.closedByPeer())
+
+
+class EmptyLineFloodTests(ChatIntegrationTestCase):
+    """Bare newlines are cheap: a flood of them does not slow anyone else."""
+
+    def test_whoRoundTripUnderFlood(self) -> None:
+        """
+        While two clients flood bare newlines as fast as the server takes
+        them, another member's C{/who} round trip stays under 50 ms at the
+        99th percentile (over 100 round trips). The line limits are raised
+        just enough for those 100 commands; the flooders' input budget grows
+        with them.
+        """
+        self.startChat("--rate", "20", "--burst", "100")
+        alice = self.join("guest1", "alice")
+        flooders = [self.connect(), self.connect()]
+        for number, flooder in enumerate(flooders, start=2):
+            flooder.waitFor(WELCOME.format(f"guest{number}"))
+            flooder.socket.setblocking(False)
+        alice.waitFor("*** guest3 has joined")
+        chunk = b"\n" * 65536
+        offered = 0
+        times = []
+        for _ in range(100):
+            for flooder in flooders:
+                try:
+                    offered += flooder.socket.send(chunk)
+                except BlockingIOError:
+                    pass  # the server is not reading it: that is the point
+            started = time.perf_counter()
+            alice.send("/who")
+            line = alice.readLine()
+            times.append(time.perf_counter() - started)
+            self.assertTrue(line.startswith("*** in lobby: "), line)
+        times.sort()
+        p99 = times[98]
+        self.assertLess(p99, 0.050, f"p99 {p99 * 1000:.1f} ms, {offered} B offered")
+        self.assertGreater(offered, 64 * 1024)
+
+
+class ChurnTests(ChatIntegrationTestCase):
+    """One host connecting and disconnecting in a loop."""
+
+    def test_churnBounded(self) -> None:
+        """
+        A client that connects and disconnects in a loop is refused past
+        its address's limits (logged, throttled), and the lobby gets a
+        bounded number of notices, not two per connection.
+        """
+        self.startChat("--notice-rate", "1", "--notice-burst", "5")
+        alice = self.join("guest1", "alice")
+        started = time.monotonic()
+        address = self.twistd.listener().loopbackAddress
+        attempts = 0
+        for _ in deadline(10.0, "200 connections", 200):
+            client = LineClient.connect(address)
+            try:
+                client.readLine()  # a welcome, or a refusal
+            finally:
+                client.close()
+            attempts += 1
+            if attempts == 200:
+                break
+        alice.send("/who")
+        noticed = alice.waitFor("*** in lobby: alice")
+        elapsed = time.monotonic() - started
+        # The burst (alice's own arrival took one), then one a second.
+        self.assertLessEqual(len(noticed), 5 + elapsed + 1, noticed)
+        self.assertTrue(all(line.startswith("*** ") for line in noticed), noticed)
+        log = self.twistd.waitForLog(r"refused \d+ connection\(s\)")
+        self.assertIn("connecting too often from your address", log)
+        self.assertLessEqual(log.count("chat: refused"), 1 + elapsed / 10)
+
+
+class TextTests(ChatIntegrationTestCase):
+    """Invisible text, look-alike nicks and forged notices."""
+
+    def setUp(self) -> None:
+        self.startChat()
+        self.alice = self.join("guest1", "alice")
+        self.mallory = self.connect()
+        self.mallory.expect(WELCOME.format("guest2"))
+        self.alice.expect("*** guest2 has joined")
+
+    def test_invisibleStripped(self) -> None:
+        """Invisible characters are gone; a line of fillers is not delivered."""
+        self.mallory.send("p\u200ba\u00ady\ufeffpal\U000e0041\u2063")
+        self.alice.expect("<guest2> paypal")
+        self.mallory.send("\u3164\u3164\u3164")
+        self.mallory.send("\u115f\u200d\uffa0")
+        self.mallory.send("marker")
+        self.alice.expect("<guest2> marker")
+
+    def test_lookAlikeNick(self) -> None:
+        """C{aIice} (capital i) is refused while C{alice} is online."""
+        self.mallory.send("/nick aIice")
+        self.mallory.expect("! nick aIice is taken")
+        self.mallory.send("/nick al1ce")
+        self.mallory.expect("! nick al1ce is taken")
+
+    def test_cannotForgeDeparture(self) -> None:
+        """C{/me} cannot make a line that looks like the server's departure."""
+        self.mallory.send("/me has left (connection lost)")
+        self.alice.expect("* guest2 has left (connection lost)")
+        self.mallory.close()
+        self.alice.expect("*** guest2 has left (connection lost)")
+
+
+class TutorialClientTests(ChatIntegrationTestCase):
+    """A socket-tutorial client: no line endings, quits with bye or exit."""
+
+    def test_hintAndBye(self) -> None:
+        """
+        Text with no line ending gets one hint after a couple of seconds;
+        C{/bye} quits.
+        """
+        self.startChat()
+        alice = self.join("guest1", "alice")
+        tutorial = self.connect()
+        tutorial.expect(WELCOME.format("guest2"))
+        alice.expect("*** guest2 has joined")
+        tutorial.sendRaw(b"hello")
+        started = time.monotonic()
+        tutorial.expect("! end each line with a newline")
+        self.assertGreater(time.monotonic() - started, 1.5)
+        tutorial.sendRaw(b"\n/bye\n")
+        alice.expect("<guest2> hello", "*** guest2 has left (quit)")
+        tutorial.expect("*** bye")
+        self.assertTrue(tutorial.closedByPeer())
+
+    def test_exit(self) -> None:
+        """C{/exit} quits too."""
+        self.startChat()
+        tutorial = self.connect()
+        tutorial.expect(WELCOME.format("guest1"))
+        tutorial.send("/exit")
+        tutorial.expect("*** bye")
+        self.assertTrue(tutorial.closedByPeer())
