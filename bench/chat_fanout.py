@@ -282,7 +282,9 @@ def serverContender(
     return Contender(
         name,
         f"twistd -n chat ({python})",
-        [python, "-c", TWISTD, "-n", "--pidfile=", *arguments],
+        # -P: not the working directory's package, but the one python's
+        # own environment installs (the baseline's checkout, say).
+        [python, "-P", "-c", TWISTD, "-n", "--pidfile=", *arguments],
     )
 
 
