@@ -39,6 +39,14 @@ class ChatIntegrationTestCase(SynchronousTestCase):
         self.addCleanup(client.close)
         return client
 
+    def guest(self, guest: str, *others: LineClient) -> LineClient:
+        """Connect as C{guest}; each of C{others} (in the lobby) sees it join."""
+        client = self.connect()
+        client.expect(WELCOME.format(guest))
+        for other in others:
+            other.expect(f"*** {guest} has joined")
+        return client
+
     def join(self, guest: str, nick: str, *others: LineClient) -> LineClient:
         """
         Connect as C{guest}, rename to C{nick}; each of C{others} (in the
@@ -128,10 +136,7 @@ class HostileClientTests(ChatIntegrationTestCase):
         self.startChat(*FAST)
         self.alice = self.join("guest1", "alice")
         self.bob = self.join("guest2", "bob", self.alice)
-        self.mallory = self.connect()
-        self.mallory.expect(WELCOME.format("guest3"))
-        self.alice.expect("*** guest3 has joined")
-        self.bob.expect("*** guest3 has joined")
+        self.mallory = self.guest("guest3", self.alice, self.bob)
 
     def assertStillTalking(self) -> None:
         """Alice and bob still talk; mallory still hears them."""
@@ -386,9 +391,7 @@ class TextTests(ChatIntegrationTestCase):
     def setUp(self) -> None:
         self.startChat()
         self.alice = self.join("guest1", "alice")
-        self.mallory = self.connect()
-        self.mallory.expect(WELCOME.format("guest2"))
-        self.alice.expect("*** guest2 has joined")
+        self.mallory = self.guest("guest2", self.alice)
 
     def test_invisibleStripped(self) -> None:
         """Invisible characters are gone; a line of fillers is not delivered."""
@@ -424,9 +427,7 @@ class TutorialClientTests(ChatIntegrationTestCase):
         """
         self.startChat()
         alice = self.join("guest1", "alice")
-        tutorial = self.connect()
-        tutorial.expect(WELCOME.format("guest2"))
-        alice.expect("*** guest2 has joined")
+        tutorial = self.guest("guest2", alice)
         tutorial.sendRaw(b"hello")
         started = time.monotonic()
         tutorial.expect("! end each line with a newline")
@@ -439,8 +440,7 @@ class TutorialClientTests(ChatIntegrationTestCase):
     def test_exit(self) -> None:
         """C{/exit} quits too."""
         self.startChat()
-        tutorial = self.connect()
-        tutorial.expect(WELCOME.format("guest1"))
+        tutorial = self.guest("guest1")
         tutorial.send("/exit")
         tutorial.expect("*** bye")
         self.assertTrue(tutorial.closedByPeer())
