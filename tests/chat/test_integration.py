@@ -365,7 +365,7 @@ class ChurnTests(ChatIntegrationTestCase):
         started = time.monotonic()
         address = self.twistd.listener().loopbackAddress
         attempts = 0
-        for _ in deadline(10.0, "200 connections", 200):
+        for _ in polling(10.0, "200 connections", 200):
             client = LineClient.connect(address)
             try:
                 client.readLine()  # a welcome, or a refusal
