@@ -913,7 +913,7 @@ class TerminalClientTests(SynchronousTestCase):
         """
         alice = self.start([])
         alice.type(b"\x04")
-        self.bob.waitForLine("* alice has left (quit)")
+        self.bob.waitForLine("*** alice has left (quit)")
         status, stderr = alice.wait()
         self.assertEqual((status, stderr), (0, ""))
         localModes = alice.modes()[3]
