@@ -3,6 +3,7 @@ Chat fan-out benchmark, run by hand (not in CI):
 
     .venv/bin/python bench/chat_fanout.py [--clients 1000] [--talkers 1]
         [--rate 50] [--duration 10] [--quick] [--json PATH]
+        [--baseline PYTHON [--rounds 3]]
 
 Starts C{twistd -n chat} on a loopback port (on CPU 0 with C{taskset} when
 there are two or more CPUs; the load generator then runs on the second),
@@ -17,12 +18,19 @@ Everything is bounded: connections, lines, and time (each phase has a
 deadline, and a watchdog ends the whole run); the server is stopped on the
 way out whatever happens. The load generator is asyncio, on uvloop if it is
 installed.
+
+With C{--baseline PYTHON} (the interpreter of another checkout's
+virtualenv, e.g. one of C{main}) the two servers are measured in
+alternating rounds, and the medians and their ratio are printed: how a
+change compares with what it changes, measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +40,7 @@ from harness import (
     HOST,
     START_TIMEOUT,
     STOP_TIMEOUT,
+    TWISTD,
     Contender,
     CpuPlan,
     Server,
@@ -44,12 +53,13 @@ from harness import (
     running,
     selfCPU,
     stopOnTerm,
-    twistdCommand,
     watchdog,
     writeWorkloads,
 )
 
-WELCOME = b"* welcome, you are "
+# Server notices start with "*** " now, and with "* " before issue 12; the
+# baseline of a comparison may be either.
+WELCOMES = (b"*** welcome, you are ", b"* welcome, you are ")
 MARK = b"> B"  # what a talker's line looks like once the server prefixed <nick>
 SYNC = b"> SYNC"
 CONNECT_CONCURRENCY = 32
@@ -85,6 +95,14 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--json", type=Path, help="also write the workloads here (for run_all.py)"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="the Python of another checkout's venv, measured in turn with ours",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds each with --baseline (3)"
+    )
     options = parser.parse_args(argv)
     if options.quick:
         options.duration = 4.0
@@ -92,6 +110,8 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--clients must be 1-100000 and --talkers 1-100")
     if not (0 < options.rate <= 100_000 and 0 < options.duration <= 600):
         parser.error("--rate must be in (0, 100000] and --duration in (0, 600]")
+    if not 1 <= options.rounds <= 20:
+        parser.error("--rounds must be 1-20")
     options.size = max(40, min(options.size, 4000))
     return options
 
@@ -138,7 +158,7 @@ class Client(asyncio.Protocol):
                 start = mark + len(MARK)
                 latencies.append(now - int(line[start : start + 19]))
                 count += 1
-            elif line.startswith(WELCOME):
+            elif line.startswith(WELCOMES):
                 self.welcomed.set_result(None)
             elif line.find(SYNC) != -1 and not self.synced.done():
                 self.synced.set_result(None)
@@ -242,17 +262,29 @@ class Measured:
     memory: int  # the server's peak RSS
 
 
-def serverContender(options: argparse.Namespace) -> Contender:
-    """C{twistd -n chat}, its flood control raised for the talkers."""
+def serverContender(
+    options: argparse.Namespace, python: str = sys.executable, name: str = "ours"
+) -> Contender:
+    """
+    C{twistd -n chat} run by C{python}, its flood control raised for the
+    talkers; every client comes from one address, so ours also lifts the
+    per-address limits (a baseline from before issue 12 has none).
+    """
     connections = options.clients + options.talkers
+    arguments = [
+        *["chat", "--port", "0", "--interface", HOST],
+        *["--rate", str(max(1000.0, options.rate * 4)), "--burst", "100000"],
+        *["--max-connections", str(connections + 16), "--idle-timeout", "0"],
+    ]
+    if name == "ours":
+        arguments += ["--max-per-address", "0"]
+        arguments += ["--connect-rate", "100000", "--connect-burst", "100000"]
     return Contender(
-        "ours",
-        "twistd -n chat",
-        twistdCommand(
-            *["chat", "--port", "0", "--interface", HOST],
-            *["--rate", str(max(1000.0, options.rate * 4)), "--burst", "100000"],
-            *["--max-connections", str(connections + 16), "--idle-timeout", "0"],
-        ),
+        name,
+        f"twistd -n chat ({python})",
+        # -P: not the working directory's package, but the one python's
+        # own environment installs (the baseline's checkout, say).
+        [python, "-P", "-c", TWISTD, "-n", "--pidfile=", *arguments],
     )
 
 
@@ -335,6 +367,7 @@ def report(
         "p99": latency(0.99),
         "delivered": totals.delivered,
         "expected": measured.expected,
+        "serverCPU": 100 * measured.serverCPU / elapsed,
     }
     rows = [
         ("receivers / talkers", f"{options.clients} / {options.talkers}"),
@@ -357,14 +390,12 @@ def report(
     return rows, figures
 
 
-def main(argv: list[str] | None = None) -> None:
-    options = parseArguments(argv)
-    plan = cpuPlan(not options.no_pin)
-    plan.pinSelf()
-    raiseDescriptorLimit(options.clients + options.talkers + 256)
+def measure(
+    options: argparse.Namespace, plan: CpuPlan, contender: Contender
+) -> tuple[list[tuple[str, str]], dict[str, float]]:
+    """One run of C{contender}: its table rows and figures."""
     budget = options.connect_timeout * 3 + options.duration + options.drain_timeout
     budget += 60
-    stopOnTerm("chat_fanout")
     runner, _ = loopRunner()
     totals = Totals()
     slowReaders = SlowReaders()
@@ -372,11 +403,57 @@ def main(argv: list[str] | None = None) -> None:
     # start and stop.
     with (
         watchdog("chat_fanout", budget + START_TIMEOUT + STOP_TIMEOUT + 10),
-        running(serverContender(options), plan, onLine=slowReaders) as server,
+        running(contender, plan, onLine=slowReaders) as server,
     ):
         measured = runner(asyncio.wait_for(run(options, server, totals), budget))
     # After the stop: every line the server logged has been read.
-    rows, figures = report(options, plan, totals, measured, slowReaders.count)
+    return report(options, plan, totals, measured, slowReaders.count)
+
+
+def compare(options: argparse.Namespace, plan: CpuPlan) -> None:
+    """Ours and the baseline in alternating rounds; medians and ratios."""
+    contenders = [
+        serverContender(options),
+        serverContender(options, str(options.baseline), "baseline"),
+    ]
+    figures: dict[str, list[dict[str, float]]] = {"ours": [], "baseline": []}
+    for round in range(options.rounds):
+        # Alternate who goes first, so neither always runs on a warmer machine.
+        for contender in contenders if round % 2 == 0 else contenders[::-1]:
+            _, measured = measure(options, plan, contender)
+            figures[contender.name].append(measured)
+            print(
+                f"  round {round + 1} {contender.name:<8}"
+                f" {measured['deliveredPerSecond']:>10,.0f} lines/s"
+                f"  p99 {measured['p99']:.2f} ms"
+                f"  server CPU {measured['serverCPU']:.0f}%"
+                f"  {measured['delivered']:.0f} of {measured['expected']:.0f}",
+                flush=True,
+            )
+    print(f"chat fan-out, {options.clients} clients, medians of {options.rounds}")
+    for metric, unit in [
+        ("deliveredPerSecond", "lines/s"),
+        ("p99", "ms"),
+        ("serverCPU", "% CPU"),
+    ]:
+        ours = statistics.median(each[metric] for each in figures["ours"])
+        baseline = statistics.median(each[metric] for each in figures["baseline"])
+        print(
+            f"  {metric:<20} ours {ours:,.2f} {unit}, baseline {baseline:,.2f}"
+            f" {unit}, ours/baseline {ours / baseline:.3f}"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parseArguments(argv)
+    plan = cpuPlan(not options.no_pin)
+    plan.pinSelf()
+    raiseDescriptorLimit(options.clients + options.talkers + 256)
+    stopOnTerm("chat_fanout")
+    if options.baseline is not None:
+        compare(options, plan)
+        return
+    rows, figures = measure(options, plan, serverContender(options))
     width = max(len(name) for name, _ in rows)
     print("chat fan-out")
     for name, value in rows:

@@ -719,7 +719,7 @@ class ClientProcessTests(SynchronousTestCase):
         self.addCleanup(client.socket.close)
         client.readLine()  # the welcome
         client.send(f"/nick {nick}")
-        client.waitForLine(f"* you are now known as {nick}")
+        client.waitForLine(f"*** you are now known as {nick}")
         return client
 
     def client(self, *arguments: str) -> ClientProcess:
@@ -735,26 +735,26 @@ class ClientProcessTests(SynchronousTestCase):
         bob = self.rawClient("bob")
         host, port = self.address
         alice = self.client("--nick", "alice", f"{host}:{port}")
-        alice.waitForLine("* you are now known as alice")
-        bob.waitForLine("* guest2 is now known as alice")
+        alice.waitForLine("*** you are now known as alice")
+        bob.waitForLine("*** guest2 is now known as alice")
         alice.type("hello bob\n")
         bob.waitForLine("<alice> hello bob")
         bob.send("hi \x1b[31malice")
         alice.waitForLine("<bob> hi alice")
         alice.type("/who\n")
-        alice.waitForLine("* in lobby: alice, bob")
+        alice.waitForLine("*** in lobby: alice, bob")
         alice.endInput()
-        bob.waitForLine("* alice has left (quit)")
+        bob.waitForLine("*** alice has left (quit)")
         status, stderr = alice.wait()
         self.assertEqual((status, stderr), (0, ""))
         self.assertEqual(
             alice.output.output,
             [
-                "* welcome, you are guest2 in lobby; type /help for commands",
-                "* you are now known as alice",
+                "*** welcome, you are guest2 in lobby; type /help for commands",
+                "*** you are now known as alice",
                 "<bob> hi alice",
-                "* in lobby: alice, bob",
-                "* bye",
+                "*** in lobby: alice, bob",
+                "*** bye",
             ],
         )
 
@@ -762,18 +762,20 @@ class ClientProcessTests(SynchronousTestCase):
         """C{/quit REASON} typed leaves with that reason and status 0."""
         bob = self.rawClient("bob")
         alice = self.client("--nick", "alice", "tcp:{}:{}".format(*self.address))
-        alice.waitForLine("* you are now known as alice")
+        alice.waitForLine("*** you are now known as alice")
         alice.type("/quit time for tea\n")
-        bob.waitForLine("* alice has left (time for tea)")
-        alice.waitForLine("* bye")
+        bob.waitForLine("*** alice has left (time for tea)")
+        alice.waitForLine("*** bye")
         self.assertEqual(alice.wait(), (0, ""))
 
     def test_serverShutsDown(self) -> None:
         """When the server stops, the client prints its last line and exits 0."""
         alice = self.client(f"127.0.0.1:{self.address[1]}")
-        alice.waitForLine("* welcome, you are guest1 in lobby; type /help for commands")
+        alice.waitForLine(
+            "*** welcome, you are guest1 in lobby; type /help for commands"
+        )
         self.twistd.stop()
-        alice.waitForLine("* server shutting down")
+        alice.waitForLine("*** server shutting down")
         self.assertEqual(alice.wait(), (0, ""))
 
     def test_connectionRefused(self) -> None:
@@ -813,9 +815,9 @@ class ClientOverUNIXSocketTests(SynchronousTestCase):
         self.assertEqual(
             client.output.output,
             [
-                "* welcome, you are guest1 in lobby; type /help for commands",
-                "* rooms: lobby (1)",
-                "* bye",
+                "*** welcome, you are guest1 in lobby; type /help for commands",
+                "*** rooms: lobby (1)",
+                "*** bye",
             ],
         )
 
@@ -911,7 +913,7 @@ class TerminalClientTests(SynchronousTestCase):
         """
         alice = self.start([])
         alice.type(b"\x04")
-        self.bob.waitForLine("* alice has left (quit)")
+        self.bob.waitForLine("*** alice has left (quit)")
         status, stderr = alice.wait()
         self.assertEqual((status, stderr), (0, ""))
         localModes = alice.modes()[3]

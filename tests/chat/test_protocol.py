@@ -22,12 +22,13 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from tests.chat.test_text import isSafe
+from twisted_services.chat.member import ChatMember
 from twisted_services.chat.protocol import (
     CLOSE_GRACE,
+    HINT_DELAY,
     ChatFactory,
-    ChatMember,
     ChatProtocol,
-    ServerFull,
+    Refused,
 )
 from twisted_services.chat.state import (
     ChatState,
@@ -259,7 +260,7 @@ class ConnectTests(SynchronousTestCase):
         factory, _ = chatFactory()
         self.assertEqual(
             Client(factory).lines(),
-            ["* welcome, you are guest1 in lobby; type /help for commands"],
+            ["*** welcome, you are guest1 in lobby; type /help for commands"],
         )
 
     def test_lobbySeesJoin(self) -> None:
@@ -267,10 +268,10 @@ class ConnectTests(SynchronousTestCase):
         factory, _ = chatFactory()
         [first] = clients(factory, "guest1")
         second = Client(factory)
-        self.assertEqual(first.lines(), ["* guest2 has joined"])
+        self.assertEqual(first.lines(), ["*** guest2 has joined"])
         self.assertEqual(
             second.lines(),
-            ["* welcome, you are guest2 in lobby; type /help for commands"],
+            ["*** welcome, you are guest2 in lobby; type /help for commands"],
         )
 
     def test_guestsNumberedPerFactory(self) -> None:
@@ -382,8 +383,8 @@ class NickTests(SynchronousTestCase):
         elsewhere.send("/join #games")
         drain(guest, bob, elsewhere)
         guest.send("/nick alice")
-        self.assertEqual(guest.lines(), ["* you are now known as alice"])
-        self.assertEqual(bob.lines(), ["* guest1 is now known as alice"])
+        self.assertEqual(guest.lines(), ["*** you are now known as alice"])
+        self.assertEqual(bob.lines(), ["*** guest1 is now known as alice"])
         self.assertEqual(elsewhere.lines(), [])
         self.assertEqual(guest.member.nick, "alice")
 
@@ -396,20 +397,36 @@ class NickTests(SynchronousTestCase):
         self.assertEqual(alice.lines(), [])
         self.assertEqual(guest.member.nick, "guest2")
 
+    def test_takenLookAlike(self) -> None:
+        """
+        A nick that only looks like someone's (capital i for l, zero for O)
+        is refused; a private message to it reaches the holder.
+        """
+        factory, _ = chatFactory()
+        alice, bob, guest = clients(factory, "alice", "bob", "guest3")
+        guest.send("/nick aIice", "/nick B0B", "/nick a1ice")
+        self.assertEqual(
+            guest.lines(),
+            ["! nick aIice is taken", "! nick B0B is taken", "! nick a1ice is taken"],
+        )
+        self.assertEqual(guest.member.nick, "guest3")
+        bob.send("/msg aIice hi")
+        self.assertEqual(alice.lines(), ["*bob* hi"])
+
     def test_ownNickNewCase(self) -> None:
         """A member may change the case of its own nick."""
         factory, _ = chatFactory()
         alice, bob = clients(factory, "alice", "bob")
         alice.send("/nick Alice")
-        self.assertEqual(alice.lines(), ["* you are now known as Alice"])
-        self.assertEqual(bob.lines(), ["* alice is now known as Alice"])
+        self.assertEqual(alice.lines(), ["*** you are now known as Alice"])
+        self.assertEqual(bob.lines(), ["*** alice is now known as Alice"])
 
     def test_sameNick(self) -> None:
         """Taking the nick one has is confirmed and not announced."""
         factory, _ = chatFactory()
         alice, bob = clients(factory, "alice", "bob")
         alice.send("/nick alice")
-        self.assertEqual(alice.lines(), ["* you are now known as alice"])
+        self.assertEqual(alice.lines(), ["*** you are now known as alice"])
         self.assertEqual(bob.lines(), [])
 
     def test_usage(self) -> None:
@@ -429,7 +446,7 @@ class NickTests(SynchronousTestCase):
             guest.lines(), ["! invalid nick: 1-32 letters, digits, _ or -"] * 4
         )
         guest.send("/nick " + "a" * 32)
-        self.assertEqual(guest.lines(), ["* you are now known as " + "a" * 32])
+        self.assertEqual(guest.lines(), ["*** you are now known as " + "a" * 32])
 
     def test_nickLogged(self) -> None:
         """A nick change is logged with the old and new nick."""
@@ -472,10 +489,10 @@ class WhoTests(SynchronousTestCase):
         dave.send("/join #games")
         carol.lines()
         carol.send("/who")
-        self.assertEqual(carol.lines(), ["* in lobby: alice, Bob, carol"])
+        self.assertEqual(carol.lines(), ["*** in lobby: alice, Bob, carol"])
         dave.lines()
         dave.send("/who")
-        self.assertEqual(dave.lines(), ["* in #games: dave"])
+        self.assertEqual(dave.lines(), ["*** in #games: dave"])
 
     def test_usage(self) -> None:
         """C{/who} takes no argument."""
@@ -495,9 +512,9 @@ class JoinTests(SynchronousTestCase):
         carol.send("/join #games")
         drain(alice, bob, carol)
         alice.send("/join #games")
-        self.assertEqual(alice.lines(), ["* you joined #games"])
-        self.assertEqual(bob.lines(), ["* alice has left (joined #games)"])
-        self.assertEqual(carol.lines(), ["* alice has joined"])
+        self.assertEqual(alice.lines(), ["*** you joined #games"])
+        self.assertEqual(bob.lines(), ["*** alice has left (joined #games)"])
+        self.assertEqual(carol.lines(), ["*** alice has joined"])
 
     def test_messagesFollowMember(self) -> None:
         """After joining, the member talks with the new room, not the old."""
@@ -527,7 +544,7 @@ class JoinTests(SynchronousTestCase):
         alice.send("/join #Games")
         bob.lines()
         bob.send("/join #GAMES")
-        self.assertEqual(bob.lines(), ["* you joined #Games"])
+        self.assertEqual(bob.lines(), ["*** you joined #Games"])
 
     def test_usage(self) -> None:
         """No room, or more than one word, is a usage error."""
@@ -552,7 +569,7 @@ class JoinTests(SynchronousTestCase):
         factory, _ = chatFactory()
         [alice] = clients(factory, "alice")
         alice.send("/join #games", "/join #chess", "/rooms")
-        self.assertEqual(alice.lines()[-1], "* rooms: #chess (1), lobby (0)")
+        self.assertEqual(alice.lines()[-1], "*** rooms: #chess (1), lobby (0)")
 
     def test_joinLogged(self) -> None:
         """Moving between rooms is logged."""
@@ -574,7 +591,7 @@ class RoomsTests(SynchronousTestCase):
         alice.send("/join #games")
         alice.lines()
         alice.send("/rooms")
-        self.assertEqual(alice.lines(), ["* rooms: #games (1), lobby (2)"])
+        self.assertEqual(alice.lines(), ["*** rooms: #games (1), lobby (2)"])
 
     def test_usage(self) -> None:
         """C{/rooms} takes no argument."""
@@ -630,8 +647,8 @@ class QuitTests(SynchronousTestCase):
         factory, _ = chatFactory()
         alice, bob = clients(factory, "alice", "bob")
         alice.send("/quit")
-        self.assertEqual(bob.lines(), ["* alice has left (quit)"])
-        self.assertEqual(alice.lines(), ["* bye"])
+        self.assertEqual(bob.lines(), ["*** alice has left (quit)"])
+        self.assertEqual(alice.lines(), ["*** bye"])
         self.assertFalse(alice.connected)
 
     def test_reason(self) -> None:
@@ -639,21 +656,21 @@ class QuitTests(SynchronousTestCase):
         factory, _ = chatFactory()
         alice, bob = clients(factory, "alice", "bob")
         alice.send("/quit  gone fishing ")
-        self.assertEqual(bob.lines(), ["* alice has left (gone fishing)"])
+        self.assertEqual(bob.lines(), ["*** alice has left (gone fishing)"])
 
     def test_nothingAfterQuit(self) -> None:
         """Lines after C{/quit} in the same read are not acted on."""
         factory, _ = chatFactory()
         alice, bob = clients(factory, "alice", "bob")
         alice.protocol.dataReceived(b"/quit\nstill here?\n/nick ghost\n")
-        self.assertEqual(bob.lines(), ["* alice has left (quit)"])
+        self.assertEqual(bob.lines(), ["*** alice has left (quit)"])
 
     def test_connectionLost(self) -> None:
         """A dropped connection is announced like C{/quit}, once."""
         factory, _ = chatFactory()
         alice, bob = clients(factory, "alice", "bob")
         alice.transport.loseConnection()
-        self.assertEqual(bob.lines(), ["* alice has left (connection lost)"])
+        self.assertEqual(bob.lines(), ["*** alice has left (connection lost)"])
 
     def test_nickFreed(self) -> None:
         """A departed member's nick is free and no longer reachable."""
@@ -663,7 +680,7 @@ class QuitTests(SynchronousTestCase):
         bob.lines()
         bob.send("/msg alice hi", "/nick alice")
         self.assertEqual(
-            bob.lines(), ["! no such nick", "* you are now known as alice"]
+            bob.lines(), ["! no such nick", "*** you are now known as alice"]
         )
 
     def test_quitLeavesNoTimers(self) -> None:
@@ -715,7 +732,7 @@ class HelpTests(SynchronousTestCase):
         alice.send("/help")
         lines = alice.lines()
         self.assertGreater(len(lines), 5)
-        self.assertTrue(all(line.startswith("* ") for line in lines), lines)
+        self.assertTrue(all(line.startswith("*** ") for line in lines), lines)
         text = "\n".join(lines)
         for command in ["nick", "me", "who", "join", "rooms", "msg", "quit", "help"]:
             self.assertIn(f"/{command} ", text + " ")
@@ -748,7 +765,7 @@ class HelpTests(SynchronousTestCase):
         factory, _ = chatFactory()
         [guest] = clients(factory, "guest1")
         guest.send("/NICK alice")
-        self.assertEqual(guest.lines(), ["* you are now known as alice"])
+        self.assertEqual(guest.lines(), ["*** you are now known as alice"])
 
 
 class LineLengthTests(SynchronousTestCase):
@@ -789,8 +806,8 @@ class LineLengthTests(SynchronousTestCase):
         alice.protocol.dataReceived(
             b"a" * 100 + b"\n/quit\n" + b"b" * 50 + b"\nghost\n"
         )
-        self.assertEqual(alice.lines(), ["! line too long", "* bye"])
-        self.assertEqual(bob.lines(), ["* alice has left (quit)"])
+        self.assertEqual(alice.lines(), ["! line too long", "*** bye"])
+        self.assertEqual(bob.lines(), ["*** alice has left (quit)"])
 
     def test_longLineInPieces(self) -> None:
         """
@@ -886,7 +903,7 @@ class EscapeTests(SynchronousTestCase):
         factory, _ = chatFactory()
         [guest] = clients(factory, "guest1")
         guest.send(b"/nick \x1b[31mred")
-        self.assertEqual(guest.lines(), ["* you are now known as red"])
+        self.assertEqual(guest.lines(), ["*** you are now known as red"])
 
 
 class FloodTests(SynchronousTestCase):
@@ -922,15 +939,15 @@ class FloodTests(SynchronousTestCase):
         bob.send("hi")
         self.assertEqual(alice.lines(), ["! slow down", "<guest2> hi"])
 
-    def test_commandsAndEmptyLinesCount(self) -> None:
-        """Every line takes a token: commands and empty lines too."""
+    def test_commandsCountEmptyLinesFree(self) -> None:
+        """Every line takes a token, commands too; empty lines are free."""
         factory, _ = chatFactory(rate=1, burst=3)
         [alice] = guests(factory, 1)
-        alice.send("/who", "", "/rooms", "/help")
+        alice.send("/who", "", "\r", "/rooms", "", "/who", "/help")
         lines = alice.lines()
-        self.assertEqual(lines[0], "* in lobby: guest1")
-        self.assertTrue(lines[1].startswith("* rooms: "), lines)
-        self.assertEqual(lines[2:], ["! slow down"])
+        self.assertEqual(lines[0], "*** in lobby: guest1")
+        self.assertTrue(lines[1].startswith("*** rooms: "), lines)
+        self.assertEqual(lines[2:], ["*** in lobby: guest1", "! slow down"])
 
     def test_overLongLinesNotThrottled(self) -> None:
         """Every over-long line gets its notice, flooded or not."""
@@ -943,60 +960,103 @@ class FloodTests(SynchronousTestCase):
 
 
 class SlowReaderTests(SynchronousTestCase):
-    """C{--max-buffer}: a client that does not read is cut off, alone."""
+    """
+    C{--max-buffer}, C{--send-timeout}, C{--max-queue}: a client whose output
+    stays queued is cut off, alone; one that drains in time is not.
+    """
 
-    def test_pausedAndOverLimitDisconnected(self) -> None:
+    def test_burstDoesNotCutOffReader(self) -> None:
         """
-        A member its transport paused is aborted once more than C{maxBuffer}
-        bytes are written to it; the others keep receiving.
+        A burst written in one turn, far over C{maxBuffer}, does not cut off
+        a reader that drains it (is resumed) within C{sendTimeout}.
         """
-        factory, _ = chatFactory(maxBuffer=100, rate=1000, burst=1000)
+        factory, clock = chatFactory(
+            maxBuffer=100, sendTimeout=5, rate=1000, burst=1000, idleTimeout=0
+        )
+        alice, reader = clients(factory, "alice", "reader")
+        reader.transport.producer.pauseProducing()
+        alice.send(*[f"message number {index}" for index in range(50)])
+        clock.advance(4.9)
+        reader.transport.producer.resumeProducing()
+        clock.advance(10)
+        self.assertTrue(reader.connected)
+        self.assertEqual(len(reader.lines()), 50)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_stalledCutOffAfterTimeout(self) -> None:
+        """
+        A member paused with more than C{maxBuffer} bytes waiting is aborted
+        C{sendTimeout} seconds later, and logged; the others keep receiving.
+        """
+        factory, clock = chatFactory(
+            maxBuffer=100, sendTimeout=5, rate=1000, burst=1000
+        )
         alice, slow, carol = clients(factory, "alice", "slow", "carol")
         slow.transport.producer.pauseProducing()
         with capturedLogs() as events:
-            for index in range(10):
-                alice.send(f"message number {index}")
+            alice.send(*[f"message number {index}" for index in range(10)])
+            clock.advance(4.9)
+            self.assertTrue(slow.connected)
+            clock.advance(0.1)
         self.assertTrue(slow.transport.disconnected)
         self.assertFalse(slow.connected)
-        # "<alice> message number N\r\n" is 26 bytes: the fourth passes 100.
-        self.assertEqual(len(slow.lines()), 3)
         self.assertEqual(
             carol.lines(),
-            ["<alice> message number 0", "<alice> message number 1"]
-            + ["<alice> message number 2", "* slow has left (connection lost)"]
-            + [f"<alice> message number {index}" for index in range(3, 10)],
+            [f"<alice> message number {index}" for index in range(10)]
+            + ["*** slow has left (connection lost)"],
         )
         warnings = [e for e in events if e["log_level"] == LogLevel.warn]
         self.assertEqual(len(warnings), 1)
-        self.assertIn("slow (tcp:127.0.0.1:", formatEvent(warnings[0]))
-        self.assertIn("is not reading", formatEvent(warnings[0]))
+        text = formatEvent(warnings[0])
+        self.assertIn("slow (tcp:127.0.0.1:", text)
+        self.assertIn("is not reading: more than 100 bytes unsent for 5", text)
 
-    def test_pausedUnderLimitStays(self) -> None:
-        """Up to C{maxBuffer} bytes while paused is fine."""
-        factory, _ = chatFactory(maxBuffer=100)
+    def test_underLimitNotTimed(self) -> None:
+        """Up to C{maxBuffer} bytes while paused is fine, for any time."""
+        factory, clock = chatFactory(maxBuffer=100, sendTimeout=5)
         alice, slow = clients(factory, "alice", "slow")
         slow.transport.producer.pauseProducing()
         alice.send("x" * 90)
+        clock.advance(60)
         self.assertTrue(slow.connected)
+
+    def test_maxQueueAtOnce(self) -> None:
+        """Past C{maxQueue} bytes waiting, the member is aborted at once."""
+        factory, _ = chatFactory(
+            maxBuffer=100, maxQueue=1000, sendTimeout=60, rate=1000, burst=1000
+        )
+        alice, slow = clients(factory, "alice", "slow")
+        slow.transport.producer.pauseProducing()
+        with capturedLogs() as events:
+            alice.send(*["x" * 90] * 10)
+            self.assertTrue(slow.connected)
+            alice.send("x" * 90)
+        self.assertFalse(slow.connected)
+        self.assertIn("more than 1000 bytes queued", messages(events)[-2])
 
     def test_notPausedNotCounted(self) -> None:
         """A transport that never paused its member is not limited."""
-        factory, _ = chatFactory(maxBuffer=100)
+        factory, clock = chatFactory(maxBuffer=100, maxQueue=100)
         alice, reader = clients(factory, "alice", "reader")
         alice.send(*["x" * 90] * 5)
+        clock.advance(60)
         self.assertTrue(reader.connected)
 
     def test_resumeResetsCount(self) -> None:
         """Once the buffer drains and the member is resumed, counting starts over."""
-        factory, _ = chatFactory(maxBuffer=100)
+        factory, clock = chatFactory(maxBuffer=100, sendTimeout=5)
         alice, slow = clients(factory, "alice", "slow")
         slow.transport.producer.pauseProducing()
         alice.send("x" * 80)
         slow.transport.producer.resumeProducing()
         slow.transport.producer.pauseProducing()
         alice.send("x" * 80)
+        clock.advance(10)
         self.assertTrue(slow.connected)
         alice.send("x" * 20)
+        clock.advance(4.9)
+        self.assertTrue(slow.connected)
+        clock.advance(0.1)
         self.assertFalse(slow.connected)
 
     def test_pauseDoesNotStopReading(self) -> None:
@@ -1013,7 +1073,7 @@ class SlowReaderTests(SynchronousTestCase):
         The rest of what a client sent in the read that got it cut off is
         not acted on, though its connection is not yet lost.
         """
-        factory, _ = chatFactory(maxBuffer=100)
+        factory, _ = chatFactory(maxBuffer=100, maxQueue=100)
         [alice] = clients(factory, "alice")
         slow = Client(factory, LateLossTransport())
         drain(alice, slow)
@@ -1027,11 +1087,26 @@ class SlowReaderTests(SynchronousTestCase):
 
     def test_ownRepliesCount(self) -> None:
         """What a paused client asks for itself counts against its limit too."""
-        factory, _ = chatFactory(maxBuffer=1000, rate=1000, burst=1000)
+        factory, clock = chatFactory(
+            maxBuffer=1000, sendTimeout=1, rate=1000, burst=1000
+        )
         [slow] = clients(factory, "slow")
         slow.transport.producer.pauseProducing()
         slow.send(*["/help"] * 3)
+        clock.advance(1)
         self.assertFalse(slow.connected)
+
+    def test_closingCancelsTimer(self) -> None:
+        """A member that quits while being timed leaves no timer behind."""
+        factory, clock = chatFactory(
+            maxBuffer=10, sendTimeout=5, rate=1000, burst=1000, idleTimeout=0
+        )
+        alice, slow = clients(factory, "alice", "slow")
+        slow.transport.producer.pauseProducing()
+        alice.send("x" * 90)
+        slow.send("/quit")
+        self.assertFalse(slow.connected)
+        self.assertEqual(clock.getDelayedCalls(), [])
 
 
 class IdleTimeoutTests(SynchronousTestCase):
@@ -1045,11 +1120,11 @@ class IdleTimeoutTests(SynchronousTestCase):
         bob.send("still here")
         clock.advance(10)
         self.assertEqual(
-            quiet.lines(), ["<bob> still here", "* idle too long, closing"]
+            quiet.lines(), ["<bob> still here", "*** idle too long, closing"]
         )
         self.assertFalse(quiet.connected)
         self.assertTrue(bob.connected)
-        self.assertEqual(bob.lines(), ["* quiet has left (connection lost)"])
+        self.assertEqual(bob.lines(), ["*** quiet has left (connection lost)"])
 
     def test_dataResetsTimer(self) -> None:
         """Data from the client starts the timeout again."""
@@ -1086,7 +1161,7 @@ class ConnectionLimitTests(SynchronousTestCase):
         factory, _ = chatFactory(maxConnections=2)
         alice, _ = clients(factory, "alice", "bob")
         protocol, transport = connect(factory)
-        self.assertIsInstance(protocol, ServerFull)
+        self.assertIsInstance(protocol, Refused)
         self.assertEqual(transport.value(), b"! server full, try later\r\n")
         self.assertFalse(transport.connected)
         self.assertEqual(alice.lines(), [])
@@ -1127,7 +1202,7 @@ class ShutdownTests(SynchronousTestCase):
         drain(*everyone)
         done = factory.connections.drain()
         for client in everyone:
-            self.assertEqual(client.lines(), ["* server shutting down"])
+            self.assertEqual(client.lines(), ["*** server shutting down"])
             self.assertFalse(client.connected)
         self.assertIsNone(self.successResultOf(done))
 
@@ -1149,7 +1224,7 @@ class ShutdownTests(SynchronousTestCase):
         lingering.lines()
         done = factory.connections.drain()
         self.assertNoResult(done)
-        self.assertEqual(lingering.lines(), ["* server shutting down"])
+        self.assertEqual(lingering.lines(), ["*** server shutting down"])
         clock.advance(CLOSE_GRACE)
         self.assertTrue(lingering.transport.disconnected)
         self.successResultOf(done)
@@ -1177,7 +1252,7 @@ class RobustnessTests(SynchronousTestCase):
         factory, _ = chatFactory(state=BrokenState())
         [alice] = clients(factory, "alice")
         alice.send("/rooms", "/who")
-        self.assertEqual(alice.lines(), ["* in lobby: alice"])
+        self.assertEqual(alice.lines(), ["*** in lobby: alice"])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
     @settings(max_examples=150, deadline=None)
@@ -1223,12 +1298,12 @@ class RobustnessTests(SynchronousTestCase):
         self.assertEqual([e for e in events if "log_failure" in e], [])
         for line in peer.lines():
             self.assertTrue(isSafe(line), repr(line))
-        if "* bye" in fuzzer.lines():
+        if "*** bye" in fuzzer.lines():
             self.assertFalse(fuzzer.connected)
             return
         self.assertTrue(fuzzer.connected)
         fuzzer.send(b"/who")
-        self.assertTrue(fuzzer.lines()[-1].startswith("* in "))
+        self.assertTrue(fuzzer.lines()[-1].startswith("*** in "))
 
     @settings(max_examples=100, deadline=None)
     @given(
@@ -1323,9 +1398,9 @@ class LaterBrokerTests(SynchronousTestCase):
         broker.answerNext()
         self.assertEqual(
             newcomer.lines(),
-            ["* welcome, you are guest2 in lobby; type /help for commands"],
+            ["*** welcome, you are guest2 in lobby; type /help for commands"],
         )
-        self.assertEqual(alice.lines(), ["* guest2 has joined"])
+        self.assertEqual(alice.lines(), ["*** guest2 has joined"])
         self.assertEqual(newcomer.transport.producerState, "producing")
 
     def test_linesBeforeWelcome(self) -> None:
@@ -1335,12 +1410,12 @@ class LaterBrokerTests(SynchronousTestCase):
         newcomer.send("hi", "/who")
         self.assertEqual(alice.lines(), [])
         broker.answerAll()
-        self.assertEqual(alice.lines(), ["* guest2 has joined", "<guest2> hi"])
+        self.assertEqual(alice.lines(), ["*** guest2 has joined", "<guest2> hi"])
         self.assertEqual(
             newcomer.lines(),
             [
-                "* welcome, you are guest2 in lobby; type /help for commands",
-                "* in lobby: alice, guest2",
+                "*** welcome, you are guest2 in lobby; type /help for commands",
+                "*** in lobby: alice, guest2",
             ],
         )
 
@@ -1357,11 +1432,11 @@ class LaterBrokerTests(SynchronousTestCase):
         self.assertEqual(broker.waiting, 1)
         broker.answerNext()
         self.assertEqual(
-            alice.lines(), ["* you are now known as alicia", "* alicia waves"]
+            alice.lines(), ["*** you are now known as alicia", "* alicia waves"]
         )
         self.assertEqual(
             bob.lines(),
-            ["* alice is now known as alicia", "<alicia> hello", "* alicia waves"],
+            ["*** alice is now known as alicia", "<alicia> hello", "* alicia waves"],
         )
         self.assertEqual(alice.transport.producerState, "producing")
 
@@ -1371,11 +1446,11 @@ class LaterBrokerTests(SynchronousTestCase):
         alice.send("/who", "/rooms", "after")
         self.assertEqual(broker.waiting, 1)
         broker.answerNext()
-        self.assertEqual(alice.lines(), ["* in lobby: alice, bob"])
+        self.assertEqual(alice.lines(), ["*** in lobby: alice, bob"])
         self.assertEqual(bob.lines(), [])
         self.assertEqual(broker.waiting, 1)
         broker.answerNext()
-        self.assertEqual(alice.lines(), ["* rooms: lobby (2)"])
+        self.assertEqual(alice.lines(), ["*** rooms: lobby (2)"])
         self.assertEqual(bob.lines(), ["<alice> after"])
 
     def test_otherClientsGoOn(self) -> None:
@@ -1402,7 +1477,7 @@ class LaterBrokerTests(SynchronousTestCase):
         broker.answerAll()
         self.assertEqual(
             newcomer.lines(),
-            ["* welcome, you are guest3 in lobby; type /help for commands"],
+            ["*** welcome, you are guest3 in lobby; type /help for commands"],
         )
         self.assertIs(factory.state.lookup("guest3"), newcomer.member)
 
@@ -1450,7 +1525,7 @@ class LaterBrokerTests(SynchronousTestCase):
         factory, broker, [alice, bob] = laterChat("alice", "bob")
         alice.send("/nick alicia", "ignored")
         alice.transport.loseConnection()
-        self.assertEqual(bob.lines(), ["* alice has left (connection lost)"])
+        self.assertEqual(bob.lines(), ["*** alice has left (connection lost)"])
         broker.answerAll()
         self.assertEqual(bob.lines(), [])
         self.assertIsNone(factory.state.lookup("alicia"))
@@ -1461,7 +1536,7 @@ class LaterBrokerTests(SynchronousTestCase):
         factory, broker, [alice, bob] = laterChat("alice", "bob")
         alice.send("/join #games")
         alice.transport.loseConnection()
-        self.assertEqual(bob.lines(), ["* alice has left (connection lost)"])
+        self.assertEqual(bob.lines(), ["*** alice has left (connection lost)"])
         broker.answerAll()
         self.assertEqual(factory.state.roomCounts(), {"lobby": 1})
         self.assertIsNone(factory.state.lookup("alice"))
@@ -1481,12 +1556,12 @@ class LaterBrokerTests(SynchronousTestCase):
         factory.clock.advance(20)
         bob.protocol.dataReceived(b"typing")
         factory.clock.advance(10)
-        self.assertEqual(alice.lines(), ["* idle too long, closing"])
+        self.assertEqual(alice.lines(), ["*** idle too long, closing"])
         broker.answerAll()
         self.assertEqual(alice.lines(), [])
-        self.assertEqual(bob.lines(), [])
+        self.assertEqual(bob.lines(), ["! end each line with a newline"])
         factory.clock.advance(CLOSE_GRACE)
-        self.assertEqual(bob.lines(), ["* guest2 has left (connection lost)"])
+        self.assertEqual(bob.lines(), ["*** guest2 has left (connection lost)"])
         self.assertIsNone(factory.state.lookup("alice"))
 
     def test_closingWhileWaiting(self) -> None:
@@ -1502,10 +1577,269 @@ class LaterBrokerTests(SynchronousTestCase):
         alice.send("/nick alice", "/nick alicia")
         factory.connections.drain()
         broker.answerAll()
-        self.assertEqual(alice.lines(), ["* server shutting down"])
+        self.assertEqual(alice.lines(), ["*** server shutting down"])
         self.assertEqual(broker.waiting, 0)
         self.assertTrue(alice.connected)
         factory.clock.advance(CLOSE_GRACE)
         self.assertFalse(alice.connected)
         self.assertIsNone(factory.state.lookup("alice"))
         self.assertIsNone(factory.state.lookup("alicia"))
+
+
+class InvisibleTextTests(SynchronousTestCase):
+    """Invisible and look-alike text does not reach anyone."""
+
+    def test_stripped(self) -> None:
+        """Zero-width and format characters are removed from what others see."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("p\u200ba\u00ady\ufeff\u2063pal\U000e0041\u3164")
+        self.assertEqual(bob.lines(), ["<alice> paypal"])
+
+    def test_blankAfterStrippingDropped(self) -> None:
+        """A line of Hangul fillers and zero-width spaces reaches no one."""
+        factory, _ = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send("\u3164\u3164\u3164", "\u200b \u115f\u1160\uffa0", "/me \u3164")
+        self.assertEqual(bob.lines(), [])
+        self.assertEqual(alice.lines(), ["! usage: /me ACTION"])
+
+
+class ServerNoticeTests(SynchronousTestCase):
+    """Server notices have a form no user input produces."""
+
+    def test_meCannotForgeDeparture(self) -> None:
+        """
+        C{/me has left (connection lost)} shows C{* alice ...}; the server's
+        own notice of a departure shows C{*** bob ...}.
+        """
+        factory, _ = chatFactory()
+        alice, bob, carol = clients(factory, "alice", "bob", "carol")
+        alice.send("/me has left (connection lost)")
+        bob.transport.loseConnection()
+        self.assertEqual(
+            carol.lines(),
+            [
+                "* alice has left (connection lost)",
+                "*** bob has left (connection lost)",
+            ],
+        )
+
+    @given(strategies.text(max_size=60))
+    @settings(max_examples=200, deadline=None)
+    def test_noUserLineLooksLikeNotice(self, text: str) -> None:
+        """Whatever a user says or does, what others see never starts with ***."""
+        factory, _ = chatFactory(rate=1000, burst=1000)
+        alice, bob = clients(factory, "alice", "bob")
+        alice.send(text.encode("utf-8", "surrogatepass"))
+        alice.send(("/me " + text).encode("utf-8", "surrogatepass"))
+        alice.send(("/msg bob " + text).encode("utf-8", "surrogatepass"))
+        self.assertFalse([line for line in bob.lines() if line.startswith("***")])
+
+    def test_helpSaysSo(self) -> None:
+        """C{/help} says how server lines, errors and actions look."""
+        factory, _ = chatFactory()
+        [alice] = clients(factory, "alice")
+        alice.send("/help")
+        self.assertIn(
+            "*** lines from the server start with ***, errors with !, "
+            "and /me actions with * and the nick",
+            alice.lines(),
+        )
+
+
+class TutorialClientTests(SynchronousTestCase):
+    """Clients that never end their lines, and that quit with exit or bye."""
+
+    def test_hintAfterPartialLine(self) -> None:
+        """A partial line left for L{HINT_DELAY} seconds gets one hint."""
+        factory, clock = chatFactory()
+        alice, bob = clients(factory, "alice", "bob")
+        alice.protocol.dataReceived(b"hello")
+        clock.advance(HINT_DELAY - 0.1)
+        self.assertEqual(alice.lines(), [])
+        clock.advance(0.1)
+        self.assertEqual(alice.lines(), ["! end each line with a newline"])
+        alice.protocol.dataReceived(b" there\nagain")
+        clock.advance(HINT_DELAY * 5)
+        self.assertEqual(alice.lines(), [])
+        self.assertEqual(bob.lines(), ["<alice> hello there"])
+
+    def test_noHintForWholeLines(self) -> None:
+        """Lines ended in time, even split across reads, get no hint."""
+        factory, clock = chatFactory()
+        [alice] = clients(factory, "alice")
+        for piece in [b"hel", b"lo\n", b"/wh", b"o\n"]:
+            alice.protocol.dataReceived(piece)
+            clock.advance(HINT_DELAY / 2)
+        clock.advance(HINT_DELAY * 5)
+        self.assertEqual(alice.lines(), ["*** in lobby: alice"])
+
+    def test_partialAfterWholeLines(self) -> None:
+        """The clock starts from the newest partial line, not the first."""
+        factory, clock = chatFactory()
+        [alice] = clients(factory, "alice")
+        alice.protocol.dataReceived(b"/who\n/wh")
+        clock.advance(HINT_DELAY - 0.5)
+        alice.protocol.dataReceived(b"o\n/who")
+        clock.advance(HINT_DELAY - 0.1)
+        self.assertEqual(alice.lines(), ["*** in lobby: alice"] * 2)
+        clock.advance(0.1)
+        self.assertEqual(alice.lines(), ["! end each line with a newline"])
+
+    def test_noHintWhileLongLineDiscarded(self) -> None:
+        """An over-long line already got its notice: no hint on top."""
+        factory, clock = chatFactory(maxLine=10)
+        [alice] = clients(factory, "alice")
+        alice.protocol.dataReceived(b"x" * 100)
+        clock.advance(HINT_DELAY * 2)
+        self.assertEqual(alice.lines(), ["! line too long"])
+
+    def test_exitAndBye(self) -> None:
+        """C{/exit} and C{/bye} quit as C{/quit} does."""
+        for command in ["/exit", "/bye", "/BYE see you"]:
+            factory, _ = chatFactory()
+            alice, bob = clients(factory, "alice", "bob")
+            alice.send(command)
+            self.assertEqual(alice.lines(), ["*** bye"])
+            self.assertFalse(alice.connected)
+            reason = command.partition(" ")[2] or "quit"
+            self.assertEqual(bob.lines(), [f"*** alice has left ({reason})"])
+
+
+class CountingProtocol(ChatProtocol):
+    """A L{ChatProtocol} that counts the lines it frames."""
+
+    framed = 0
+
+    def completeLineReceived(self, line: bytes) -> None:
+        self.framed += 1
+        super().completeLineReceived(line)
+
+
+class InputBudgetTests(SynchronousTestCase):
+    """
+    Input is budgeted per connection before framing, at what C{--rate} and
+    C{--burst} allow at C{--max-line}; empty lines are skipped cheaply.
+    """
+
+    def test_emptyLinesSkippedBeforeFraming(self) -> None:
+        """Two megabytes of bare newlines frame a handful of lines, not millions."""
+        factory, _ = chatFactory()
+        factory.protocol = CountingProtocol
+        alice, bob = clients(factory, "alice", "bob")
+        for _ in range(32):
+            alice.protocol.dataReceived(b"\n" * 65536)
+        alice.protocol.dataReceived(b"\r\n\r\n\nhi\n\n\r\n")
+        self.assertLessEqual(alice.protocol.framed, 2 * 33 + 1)
+        self.assertEqual(bob.lines(), ["<alice> hi"])
+        self.assertEqual(alice.lines(), [])
+
+    def test_legalBurstNotHeld(self) -> None:
+        """A full burst of longest lines in one read does not stop reading."""
+        factory, _ = chatFactory(maxLine=4096, burst=20)
+        alice, bob = guests(factory, 2)
+        alice.protocol.dataReceived(b"".join([b"x" * 4096 + b"\r\n"] * 20))
+        self.assertEqual(alice.transport.producerState, "producing")
+        self.assertEqual(len(bob.lines()), 20)
+
+    def test_floodHeldUntilRefilled(self) -> None:
+        """
+        Past the budget the client is not read from until the budget is
+        paid off, then read again; everything already read was handled.
+        """
+        factory, clock = chatFactory(maxLine=98, rate=1, burst=10)
+        [alice] = guests(factory, 1)
+        # The budget: 1,000 bytes at once, 100 a second.
+        alice.protocol.dataReceived(b"x" * 1499 + b"\n")
+        self.assertEqual(alice.transport.producerState, "paused")
+        clock.advance(4.9)
+        self.assertEqual(alice.transport.producerState, "paused")
+        clock.advance(0.1)
+        self.assertEqual(alice.transport.producerState, "producing")
+        self.assertEqual(alice.lines(), ["! line too long"])
+
+    def test_budgetAndBrokerHolds(self) -> None:
+        """
+        Reading resumes only once neither the budget nor a broker answer
+        holds it, whichever is released first.
+        """
+        factory, broker, [alice, _] = laterChat(
+            "alice", "bob", maxLine=98, rate=1, burst=10
+        )
+        alice.protocol.dataReceived(b"/who\n" + b"\n" * 1000)
+        self.assertEqual(alice.transport.producerState, "paused")
+        broker.answerAll()
+        self.assertEqual(alice.transport.producerState, "paused")
+        factory.clock.advance(1)
+        self.assertEqual(alice.transport.producerState, "producing")
+        self.assertEqual(alice.lines(), ["*** in lobby: alice, bob"])
+
+    def test_closingCancelsRefill(self) -> None:
+        """A client held back that disconnects leaves no timer behind."""
+        factory, clock = chatFactory(maxLine=98, rate=1, burst=10, idleTimeout=0)
+        [alice] = clients(factory, "alice")
+        alice.protocol.dataReceived(b"x" * 5000)
+        alice.transport.loseConnection()
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class ChurnTests(SynchronousTestCase):
+    """
+    Join and leave churn: per-address limits on connections, and arrival and
+    departure notices limited per room.
+    """
+
+    def test_tooManyFromOneAddress(self) -> None:
+        """Past C{maxPerAddress} connections an address is told so, and closed."""
+        factory, _ = chatFactory(maxPerAddress=2)
+        peer = IPv4Address("TCP", "192.0.2.7", 1)
+        first, _ = connect(factory, peer)
+        connect(factory, peer)
+        protocol, transport = connect(factory, peer)
+        self.assertIsInstance(protocol, Refused)
+        self.assertEqual(
+            transport.value(),
+            b"! too many connections from your address, try later\r\n",
+        )
+        self.assertFalse(transport.connected)
+        # Other addresses are not affected, and a closed one frees a slot.
+        self.assertIsInstance(connect(factory)[0], ChatProtocol)
+        first.transport.loseConnection()
+        self.assertIsInstance(connect(factory, peer)[0], ChatProtocol)
+
+    def test_connectingTooOften(self) -> None:
+        """Past the connection burst an address waits for the rate."""
+        factory, clock = chatFactory(connectRate=1, connectBurst=3)
+        peer = IPv4Address("TCP", "192.0.2.7", 1)
+        for _ in range(3):
+            protocol, transport = connect(factory, peer)
+            transport.loseConnection()
+        protocol, transport = connect(factory, peer)
+        self.assertIsInstance(protocol, Refused)
+        self.assertEqual(
+            transport.value(),
+            b"! connecting too often from your address, try later\r\n",
+        )
+        clock.advance(1)
+        self.assertIsInstance(connect(factory, peer)[0], ChatProtocol)
+
+    def test_churnNoticesBounded(self) -> None:
+        """
+        A client connecting and leaving in a loop gives the lobby at most
+        the notice burst, then one summary, however long it goes on.
+        """
+        factory, clock = chatFactory(
+            noticeRate=1, noticeBurst=4, connectRate=1000, connectBurst=1000
+        )
+        [alice] = clients(factory, "alice")
+        for _ in range(200):
+            _, transport = connect(factory)
+            transport.loseConnection()
+        lines = alice.lines()
+        # Its own arrival took one of the four.
+        self.assertEqual(len(lines), 3, lines)
+        clock.advance(10)
+        self.assertEqual(
+            alice.lines(), ["*** 397 more arrival(s) and departure(s) not shown"]
+        )

@@ -172,6 +172,35 @@ class RenameTests(SynchronousTestCase):
         self.assertIs(state.lookup("alice"), alice)
 
 
+class LookAlikeTests(SynchronousTestCase):
+    """Nicks that only look different are one nick to the state."""
+
+    def test_joinTaken(self) -> None:
+        """A newcomer whose nick looks like a member's is refused."""
+        state = ChatState()
+        state.join(Member("alice"), LOBBY)
+        self.assertRaises(NickTaken, state.join, Member("aIice"), LOBBY)
+        self.assertRaises(NickTaken, state.join, Member("A1ICE"), LOBBY)
+
+    def test_renameTaken(self) -> None:
+        """A rename to a look-alike of another's nick is refused."""
+        state = ChatState()
+        state.join(Member("b0b"), LOBBY)
+        carol = Member("carol")
+        state.join(carol, LOBBY)
+        self.assertRaises(NickTaken, state.rename, carol, "BOB")
+        self.assertEqual(carol.nick, "carol")
+
+    def test_lookupAndLeave(self) -> None:
+        """A look-alike finds the member; leaving frees the nick for it."""
+        state = ChatState()
+        alice = Member("alice")
+        state.join(alice, LOBBY)
+        self.assertIs(state.lookup("ALlCE"), alice)
+        state.leave(alice)
+        state.join(Member("aIice"), LOBBY)
+
+
 class QueryTests(SynchronousTestCase):
     """Lookups, member lists and room counts."""
 

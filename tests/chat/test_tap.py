@@ -171,7 +171,7 @@ class MakeServiceTests(SynchronousTestCase):
         with capturedLogs() as events:
             done = service.stopService()
         for _, transport in connected:
-            self.assertEqual(transport.value(), b"* server shutting down\r\n")
+            self.assertEqual(transport.value(), b"*** server shutting down\r\n")
             self.assertFalse(transport.connected)
         self.successResultOf(done)
         self.assertFalse(any(child.running for child in service))

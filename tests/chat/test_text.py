@@ -16,6 +16,7 @@ from twisted_services.chat.text import (
     isTextEncoding,
     isValidNick,
     isValidRoom,
+    nickKey,
     parseLine,
     sanitize,
 )
@@ -94,7 +95,7 @@ class SanitizeTests(SynchronousTestCase):
 
     def test_plainUnchanged(self) -> None:
         """Printable text, non-ASCII and emoji included, is left alone."""
-        for text in ["hello, world", "héllo 你好", "👩‍💻 café", ""]:
+        for text in ["hello, world", "héllo 你好", "👩💻 café", "한글", ""]:
             self.assertEqual(sanitize(text), text)
 
     def test_csi(self) -> None:
@@ -161,6 +162,54 @@ class SanitizeTests(SynchronousTestCase):
         self.assertTrue(isSafe(result), repr(result))
         self.assertEqual(sanitize(result), result)
         encodeLine(result)
+
+
+class InvisibleTests(SynchronousTestCase):
+    """L{sanitize} removes what shows as nothing, so nothing hides in a line."""
+
+    # Every character issue 12 names, and a sample of the rest of Cf.
+    INVISIBLE = (
+        "\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad"
+        "\U000e0001\U000e0020\U000e0041\U000e007f\ufff9\ufffa\ufffb"
+        "\u3164\u115f\u1160\uffa0\u180e\u061c\u2066"
+    )
+
+    def test_stripped(self) -> None:
+        """Zero-width, format, tag characters and Hangul fillers go."""
+        for character in self.INVISIBLE:
+            self.assertEqual(sanitize(f"a{character}b"), "ab", hex(ord(character)))
+
+    def test_everyFormatCharacter(self) -> None:
+        """No format (Cf) character survives, whichever plane it is in."""
+        for code in range(0x110000):
+            character = chr(code)
+            if unicodedata.category(character) == "Cf":
+                self.assertEqual(sanitize(f"x{character}"), "x", hex(code))
+
+    def test_onlyFillersLeavesNothing(self) -> None:
+        """A line of Hangul fillers is empty once sanitized (and so dropped)."""
+        self.assertEqual(sanitize("\u3164" * 20), "")
+        self.assertEqual(sanitize("\u3164\u200b\ufeff"), "")
+
+    @given(strategies.text())
+    def test_noneLeft(self, text: str) -> None:
+        """Whatever the text, nothing invisible is left in it."""
+        self.assertFalse(set(sanitize(text)) & set(self.INVISIBLE))
+
+
+class NickKeyTests(SynchronousTestCase):
+    """L{nickKey}: nicks that look alike are one nick."""
+
+    def test_lookAlikes(self) -> None:
+        """Case, I/l/1 and O/0 are ignored."""
+        self.assertEqual(nickKey("aIice"), nickKey("alice"))
+        self.assertEqual(nickKey("a1ice"), nickKey("ALICE"))
+        self.assertEqual(nickKey("B0B"), nickKey("bob"))
+
+    def test_different(self) -> None:
+        """Other letters still tell nicks apart."""
+        self.assertNotEqual(nickKey("alice"), nickKey("alicia"))
+        self.assertNotEqual(nickKey("bob"), nickKey("b0bb"))
 
 
 class ParseLineTests(SynchronousTestCase):

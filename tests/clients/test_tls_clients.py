@@ -141,7 +141,7 @@ class ChatClientTLSTests(SynchronousTestCase):
         self.addCleanup(bob.socket.close)
         bob.readLine()
         bob.send("/nick bob")
-        bob.waitForLine("* you are now known as bob")
+        bob.waitForLine("*** you are now known as bob")
         return twistd, bob
 
     def client(self, *arguments: str) -> ClientProcess:
@@ -155,13 +155,13 @@ class ChatClientTLSTests(SynchronousTestCase):
         alice = self.client(
             "--nick", "alice", "--ca", self.servers.caFile, tlsServer(twistd)
         )
-        alice.waitForLine("* you are now known as alice")
+        alice.waitForLine("*** you are now known as alice")
         alice.type("hello bob\n")
         bob.waitForLine("<alice> hello bob")
         bob.send("hi alice")
         alice.waitForLine("<bob> hi alice")
         alice.endInput()
-        bob.waitForLine("* alice has left (quit)")
+        bob.waitForLine("*** alice has left (quit)")
         self.assertEqual(alice.wait(), (0, ""))
 
     def assertRefused(
@@ -176,7 +176,7 @@ class ChatClientTLSTests(SynchronousTestCase):
         # The server answers bob's /who after whatever it got from alice.
         bob.send("/who")
         seen = [bob.readLine()]
-        while not seen[-1].startswith("* in lobby:") and len(seen) < 20:
+        while not seen[-1].startswith("*** in lobby:") and len(seen) < 20:
             seen.append(bob.readLine())
         self.assertFalse([line for line in seen if "secret" in line], seen)
         return stderr

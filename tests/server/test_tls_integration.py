@@ -25,7 +25,7 @@ LOOPBACK = ["--port", "0", "--interface", "127.0.0.1"]
 ALPN = ["h2", "http/1.1"]
 """What curl and browsers offer."""
 
-WELCOME = "* welcome, you are {} in lobby; type /help for commands"
+WELCOME = "*** welcome, you are {} in lobby; type /help for commands"
 
 
 class TLSIntegrationTestCase(SynchronousTestCase):
@@ -167,7 +167,7 @@ class ChatTLSTests(TLSIntegrationTestCase):
         alice.expect(WELCOME.format("guest1"))
         bob = LineClient(self.connectTLS(tls, self.clientContext(ALPN)))
         bob.expect(WELCOME.format("guest2"))
-        alice.expect("* guest2 has joined")
+        alice.expect("*** guest2 has joined")
 
         alice.send("hello over plain")
         bob.expect("<guest1> hello over plain")

@@ -67,14 +67,14 @@ class ServicesIntegrationTests(SynchronousTestCase):
 
         chat = LineClient.connect(self.bound("chat").loopbackAddress)
         self.addCleanup(chat.close)
-        chat.expect("* welcome, you are guest1 in lobby; type /help for commands")
+        chat.expect("*** welcome, you are guest1 in lobby; type /help for commands")
 
         status = self.twistd.stop(signal.SIGTERM)
         output = self.twistd.log()
         self.assertIn(status, (0, -signal.SIGTERM), output)
         self.assertIn("Server Shut Down.", output)
         self.assertNotIn("Traceback", output)
-        chat.expect("* server shutting down")
+        chat.expect("*** server shutting down")
         self.assertTrue(chat.closedByPeer())
 
     def test_serviceOptionsAndTurningOff(self) -> None:

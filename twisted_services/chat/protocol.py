@@ -9,13 +9,15 @@ L{Deferred}s; this server's rooms and members are its L{IChatState}. Neither
 knows transports. What a client is sent goes
 through its L{ChatMember}, which is also the streaming producer on its
 transport: it learns from the transport when the client stops reading, and
-disconnects a client that lets too much output pile up, so that one slow
-reader never holds back anyone else.
+disconnects a client whose output stays queued for too long, so that one
+slow reader never holds back anyone else. Input is budgeted per connection
+before any line is framed: a client sending faster than its line limits
+allow is not read from until its budget refills.
 
 The wire protocol, in brief (C{/help} lists the commands): lines are UTF-8
 ending in LF or CRLF; the server's lines end in CRLF; a plain line goes to
 the rest of the sender's room as C{<nick> text}; server notices start with
-C{* }, errors with C{! }.
+C{*** }, errors with C{! } (see L{twisted_services.chat.wire}).
 
 Run as C{python -m twisted_services.chat HOST:PORT}, this module is the
 terminal client (L{twisted_services.chat.client}).
@@ -24,13 +26,15 @@ terminal client (L{twisted_services.chat.client}).
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import (
+    IAddress,
     IDelayedCall,
-    IPushProducer,
+    IProtocol,
     IReactorTime,
     ITCPTransport,
 )
@@ -38,12 +42,14 @@ from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
+from twisted_services.chat import wire
+from twisted_services.chat.admission import AddressAdmission
+from twisted_services.chat.member import ChatMember
+from twisted_services.chat.notices import ChurnNotices
 from twisted_services.chat.state import (
     LOBBY,
     IChatBroker,
-    IChatMember,
     IChatState,
     LocalBroker,
     NickTaken,
@@ -57,6 +63,7 @@ from twisted_services.chat.text import (
     parseLine,
     sanitize,
 )
+from twisted_services.chat.wire import encodeError, encodeNotice
 from twisted_services.core.addresses import describeAddress
 from twisted_services.core.lines import BoundedLineReceiver
 from twisted_services.core.ratelimit import TokenBucket
@@ -70,105 +77,15 @@ Seconds a closing connection has to take its last lines before it is
 aborted: a client that does not read would otherwise keep it open for ever.
 """
 
-LINE_TOO_LONG = encodeLine("! line too long")
-SLOW_DOWN = encodeLine("! slow down")
-SHUTTING_DOWN = encodeLine("* server shutting down")
-IDLE_CLOSING = encodeLine("* idle too long, closing")
-SERVER_FULL = encodeLine("! server full, try later")
-BYE = encodeLine("* bye")
+HINT_DELAY = 2.0
+"""
+Seconds a partial line may sit unterminated before its sender is told, once,
+to end lines with a newline (as socket-tutorial clients do not).
+"""
 
-NICK_USAGE = encodeLine("! usage: /nick NAME")
-NICK_INVALID = encodeLine("! invalid nick: 1-32 letters, digits, _ or -")
-ME_USAGE = encodeLine("! usage: /me ACTION")
-WHO_USAGE = encodeLine("! usage: /who")
-JOIN_USAGE = encodeLine("! usage: /join ROOM")
-ROOM_INVALID = encodeLine("! invalid room name: 1-32 letters, digits, _, - or #")
-ROOMS_USAGE = encodeLine("! usage: /rooms")
-MSG_USAGE = encodeLine("! usage: /msg NICK TEXT")
-NO_SUCH_NICK = encodeLine("! no such nick")
-HELP_USAGE = encodeLine("! usage: /help")
-
-HELP = b"".join(
-    encodeLine(line)
-    for line in [
-        "* commands:",
-        "*   /nick NAME      change your nick (1-32 letters, digits, _ or -)",
-        "*   /me ACTION      tell your room what you are doing",
-        "*   /who            list who is in your room",
-        "*   /join ROOM      move to ROOM (1-32 letters, digits, _, - or #), "
-        "creating it if needed",
-        "*   /rooms          list the rooms and how many are in each",
-        "*   /msg NICK TEXT  send TEXT to NICK alone, in whichever room",
-        "*   /quit [REASON]  leave the chat",
-        "*   /help           this list",
-        "* any other line goes to everyone else in your room; "
-        "start it with // to send a line that begins with /",
-    ]
-)
-
-
-@implementer(IChatMember, IPushProducer)
-class ChatMember:
-    """
-    One client as the chat state sees it: a nick, and L{send} for the lines
-    it is sent.
-
-    It is also the streaming producer on the client's transport, but it
-    produces nothing: the transport calls L{pauseProducing} when its write
-    buffer is full, which here means the client is not keeping up. Reading
-    from that client goes on. Bytes sent while paused are counted, and past
-    C{maxBuffer} the connection is aborted instead of buffering without
-    limit; the transport calls L{resumeProducing} when the buffer drains.
-
-    @ivar unsent: bytes written since the transport paused us.
-    @ivar gone: whether the connection is closing or closed, so that sending
-        is pointless.
-    """
-
-    _log = Logger()
-
-    def __init__(
-        self, transport: ITCPTransport, peer: str, maxBuffer: int, nick: str = ""
-    ) -> None:
-        self.nick = nick
-        self.transport = transport
-        self.peer = peer
-        self.maxBuffer = maxBuffer
-        self.paused = False
-        self.unsent = 0
-        self.gone = False
-
-    def send(self, line: bytes) -> None:
-        """Write C{line}, unless the client has let too much pile up."""
-        if self.gone:
-            return
-        if self.paused:
-            self.unsent += len(line)
-            if self.unsent > self.maxBuffer:
-                self.gone = True
-                self._log.warn(
-                    "chat: {nick} ({peer}) is not reading: more than "
-                    "{maxBuffer} bytes unsent, disconnecting",
-                    nick=self.nick,
-                    peer=self.peer,
-                    maxBuffer=self.maxBuffer,
-                )
-                self.transport.abortConnection()
-                return
-        self.transport.write(line)
-
-    def pauseProducing(self) -> None:
-        """The client's write buffer is full: count what is sent from now on."""
-        self.paused = True
-
-    def resumeProducing(self) -> None:
-        """The client's write buffer drained: it is keeping up again."""
-        self.paused = False
-        self.unsent = 0
-
-    def stopProducing(self) -> None:
-        """The connection is going away; L{ChatProtocol} cleans up."""
-        self.gone = True
+# A run of line ends holds empty lines, which are ignored: they are skipped
+# here, in one pass over the data, rather than one framed line at a time.
+_EMPTY_LINES = re.compile(rb"\n(?:\r?\n)+")
 
 
 class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
@@ -209,14 +126,41 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
     _knownAs = ""
     # Broker answers awaited; lines wait while there is one.
     _awaited = 0
+    # Why reading from the client is paused: "lines" (a broker answer is
+    # awaited), "input" (the input budget is spent); read while empty.
+    _readHolds: frozenset[str] = frozenset()
+    _readAgain: IDelayedCall | None = None
+    # The hint about line endings: when it is due, and whether it was sent.
+    _hintTimer: IDelayedCall | None = None
+    _hinted = False
+    # The address counted against the per-address limits, if any.
+    _host: str | None = None
 
     def connectionMade(self) -> None:
         factory = self.factory
         factory.connections.opened(self)
-        self._peer = describeAddress(self.transport.getPeer())
+        peer = self.transport.getPeer()
+        self._host = getattr(peer, "host", None)
+        if self._host is not None:
+            factory.admission.opened(self._host)
+        self._peer = describeAddress(peer)
         self.MAX_LENGTH = factory.maxLine + 1
-        self._bucket = TokenBucket(factory.rate, factory.burst, factory.clock.seconds())
-        self.member = ChatMember(self.transport, self._peer, factory.maxBuffer)
+        now = factory.clock.seconds()
+        self._bucket = TokenBucket(factory.rate, factory.burst, now)
+        # Input is budgeted in bytes as the line limits allow at the longest
+        # line (with its CRLF), so that no legal burst is ever held back.
+        lineBytes = factory.maxLine + 2
+        self._input = TokenBucket(
+            factory.rate * lineBytes, factory.burst * lineBytes, now
+        )
+        self.member = ChatMember(
+            self.transport,
+            self._peer,
+            factory.clock,
+            factory.maxBuffer,
+            factory.sendTimeout,
+            factory.maxQueue,
+        )
         self.transport.registerProducer(self.member, True)
         self.setTimeout(factory.idleTimeout or None)
         self._enter()
@@ -242,11 +186,9 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
             room=room,
         )
         member.send(
-            encodeLine(f"* welcome, you are {nick} in {room}; type /help for commands")
+            encodeNotice(f"welcome, you are {nick} in {room}; type /help for commands")
         )
-        self.factory.broker.publish(
-            room, encodeLine(f"* {nick} has joined"), exclude=member
-        )
+        self.factory.notices.publish(room, f"{nick} has joined", exclude=member)
 
     def _notEntered(self, reason: Failure) -> None:
         if reason.check(NickTaken):
@@ -320,15 +262,29 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
     def _holdLines(self) -> None:
         """Handle no more lines, and read none, until the broker answers."""
         self.paused = True
-        if not self.member.gone:
-            self.transport.pauseProducing()
+        self._holdReading("lines")
 
     def _releaseLines(self) -> None:
         """Read again, and handle the lines that waited, in order."""
         self.paused = False
+        self._releaseReading("lines")
         if not self.member.gone:
-            self.transport.resumeProducing()
             self._frame(b"")
+
+    def _holdReading(self, why: str) -> None:
+        """Read nothing from the client until every reason is released."""
+        if not self._readHolds and not self.member.gone:
+            self.transport.pauseProducing()
+        self._readHolds |= {why}
+
+    def _releaseReading(self, why: str) -> None:
+        self._readHolds -= {why}
+        if not self._readHolds and not self.member.gone:
+            self.transport.resumeProducing()
+
+    def _inputRefilled(self) -> None:
+        self._readAgain = None
+        self._releaseReading("input")
 
     def _leaveChat(self) -> None:
         """Give up the member's room and nick in the broker."""
@@ -346,7 +302,40 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         if self._closing or self.member.gone:
             return
         self.resetTimeout()
+        factory = self.factory
+        wait = self._input.spend(len(data), factory.clock.seconds())
+        if wait and self._readAgain is None:
+            # Over budget: what is here is handled, and nothing more is read
+            # (TCP holds the sender back) until the budget is paid off.
+            self._holdReading("input")
+            self._readAgain = factory.clock.callLater(wait, self._inputRefilled)
+        if b"\n\n" in data or b"\n\r\n" in data:
+            data = _EMPTY_LINES.sub(b"\n", data)
         self._frame(data)
+        self._watchPartialLine(data)
+
+    def _watchPartialLine(self, data: bytes) -> None:
+        """
+        Time the line left unterminated at the end of C{data}, if any: one
+        that sits for L{HINT_DELAY} seconds gets the client its hint.
+        """
+        if self._hinted or self._closing:
+            return
+        if data.endswith(b"\n") or self._discarding:
+            self._cancelHint()
+        elif self._hintTimer is None or b"\n" in data:
+            self._cancelHint()
+            self._hintTimer = self.factory.clock.callLater(HINT_DELAY, self._hint)
+
+    def _hint(self) -> None:
+        self._hintTimer = None
+        self._hinted = True
+        self.member.send(wire.END_LINES)
+
+    def _cancelHint(self) -> None:
+        timer, self._hintTimer = self._hintTimer, None
+        if timer is not None and timer.active():
+            timer.cancel()
 
     def _frame(self, data: bytes) -> None:
         """Frame C{data} into lines and handle them, unless told to wait."""
@@ -358,7 +347,7 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
 
     def longLineDropped(self) -> None:
         """An over-long line was dropped: tell the client, once per line."""
-        self.member.send(LINE_TOO_LONG)
+        self.member.send(wire.LINE_TOO_LONG)
 
     def completeLineReceived(self, line: bytes) -> None:
         if self._closing or self.member.gone:
@@ -368,15 +357,18 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
             return
         if line.endswith(b"\r"):
             line = line[:-1]
+        if not line:
+            # Empty lines are ignored, and cost nothing: not even a token.
+            return
         factory = self.factory
         if len(line) > factory.maxLine:
             # MAX_LENGTH allows for a CR that this line did not have.
-            self.member.send(LINE_TOO_LONG)
+            self.member.send(wire.LINE_TOO_LONG)
             return
         if not self._bucket.take(factory.clock.seconds()):
             if not self._flooded:
                 self._flooded = True
-                self.member.send(SLOW_DOWN)
+                self.member.send(wire.SLOW_DOWN)
             return
         self._flooded = False
         try:
@@ -392,7 +384,7 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
             return
         command: Callable[[str], None] | None = getattr(self, "command_" + name, None)
         if command is None:
-            self.member.send(encodeLine(f"! unknown command /{name}; type /help"))
+            self.member.send(encodeError(f"unknown command /{name}; type /help"))
         else:
             command(argument)
 
@@ -408,11 +400,11 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         """C{/nick NAME}: change nick, if no one else has it."""
         words = argument.split()
         if len(words) != 1:
-            self.member.send(NICK_USAGE)
+            self.member.send(wire.NICK_USAGE)
             return
         [nick] = words
         if not isValidNick(nick):
-            self.member.send(NICK_INVALID)
+            self.member.send(wire.NICK_INVALID)
             return
         old = self.member.nick
         self._after(
@@ -424,7 +416,7 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
     def _renamed(self, old: str, nick: str) -> None:
         member = self.member
         self._knownAs = nick
-        member.send(encodeLine(f"* you are now known as {nick}"))
+        member.send(encodeNotice(f"you are now known as {nick}"))
         if nick != old:
             self._log.info(
                 "chat: {old} ({peer}) is now known as {nick}",
@@ -435,19 +427,19 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
             room = self.factory.state.roomOf(member)
             if room is not None:
                 self.factory.broker.publish(
-                    room, encodeLine(f"* {old} is now known as {nick}"), exclude=member
+                    room, encodeNotice(f"{old} is now known as {nick}"), exclude=member
                 )
 
     def _notRenamed(self, reason: Failure, nick: str) -> None:
         if reason.check(NickTaken):
-            self.member.send(encodeLine(f"! nick {nick} is taken"))
+            self.member.send(encodeError(f"nick {nick} is taken"))
         else:
             self._lineFailed(reason)
 
     def command_me(self, argument: str) -> None:
         """C{/me ACTION}: the room, and the actor as confirmation, see the action."""
         if not argument:
-            self.member.send(ME_USAGE)
+            self.member.send(wire.ME_USAGE)
             return
         room = self.factory.state.roomOf(self.member)
         if room is not None:
@@ -457,7 +449,7 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
     def command_who(self, argument: str) -> None:
         """C{/who}: the members of the room, on every server, sorted."""
         if argument:
-            self.member.send(WHO_USAGE)
+            self.member.send(wire.WHO_USAGE)
             return
         room = self.factory.state.roomOf(self.member)
         if room is None:
@@ -465,7 +457,7 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
 
         def listed(nicks: list[str]) -> None:
             nicks = sorted(nicks, key=str.lower)
-            self.member.send(encodeLine(f"* in {room}: {', '.join(nicks)}"))
+            self.member.send(encodeNotice(f"in {room}: {', '.join(nicks)}"))
 
         self._after(self.factory.broker.members(room), listed)
 
@@ -473,25 +465,25 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         """C{/join ROOM}: leave this room for C{ROOM}, creating it if need be."""
         words = argument.split()
         if len(words) != 1:
-            self.member.send(JOIN_USAGE)
+            self.member.send(wire.JOIN_USAGE)
             return
         [wanted] = words
         if not isValidRoom(wanted):
-            self.member.send(ROOM_INVALID)
+            self.member.send(wire.ROOM_INVALID)
             return
         current = self.factory.state.roomOf(self.member)
         if current is not None and current.lower() == wanted.lower():
-            self.member.send(encodeLine(f"! you are already in {current}"))
+            self.member.send(encodeError(f"you are already in {current}"))
             return
         self._after(self.factory.broker.join(self.member, wanted), self._joined)
 
     def _joined(self, move: tuple[str | None, str]) -> None:
         old, room = move
-        member, broker = self.member, self.factory.broker
-        member.send(encodeLine(f"* you joined {room}"))
+        member, notices = self.member, self.factory.notices
+        member.send(encodeNotice(f"you joined {room}"))
         if old is not None:
-            broker.publish(old, encodeLine(f"* {member.nick} has left (joined {room})"))
-        broker.publish(room, encodeLine(f"* {member.nick} has joined"), exclude=member)
+            notices.publish(old, f"{member.nick} has left (joined {room})")
+        notices.publish(room, f"{member.nick} has joined", exclude=member)
         self._log.info(
             "chat: {nick} ({peer}) moved from {old} to {room}",
             nick=member.nick,
@@ -503,13 +495,13 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
     def command_rooms(self, argument: str) -> None:
         """C{/rooms}: every room with its number of members, sorted."""
         if argument:
-            self.member.send(ROOMS_USAGE)
+            self.member.send(wire.ROOMS_USAGE)
             return
 
         def listed(counts: dict[str, int]) -> None:
             ordered = sorted(counts.items(), key=lambda item: item[0].lower())
             listing = ", ".join(f"{room} ({count})" for room, count in ordered)
-            self.member.send(encodeLine(f"* rooms: {listing}"))
+            self.member.send(encodeNotice(f"rooms: {listing}"))
 
         self._after(self.factory.broker.roomCounts(), listed)
 
@@ -517,16 +509,16 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         """C{/msg NICK TEXT}: a private line to C{NICK}, in whichever room."""
         parts = argument.split(None, 1)
         if len(parts) != 2:
-            self.member.send(MSG_USAGE)
+            self.member.send(wire.MSG_USAGE)
             return
         nick, text = parts
         if not isValidNick(nick):
-            self.member.send(NO_SUCH_NICK)
+            self.member.send(wire.NO_SUCH_NICK)
             return
 
         def sent(holder: str | None) -> None:
             if holder is None:
-                self.member.send(NO_SUCH_NICK)
+                self.member.send(wire.NO_SUCH_NICK)
             else:
                 self.member.send(encodeLine(f"-> *{holder}* {text}"))
 
@@ -540,8 +532,8 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         room = self.factory.state.roomOf(member)
         self._leaveChat()
         if room is not None:
-            self.factory.broker.publish(
-                room, encodeLine(f"* {member.nick} has left ({reason})"), exclude=member
+            self.factory.notices.publish(
+                room, f"{member.nick} has left ({reason})", exclude=member
             )
         self._log.info(
             "chat: {nick} ({peer}) quit {room} ({reason})",
@@ -550,19 +542,22 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
             room=room,
             reason=reason,
         )
-        member.send(BYE)
+        member.send(wire.BYE)
         self._close()
+
+    # The socket-tutorial clients' ways of saying goodbye.
+    command_exit = command_bye = command_quit
 
     def command_help(self, argument: str) -> None:
         """C{/help}: the commands and the C{//} rule."""
         if argument:
-            self.member.send(HELP_USAGE)
+            self.member.send(wire.HELP_USAGE)
             return
-        self.member.send(HELP)
+        self.member.send(wire.HELP)
 
     def drain(self) -> None:
         """The server is stopping: say so, and close (see L{_close})."""
-        self.member.send(SHUTTING_DOWN)
+        self.member.send(wire.SHUTTING_DOWN)
         self._close()
 
     def abort(self) -> None:
@@ -580,7 +575,7 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
             nick=self.member.nick,
             peer=self._peer,
         )
-        self.member.send(IDLE_CLOSING)
+        self.member.send(wire.IDLE_CLOSING)
         self._close()
 
     def _close(self) -> None:
@@ -595,7 +590,7 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         self._closing = True
         self.setTimeout(None)
         self.clearLineBuffer()
-        self.member.gone = True
+        self._stopTimers()
         # Before loseConnection, which may call connectionLost at once.
         self._closeTimer = self.factory.clock.callLater(CLOSE_GRACE, self._graceOver)
         self.transport.unregisterProducer()
@@ -611,6 +606,14 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         )
         self.abort()
 
+    def _stopTimers(self) -> None:
+        """The connection is going: nothing more is sent, read or timed."""
+        self.member.stop()
+        self._cancelHint()
+        readAgain, self._readAgain = self._readAgain, None
+        if readAgain is not None and readAgain.active():
+            readAgain.cancel()
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
         if self._closeTimer is not None:
@@ -618,16 +621,16 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
                 self._closeTimer.cancel()
             self._closeTimer = None
         factory, member = self.factory, self.member
-        member.gone = True
+        self._stopTimers()
         factory.connections.closed(self)
+        if self._host is not None:
+            factory.admission.closed(self._host)
         if self._inChat:
             room = factory.state.roomOf(member)
             self._leaveChat()
             if room is not None and not factory.connections.shuttingDown:
-                factory.broker.publish(
-                    room,
-                    encodeLine(f"* {self._knownAs} has left (connection lost)"),
-                    exclude=member,
+                factory.notices.publish(
+                    room, f"{self._knownAs} has left (connection lost)", exclude=member
                 )
         self._log.info(
             "chat: {nick} ({peer}) disconnected ({reason})",
@@ -637,11 +640,17 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         )
 
 
-class ServerFull(Protocol):
-    """What a client past C{--max-connections} gets: one line, then close."""
+class Refused(Protocol):
+    """
+    What a refused client gets: one line saying why, then close (past
+    C{--max-connections}, or past its address's limits).
+    """
+
+    def __init__(self, line: bytes) -> None:
+        self.line = line
 
     def connectionMade(self) -> None:
-        self.transport.write(SERVER_FULL)
+        self.transport.write(self.line)
         self.transport.loseConnection()
 
 
@@ -660,8 +669,17 @@ class ChatFactory(TrackingFactory):
         or L{None} to replace invalid bytes with U+FFFD.
     @ivar rate: lines per second a client may send, on average.
     @ivar burst: lines a client may send at once.
-    @ivar maxBuffer: bytes a client that is not reading may have waiting
-        before it is disconnected.
+    @ivar maxBuffer: bytes a client may have waiting for longer than
+        C{sendTimeout} seconds before it is disconnected as not reading.
+    @ivar sendTimeout: seconds a client may keep more than C{maxBuffer}
+        bytes waiting.
+    @ivar maxQueue: bytes waiting for a client past which it is disconnected
+        at once.
+    @ivar admission: the per-address limits: C{maxPerAddress} connections at
+        once (0 for no limit), C{connectRate} new ones a second on average
+        and C{connectBurst} at once.
+    @ivar notices: arrivals and departures, at most C{noticeBurst} at once
+        and C{noticeRate} a second per room, the rest summed up.
     @ivar idleTimeout: seconds without data from a client before its
         connection is closed; 0 for never.
     @ivar connections: the open connections, up to C{maxConnections}; its
@@ -684,10 +702,21 @@ class ChatFactory(TrackingFactory):
         idleTimeout: float = 3600.0,
         maxConnections: int = 10000,
         broker: IChatBroker | None = None,
+        sendTimeout: float = 10.0,
+        maxQueue: int = 16 * 1024 * 1024,
+        maxPerAddress: int = 20,
+        connectRate: float = 2.0,
+        connectBurst: int = 20,
+        noticeRate: float = 1.0,
+        noticeBurst: int = 10,
     ) -> None:
         TokenBucket(rate, burst, 0)  # validates the parameters up front
-        if maxLine < 1 or maxBuffer < 1:
-            raise ValueError("maxLine and maxBuffer must be at least 1")
+        if maxLine < 1 or maxBuffer < 1 or maxQueue < maxBuffer:
+            raise ValueError(
+                "maxLine and maxBuffer must be at least 1, maxQueue at least maxBuffer"
+            )
+        if sendTimeout <= 0:
+            raise ValueError("sendTimeout must be positive")
         if fallbackEncoding is not None and not isTextEncoding(fallbackEncoding):
             raise ValueError(f"{fallbackEncoding!r} is not a text encoding")
         self.clock = clock
@@ -702,15 +731,37 @@ class ChatFactory(TrackingFactory):
         self.rate = rate
         self.burst = burst
         self.maxBuffer = maxBuffer
+        self.sendTimeout = sendTimeout
+        self.maxQueue = maxQueue
         self.idleTimeout = idleTimeout
+        self.admission = AddressAdmission(
+            clock, maxPerAddress, connectRate, connectBurst
+        )
+        self.notices = ChurnNotices(clock, broker, noticeRate, noticeBurst)
         # No drain timeout: each connection aborts itself CLOSE_GRACE seconds
         # after it starts closing (see ChatProtocol._close).
         self.connections = ConnectionTracker("chat", clock, maxConnections)
         self._guests = itertools.count(1)
 
-    def protocolWhenFull(self) -> ServerFull:
+    def buildProtocol(self, addr: IAddress) -> IProtocol | None:
+        """
+        A protocol for a client from C{addr}, unless its address is past its
+        limits: then it is told why, and closed.
+        """
+        host = getattr(addr, "host", None)
+        if host is not None and not self.connections.shuttingDown:
+            refusal = self.admission.refusal(host)
+            if refusal is not None:
+                return Refused(encodeError(f"{refusal}, try later"))
+        return super().buildProtocol(addr)
+
+    def stopFactory(self) -> None:
+        """The last listener stopped: no summary of arrivals is still to come."""
+        self.notices.stop()
+
+    def protocolWhenFull(self) -> Refused:
         """Past C{--max-connections} a client is told so, then closed."""
-        return ServerFull()
+        return Refused(wire.SERVER_FULL)
 
     def nextGuestNick(self) -> str:
         """

@@ -16,8 +16,9 @@ Who is on the chat and in which room, in two layers:
 
 Both know members only as L{IChatMember}s (a nick and a way to be sent a
 line) and hold no transport logic. Nicks and room names are ASCII (see
-L{twisted_services.chat.text}) and are compared case-insensitively; a room
-keeps the spelling it was created with.
+L{twisted_services.chat.text}); nicks are compared by their
+L{nickKey} (ignoring case and the look-alikes I, l, 1 and O, 0), room names
+case-insensitively; a room keeps the spelling it was created with.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from zope.interface import Attribute, Interface, implementer
 
+from twisted_services.chat.text import nickKey
+
 LOBBY = "lobby"
 """Where every client starts; it exists even when empty."""
 
 
 class NickTaken(Exception):
-    """Another member already has this nick (compared case-insensitively)."""
+    """Another member already has this nick, or one that looks the same."""
 
 
 class IChatMember(Interface):
@@ -139,7 +142,7 @@ class ChatState:
     def join(self, member: IChatMember, room: str) -> str | None:
         previous = self._roomOf.get(member)
         if previous is None:
-            key = member.nick.lower()
+            key = nickKey(member.nick)
             if key in self._nicks:
                 raise NickTaken(member.nick)
             self._nicks[key] = member
@@ -156,22 +159,22 @@ class ChatState:
         room = self._roomOf.pop(member, None)
         if room is None:
             return None
-        del self._nicks[member.nick.lower()]
+        del self._nicks[nickKey(member.nick)]
         self._removeFrom(room, member)
         return room.name
 
     def rename(self, member: IChatMember, nick: str) -> None:
-        key = nick.lower()
+        key = nickKey(nick)
         holder = self._nicks.get(key)
         if holder is not None and holder is not member:
             raise NickTaken(nick)
         if member in self._roomOf:
-            del self._nicks[member.nick.lower()]
+            del self._nicks[nickKey(member.nick)]
             self._nicks[key] = member
         member.nick = nick
 
     def lookup(self, nick: str) -> IChatMember | None:
-        return self._nicks.get(nick.lower())
+        return self._nicks.get(nickKey(nick))
 
     def roomOf(self, member: IChatMember) -> str | None:
         room = self._roomOf.get(member)

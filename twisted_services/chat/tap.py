@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTCP
+from twisted.python.usage import UsageError
 
 from twisted_services.chat.protocol import ChatFactory
 from twisted_services.chat.text import isTextEncoding
@@ -28,6 +29,17 @@ def textEncoding(value: str) -> str:
 
 
 textEncoding.coerceDoc = "A Python text encoding name."  # type: ignore[attr-defined]
+
+
+def nonNegativeInt(value: str) -> int:
+    """Coerce an option to a whole number, 0 or more."""
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"{value} is not a whole number, 0 or more")
+    return number
+
+
+nonNegativeInt.coerceDoc = "A whole number, 0 or more."  # type: ignore[attr-defined]
 
 
 class Options(ListenOptions):
@@ -78,13 +90,73 @@ class Options(ListenOptions):
             "max-buffer",
             None,
             1024 * 1024,
-            "Disconnect a client that is not reading once this many bytes of "
-            "output wait for it.",
+            "Disconnect a client that is not reading once more than this many "
+            "bytes of output have waited for it for --send-timeout seconds.",
+            positiveInt,
+        ],
+        [
+            "send-timeout",
+            None,
+            10.0,
+            "Seconds a client may leave more than --max-buffer bytes unread "
+            "before it is disconnected.",
+            positiveFloat,
+        ],
+        [
+            "max-queue",
+            None,
+            16 * 1024 * 1024,
+            "Disconnect a client at once when this many bytes of output wait "
+            "for it, whatever --send-timeout says.",
+            positiveInt,
+        ],
+        [
+            "max-per-address",
+            None,
+            20,
+            "Connections one IP address may hold at once (0: no limit); more "
+            "are told so and closed.",
+            nonNegativeInt,
+        ],
+        [
+            "connect-rate",
+            None,
+            2.0,
+            "New connections per second one IP address may open on average.",
+            positiveFloat,
+        ],
+        [
+            "connect-burst",
+            None,
+            20,
+            "New connections one IP address may open at once before "
+            "--connect-rate applies.",
+            positiveInt,
+        ],
+        [
+            "notice-rate",
+            None,
+            1.0,
+            "Arrival and departure notices per second a room is sent on "
+            "average; past it they are summed up in one line every 10 seconds.",
+            positiveFloat,
+        ],
+        [
+            "notice-burst",
+            None,
+            10,
+            "Arrival and departure notices a room is sent at once before "
+            "--notice-rate applies.",
             positiveInt,
         ],
         idleTimeoutParameter(3600.0),
         maxConnectionsParameter("more are told the server is full and closed"),
     ]
+
+    def postOptions(self) -> None:
+        super().postOptions()
+        if self["max-queue"] < self["max-buffer"]:
+            raise UsageError("--max-queue must be at least --max-buffer")
 
 
 def makeService(
@@ -103,6 +175,13 @@ def makeService(
         rate=options["rate"],
         burst=options["burst"],
         maxBuffer=options["max-buffer"],
+        sendTimeout=options["send-timeout"],
+        maxQueue=options["max-queue"],
+        maxPerAddress=options["max-per-address"],
+        connectRate=options["connect-rate"],
+        connectBurst=options["connect-burst"],
+        noticeRate=options["notice-rate"],
+        noticeBurst=options["notice-burst"],
         idleTimeout=options["idle-timeout"],
         maxConnections=options["max-connections"],
     )

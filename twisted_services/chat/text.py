@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 
 LINE_ENDING = b"\r\n"
 """What ends every line the server sends."""
@@ -38,14 +39,35 @@ _SEQUENCES = re.compile(
 )
 
 # What is left after the sequences are gone: C0 and C1 controls and DEL (so
-# no lone ESC, CR or BEL survives); the line and paragraph separators and the
-# bidirectional marks, overrides and isolates, which can make a line display
-# as something other than what was sent (a forged second line); and lone
-# surrogates (only an exotic fallback codec makes those, and they cannot be
-# encoded as UTF-8).
+# no lone ESC, CR or BEL survives); the line and paragraph separators; every
+# format character (category Cf: the bidirectional marks, overrides and
+# isolates, which can make a line display as something other than what was
+# sent, zero-width spaces and joiners, the soft hyphen, the byte order mark,
+# tag characters, interlinear annotation marks); the Hangul fillers, letters
+# that display as nothing; and lone surrogates (only an exotic fallback codec
+# makes those, and they cannot be encoded as UTF-8).
+_HANGUL_FILLERS = "\u115f\u1160\u3164\uffa0"
+
+
+def _formatCharacters() -> str:
+    """
+    Every format (Cf) character this Python's Unicode database knows, as a
+    regular expression class body. They are all in planes 0, 1 and 14.
+    """
+    found = [
+        re.escape(chr(code))
+        for plane in (0x00000, 0x10000, 0xE0000)
+        for code in range(plane, plane + 0x10000)
+        if unicodedata.category(chr(code)) == "Cf"
+    ]
+    return "".join(found)
+
+
 _CONTROLS = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
-    "\ud800-\udfff]"
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
+    + _HANGUL_FILLERS
+    + _formatCharacters()
+    + "]"
 )
 
 
@@ -76,14 +98,16 @@ def sanitize(text: str) -> str:
     """
     Remove from C{text} everything that could drive another client's
     terminal or forge what it shows: escape sequences with their parameters,
-    C0 and C1 control characters, DEL, line and paragraph separators, and
-    bidirectional marks and overrides. A tab becomes a space.
+    C0 and C1 control characters, DEL, line and paragraph separators,
+    format characters (bidirectional marks and overrides, zero-width and
+    other invisible characters) and the Hangul fillers, which show as
+    nothing. A tab becomes a space.
 
     The result never contains a control character, so even a sequence this
     function does not recognise loses its escape character.
     """
-    if text.isprintable():
-        # The common case: nothing in the Other or Separator categories.
+    if text.isascii() and text.isprintable():
+        # The common case: nothing to remove.
         return text
     text = _SEQUENCES.sub("", text)
     return _CONTROLS.sub("", text.replace("\t", " "))
@@ -109,6 +133,21 @@ def parseLine(text: str) -> tuple[str | None, str]:
 def isValidNick(name: str) -> bool:
     """Whether C{name} is 1-32 ASCII letters, digits, C{_} or C{-}."""
     return _NICK.fullmatch(name) is not None
+
+
+# Characters one can be taken for another in a nick (after lowercasing):
+# capital I, lowercase l and 1; O and 0.
+_LOOKALIKES = str.maketrans({"i": "l", "1": "l", "0": "o"})
+
+
+def nickKey(nick: str) -> str:
+    """
+    What makes a nick unique: two nicks with the same key are one, so
+    C{aIice} (capital i) cannot be claimed while C{alice} is online, nor
+    C{B0B} while C{bob} is. Case is ignored, and so are the ASCII
+    look-alikes I, l and 1, and O and 0.
+    """
+    return nick.lower().translate(_LOOKALIKES)
 
 
 def isValidRoom(name: str) -> bool:

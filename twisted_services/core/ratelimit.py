@@ -28,16 +28,29 @@ class TokenBucket:
 
     def take(self, now: float) -> bool:
         """Spend one token if there is one; C{False} means over the limit."""
+        self._refill(now)
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+    def _refill(self, now: float) -> None:
         elapsed = now - self._updated
         if elapsed:
             # A wall clock set backwards refills nothing, but moves the mark.
             refill = max(elapsed, 0.0) * self._rate
             self._tokens = min(self._burst, self._tokens + refill)
             self._updated = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        return False
+
+    def spend(self, amount: float, now: float) -> float:
+        """
+        Spend C{amount} tokens at once, going into debt if there are not
+        enough (what was received is already here); the return value is how
+        many seconds until the debt is paid off, 0 if there is none.
+        """
+        self._refill(now)
+        self._tokens -= amount
+        return max(-self._tokens / self._rate, 0.0)
 
     def idleSince(self) -> float:
         return self._updated
