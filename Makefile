@@ -12,7 +12,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # read-only install the warning about not being able to write it).
 PLUGIN_CACHE := from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))
 
-.PHONY: run test lint install install-test bench clean
+.PHONY: run test lint fuzz install install-test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,8 +48,15 @@ lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-# The same suite under both runners, each spread over $(JOBS) processes.
+# Every fuzz harness in fuzz/ for a bounded time (fuzz/run.py).
+FUZZ_SECONDS ?= 60
+fuzz: install-test
+	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
+
+# A short fuzz run, then the same suite under both runners, each spread over
+# $(JOBS) processes.
 test: install-test lint
+	$(BIN)/python fuzz/run.py --seconds 5
 	$(BIN)/python -m pytest -n $(JOBS)
 	$(BIN)/trial -j $(JOBS) tests
 

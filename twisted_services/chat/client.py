@@ -22,7 +22,7 @@ instead of meeting C{! slow down}: with the defaults, 4 lines a second after
 a burst of 10, against the server's 5 and 20.
 
 Leaving: C{/quit} or end of input (Ctrl-D) sends C{/quit}; the client then
-prints what the server still sends (at least C{* bye}) until the server closes
+prints what the server still sends (at least C{*** bye}) until the server closes
 the connection, and exits with status 0. It gives up waiting after
 L{QUIT_TIMEOUT} seconds. A failed connection, or one lost with an error,
 exits with status 1 and says why on standard error; usage errors exit with 2.
