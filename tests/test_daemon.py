@@ -1,7 +1,7 @@
 """
 Integration test: C{twistd} in daemon mode, as a classic init script runs
 it: C{twistd --pidfile P --logfile L echo ...} detaches, and C{kill $(cat P)}
-stops it.
+stops it; a start-up failure reaches the command that launched it.
 
 The daemon is not our child once it detaches, so its end is awaited on a
 pidfd (readable once the process has exited), which also serves as the
@@ -15,10 +15,15 @@ import re
 import select
 import signal
 import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from tests.support.files import temporaryDirectory
+from tests.support.tls import makeCA, writePEM
 from tests.support.twistd import (
     STARTUP_TIMEOUT,
     STOP_TIMEOUT,
@@ -30,6 +35,26 @@ from tests.support.waiting import polling
 _LISTENING = re.compile(r"echo listening on tcp:127\.0\.0\.1:(?P<port>\d+)")
 # Between looks at the log file: short, and cut short if the daemon dies.
 POLL_INTERVAL = 0.05
+# The issue asks for 2 s (about 0.6 s on a quiet machine); the margin is for
+# a loaded CI machine. Before the fix the command never returned at all.
+FAILURE_TIMEOUT = 5.0
+LOOPBACK = ["--interface", "127.0.0.1"]
+
+
+def survivors(marker: str) -> list[int]:
+    """Live (not zombie) processes whose command line holds C{marker}."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue  # gone meanwhile
+        if marker.encode() in command and state != "Z":
+            found.append(int(entry.name))
+    return found
 
 
 def exited(pidfd: int, timeout: float) -> bool:
@@ -134,3 +159,119 @@ class DaemonTests(SynchronousTestCase):
         log = self.log()
         self.assertIn("Main loop terminated.", log)
         self.assertNotIn("Traceback", log)
+
+
+class DaemonStartupFailureTests(SynchronousTestCase):
+    """
+    A daemon that cannot start tells the command that launched it: exit
+    status 1 within seconds, the one-line reason on its stderr (and in the
+    log), no pidfile left, no process left behind.
+    """
+
+    def setUp(self) -> None:
+        if not hasattr(os, "pidfd_open"):
+            raise SkipTest("needs os.pidfd_open (Linux 5.3, Python 3.9)")
+        self.directory = temporaryDirectory(self, "daemon-")
+        self.pidfile = self.directory / "failed.pid"
+        self.logfile = self.directory / "failed.log"
+
+    def heldPort(self, kind: int = socket.SOCK_STREAM) -> int:
+        """A loopback port this test holds (bound, and listening for TCP)."""
+        held = socket.socket(socket.AF_INET, kind)
+        self.addCleanup(held.close)
+        held.bind(("127.0.0.1", 0))
+        if kind == socket.SOCK_STREAM:
+            held.listen()
+        return held.getsockname()[1]
+
+    def assertFailsAtOnce(self, arguments: Sequence[str], reason: str) -> None:
+        """C{twistd --pidfile P --logfile L ARGUMENTS} fails as it should."""
+        command = twistdCommand(
+            ["--pidfile", str(self.pidfile), "--logfile", str(self.logfile)]
+        )
+        started = time.monotonic()
+        try:
+            result = runCommand([*command, *arguments], timeout=FAILURE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"twistd {' '.join(arguments)} still running after {FAILURE_TIMEOUT}s"
+            ) from None
+        elapsed = time.monotonic() - started
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertLess(elapsed, FAILURE_TIMEOUT)
+        self.assertIn(reason, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertFalse(self.pidfile.exists(), "the pidfile was left behind")
+        # The daemon may still be on its way out once it has told the
+        # command: it must end within moments.
+        for pid in survivors(str(self.logfile)):
+            try:
+                pidfd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                continue
+            try:
+                self.assertTrue(exited(pidfd, STOP_TIMEOUT), f"daemon {pid} lives on")
+            finally:
+                os.close(pidfd)
+
+    def test_portInUse(self) -> None:
+        """Every TCP plugin: a port in use is named on stderr."""
+        for plugin in ("echo", "chat", "http"):
+            port = self.heldPort()
+            self.assertFailsAtOnce(
+                [plugin, "--port", str(port), *LOOPBACK],
+                f"{plugin}: cannot listen on tcp:{port}:interface=127.0.0.1: "
+                "Address already in use",
+            )
+
+    def test_udpPortInUse(self) -> None:
+        """temperature: a UDP port in use is named on stderr."""
+        port = self.heldPort(socket.SOCK_DGRAM)
+        self.assertFailsAtOnce(
+            ["temperature", "--port", str(port), *LOOPBACK],
+            f"temperature: cannot listen on udp:{port}:interface=127.0.0.1: "
+            "Address already in use",
+        )
+
+    def test_combinedPortInUse(self) -> None:
+        """The combined plugin names the service whose port is in use."""
+        port = self.heldPort()
+        self.assertFailsAtOnce(
+            [
+                "services",
+                "--echo",
+                f"tcp:{port}:interface=127.0.0.1",
+                "--no-chat",
+                "--no-http",
+                "--no-temperature",
+            ],
+            f"echo: cannot listen on tcp:{port}:interface=127.0.0.1: "
+            "Address already in use",
+        )
+
+    def test_badCertificate(self) -> None:
+        """A key that does not match its certificate is named on stderr."""
+        ca = makeCA()
+        certificate, _ = ca.issue("localhost")
+        _, otherKey = ca.issue("localhost")
+        cert = writePEM(str(self.directory), "cert.pem", certificate)
+        key = writePEM(str(self.directory), "key.pem", otherKey)
+        self.assertFailsAtOnce(
+            [
+                "echo",
+                "--listen",
+                f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}",
+            ],
+            "do not match",
+        )
+
+    def test_missingSystemdSocket(self) -> None:
+        """A systemd socket that was not passed is named on stderr."""
+        self.assertFailsAtOnce(
+            ["echo", "--listen", "systemd:domain=INET6:name=echo"],
+            "no socket named 'echo' was passed by systemd",
+        )
+        self.assertFailsAtOnce(
+            ["temperature", "--systemd-socket", "temperature"],
+            "systemd passed no sockets",
+        )

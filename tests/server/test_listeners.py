@@ -5,6 +5,8 @@ endpoint descriptions and UDP ports, log what they bound, and group them.
 
 from __future__ import annotations
 
+import traceback
+
 from twisted.application.service import MultiService
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.defer import Deferred
@@ -122,6 +124,25 @@ class ListenerTests(SynchronousTestCase):
         self.assertIn("Address already in use", message)
         self.assertNotIn("\n", message)
 
+    def test_failureReachesDaemonParent(self) -> None:
+        """
+        The exit is also an C{Exception}, which daemon-mode twistd reports
+        down its status pipe as one short line: C{ClassName: reason}.
+        """
+
+        def listen() -> FakePort:
+            raise listenFailure()
+
+        listener = Listener("demo", "tcp:8888", listen, MemoryReactorClock())
+        with capturedLogs():
+            exit = self.assertRaises(SystemExit, listener.privilegedStartService)
+        self.assertIsInstance(exit, Exception)
+        line = traceback.format_exception_only(type(exit), exit)[-1].strip()
+        self.assertEqual(
+            line,
+            "StartupFailed: demo: cannot listen on tcp:8888: Address already in use",
+        )
+
     def test_failureLineSurvivesLegacyObservers(self) -> None:
         """The critical line keeps its text when a legacy log observer sees it first."""
         legacy = LegacyLogObserverWrapper(lambda event: None)
@@ -184,6 +205,16 @@ class StreamListenersTests(SynchronousTestCase):
         )
         self.assertEqual([server[0] for server in reactor.unixServers], ["/tmp/d"])
         self.assertTrue(all(server[1] is factory for server in reactor.tcpServers))
+
+    def test_missingSystemdSocket(self) -> None:
+        """
+        A C{systemd:name=} description whose socket systemd did not pass
+        says so, naming what was passed, instead of a bare C{'echo'}.
+        """
+        message = assertBadDescription(self, "systemd:domain=INET6:name=echo")
+        self.assertIn(
+            "no socket named 'echo' was passed by systemd; LISTEN_FDNAMES", message
+        )
 
     def test_badDescription(self) -> None:
         """An unparseable description is a one-line exit message naming it."""

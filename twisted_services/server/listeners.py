@@ -5,7 +5,8 @@ by tests and scripts), and L{serviceWith}, which puts a plugin's services
 together under one parent with systemd's readiness notifier last.
 
 A listener that cannot be parsed or bound ends the process with a one-line
-error and exit status 1 instead of a traceback.
+error and exit status 1 instead of a traceback, in daemon mode too (see
+L{StartupFailed}).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from twisted.application.service import (
 )
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
@@ -32,7 +34,42 @@ from twisted.python.failure import Failure
 
 from twisted_services.core.addresses import describeAddress
 from twisted_services.server.tls import prepareTLS
+from twisted_services.systemd.journal import errorLine
 from twisted_services.systemd.notify import SystemdNotifier
+from twisted_services.systemd.sockets import missingSocket
+
+
+class StartupFailed(SystemExit, Exception):
+    """
+    A listener could not bind at start-up: the process ends with status 1.
+
+    A L{SystemExit}, so that C{twistd -n} ends without a traceback (the
+    reason is already logged), and an L{Exception} too, because daemon-mode
+    twistd catches only C{Exception} around start-up: that is how the
+    failure reaches its status pipe (the launching command then prints it
+    and exits 1) and the pidfile is removed. A bare C{SystemExit} leaves the
+    launching command waiting forever on a pipe it holds open itself.
+    """
+
+    # twistd sends "ClassName: message", cut at 100 bytes, down the status
+    # pipe: our module path in front would crowd the message out.
+    __module__ = "builtins"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = 1
+
+
+def failureReason(failure: Failure) -> str:
+    """
+    Why a listen failed, short: the socket error alone for a port in use
+    (C{Address already in use}), not Twisted's C{Couldn't listen on any:N:
+    [Errno 98] ...}, so that it fits twistd's 100-byte status pipe.
+    """
+    error = failure.value
+    if isinstance(error, CannotListenError) and isinstance(error.socketError, OSError):
+        return error.socketError.strerror or str(error.socketError)
+    return failure.getErrorMessage() or failure.type.__name__
 
 
 class Listener(Service):
@@ -71,8 +108,7 @@ class Listener(Service):
         # can end startup here with a one-line message instead of a traceback.
         listening = maybeDeferred(self._listen).addCallbacks(self._bound, failed)
         if failedNow:
-            self._logCannotListen(failedNow[0])
-            raise SystemExit(1)
+            raise StartupFailed(self._logCannotListen(failedNow[0]))
         self._listening = listening
 
     def startService(self) -> None:
@@ -102,15 +138,16 @@ class Listener(Service):
         self._logCannotListen(failure)
         self._reactor.stop()
 
-    def _logCannotListen(self, failure: Failure) -> None:
+    def _logCannotListen(self, failure: Failure) -> str:
+        """Log one critical line saying why listening failed, and return it."""
+        line = (
+            f"{self.serviceName}: cannot listen on {self.description}: "
+            f"{failureReason(failure)}"
+        )
         # Not a "message" field: Twisted's legacy-log bridge overwrites that
         # key in the shared event, blanking the line for later observers.
-        self._log.critical(
-            "{service}: cannot listen on {description}: {error}",
-            service=self.serviceName,
-            description=self.description,
-            error=failure.getErrorMessage() or failure.type.__name__,
-        )
+        self._log.critical("{line}", line=line)
+        return line
 
 
 def streamListeners(
@@ -133,9 +170,9 @@ def streamListeners(
             prepareTLS(endpoint)
         except Exception as error:
             # Endpoint parsers raise anything from ValueError to SSL errors.
-            raise SystemExit(
+            raise startupExit(
                 f"{serviceName}: bad listen description {description!r}: "
-                f"{error or type(error).__name__}"
+                f"{_parseError(description, error)}"
             ) from None
         listeners.append(
             Listener(
@@ -146,6 +183,24 @@ def streamListeners(
             )
         )
     return listeners
+
+
+def startupExit(message: str) -> SystemExit:
+    """
+    The exit for a start-up error found while the service is built, before
+    any log observer runs: C{message} goes to standard error, as an error
+    (C{<3>}) for journald under systemd, and the status is 1.
+    """
+    return SystemExit(errorLine(message))
+
+
+def _parseError(description: str, error: Exception) -> str:
+    """What is wrong with C{description}, given what its parser raised."""
+    # The systemd: parser looks its name= up in the passed sockets, and says
+    # only KeyError('name') when it is not there.
+    if isinstance(error, KeyError) and description.startswith("systemd:"):
+        return missingSocket(str(error.args[0]))
+    return str(error) or type(error).__name__
 
 
 def serviceWith(children: Sequence[IService], notify: bool = True) -> MultiService:

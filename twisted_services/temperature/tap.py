@@ -12,7 +12,12 @@ from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorSocket, IReactorUDP
 from twisted.python import usage
 
-from twisted_services.server.listeners import Listener, datagramListener, serviceWith
+from twisted_services.server.listeners import (
+    Listener,
+    datagramListener,
+    serviceWith,
+    startupExit,
+)
 from twisted_services.server.options import portNumber, positiveFloat, positiveInt
 from twisted_services.server.udpguard import ReflectionGuard
 from twisted_services.systemd.sockets import NoSuchSocket, adoptDatagram, descriptorFor
@@ -108,7 +113,7 @@ def makeService(
         try:
             fd = descriptorFor(spec)
         except NoSuchSocket as error:
-            raise SystemExit(
+            raise startupExit(
                 f"temperature: bad --systemd-socket {spec!r}: {error}"
             ) from None
         listener = Listener(
