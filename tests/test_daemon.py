@@ -201,9 +201,8 @@ class DaemonStartupFailureTests(SynchronousTestCase):
         self.assertLess(elapsed, FAILURE_TIMEOUT)
         self.assertIn(reason, result.stderr)
         self.assertNotIn("Traceback", result.stderr)
-        self.assertFalse(self.pidfile.exists(), "the pidfile was left behind")
-        # The daemon may still be on its way out once it has told the
-        # command: it must end within moments.
+        # The daemon tells the command, then removes its pidfile and ends:
+        # it must be gone within moments, and its pidfile with it.
         for pid in survivors(str(self.logfile)):
             try:
                 pidfd = os.pidfd_open(pid)
@@ -213,6 +212,7 @@ class DaemonStartupFailureTests(SynchronousTestCase):
                 self.assertTrue(exited(pidfd, STOP_TIMEOUT), f"daemon {pid} lives on")
             finally:
                 os.close(pidfd)
+        self.assertFalse(self.pidfile.exists(), "the pidfile was left behind")
 
     def test_portInUse(self) -> None:
         """Every TCP plugin: a port in use is named on stderr."""

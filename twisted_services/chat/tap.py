@@ -185,9 +185,13 @@ def makeService(
         idleTimeout=options["idle-timeout"],
         maxConnections=options["max-connections"],
     )
-    listeners = streamListeners("chat", options["listen"], factory, reactor)
+    listeners = streamListeners(
+        "chat", options["listen"], factory, reactor, options["backlog"]
+    )
     # First, so that MultiService, which stops its children last to first,
     # says goodbye once no listener can accept anyone new.
     return serviceWith(
-        [ShutdownService(factory.connections), *listeners], notify=notify
+        [ShutdownService(factory.connections), *listeners],
+        notify=notify,
+        connections=options["max-connections"],
     )

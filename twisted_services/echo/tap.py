@@ -73,7 +73,9 @@ def makeService(
         idleTimeout=options["idle-timeout"],
         maxConnections=options["max-connections"],
     )
-    listeners = streamListeners("echo", options["listen"], factory, reactor)
+    listeners = streamListeners(
+        "echo", options["listen"], factory, reactor, options["backlog"]
+    )
     if options["udp-port"] is not None:
         guard = ReflectionGuard(
             "echo", reactor, options["udp-rate"], options["udp-burst"]
@@ -90,5 +92,7 @@ def makeService(
     # First, so that MultiService, which stops its children last to first,
     # drains the connections once no listener can accept anyone new.
     return serviceWith(
-        [ShutdownService(factory.connections), *listeners], notify=notify
+        [ShutdownService(factory.connections), *listeners],
+        notify=notify,
+        connections=options["max-connections"],
     )

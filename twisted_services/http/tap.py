@@ -108,7 +108,13 @@ def makeService(
         accessLog=not options["no-access-log"],
         shutdownTimeout=options["shutdown-timeout"],
     )
-    listeners = streamListeners("http", options["listen"], factory, reactor)
+    listeners = streamListeners(
+        "http", options["listen"], factory, reactor, options["backlog"]
+    )
     # First, so that MultiService, which stops its children last to first,
     # drains the connections once no listener can accept anyone new.
-    return serviceWith([ShutdownService(factory), *listeners], notify=notify)
+    return serviceWith(
+        [ShutdownService(factory), *listeners],
+        notify=notify,
+        connections=options["max-connections"],
+    )

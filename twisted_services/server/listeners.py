@@ -11,16 +11,20 @@ L{StartupFailed}).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import os
+from collections.abc import Callable, Sequence
 
 from twisted.application.service import (
     IService,
-    IServiceCollection,
     MultiService,
     Service,
 )
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import (
+    TCP6ServerEndpoint,
+    UNIXServerEndpoint,
+    serverFromString,
+)
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -33,7 +37,18 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twisted_services.core.addresses import describeAddress
+from twisted_services.core.twistedprivate import splitDescription, unixPathOf
+from twisted_services.server.dualstack import (
+    WILDCARD,
+    DualStackServerEndpoint,
+    hostHasIPv6,
+    listenDualStackUDP,
+)
+from twisted_services.server.hangup import HangupService
+from twisted_services.server.limits import reserveDescriptors
+from twisted_services.server.options import DEFAULT_BACKLOG
 from twisted_services.server.tls import prepareTLS
+from twisted_services.server.tree import rootOf, walk
 from twisted_services.systemd.journal import errorLine
 from twisted_services.systemd.notify import SystemdNotifier
 from twisted_services.systemd.sockets import missingSocket
@@ -150,14 +165,23 @@ class Listener(Service):
         return line
 
 
+# Endpoint types whose descriptions take backlog=.
+_BACKLOG_TYPES = {"tcp", "tcp6", "ssl", "unix"}
+
+
 def streamListeners(
     serviceName: str,
     descriptions: Sequence[str],
     factory: IProtocolFactory,
     reactor: IReactorCore,
+    backlog: int = DEFAULT_BACKLOG,
 ) -> list[IService]:
     """
     One L{Listener} per endpoint description, all serving C{factory}.
+
+    @param backlog: the listen backlog of every listener whose description
+        does not give its own C{backlog=} (the kernel caps it at
+        C{net.core.somaxconn}).
 
     @raise SystemExit: with a one-line message, for a description that Twisted
         cannot parse, or a TLS one whose key and certificate cannot be read,
@@ -166,23 +190,54 @@ def streamListeners(
     listeners: list[IService] = []
     for description in descriptions:
         try:
-            endpoint = serverFromString(reactor, description)
-            prepareTLS(endpoint)
+            listen = _listenCallable(description, factory, reactor, backlog)
         except Exception as error:
             # Endpoint parsers raise anything from ValueError to SSL errors.
             raise startupExit(
                 f"{serviceName}: bad listen description {description!r}: "
                 f"{_parseError(description, error)}"
             ) from None
-        listeners.append(
-            Listener(
-                serviceName,
-                description,
-                lambda e=endpoint: e.listen(factory),
-                reactor,
-            )
-        )
+        listeners.append(Listener(serviceName, description, listen, reactor))
     return listeners
+
+
+def _listenCallable(
+    description: str,
+    factory: IProtocolFactory,
+    reactor: IReactorCore,
+    backlog: int,
+) -> Callable[[], Deferred[IListeningPort]]:
+    """What a L{Listener} calls to listen on C{description}."""
+    args, kwargs = splitDescription(description)
+    kind = args[0] if args else ""
+    if kind in _BACKLOG_TYPES and "backlog" not in kwargs:
+        # Appended to the description, so Twisted parses it as it would one
+        # the user gave; messages still quote the user's description.
+        endpoint = serverFromString(reactor, f"{description}:backlog={backlog}")
+    else:
+        endpoint = serverFromString(reactor, description)
+    prepareTLS(endpoint)
+    if isinstance(endpoint, TCP6ServerEndpoint) and kwargs.get("interface") == WILDCARD:
+        # IPv4 clients too, even where IPv6 sockets are IPv6-only by default.
+        dualStack = DualStackServerEndpoint(
+            reactor,
+            int(kwargs.get("port", args[1])),
+            int(kwargs.get("backlog", backlog)),
+        )
+        return lambda: dualStack.listen(factory)
+    if isinstance(endpoint, UNIXServerEndpoint):
+        path = unixPathOf(endpoint)
+
+        def listenUNIX() -> Deferred[IListeningPort]:
+            directory = os.path.dirname(path)
+            if directory and not os.path.isdir(directory):
+                # Twisted's lock file would fail first, with ENOENT naming
+                # the lock file and a pid: say what is really missing.
+                raise FileNotFoundError(f"directory {directory} does not exist")
+            return endpoint.listen(factory)
+
+        return listenUNIX
+    return lambda: endpoint.listen(factory)
 
 
 def startupExit(message: str) -> SystemExit:
@@ -203,19 +258,27 @@ def _parseError(description: str, error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-def serviceWith(children: Sequence[IService], notify: bool = True) -> MultiService:
+def serviceWith(
+    children: Sequence[IService], notify: bool = True, connections: int = 0
+) -> MultiService:
     """
     A L{MultiService} that starts and stops C{children} together.
 
-    @param notify: also add a L{SystemdNotifier} as the last child, so that
-        under systemd C{READY=1} is sent once every child has started (and
-        C{STOPPING=1} before any stops). A service nested in another one
-        that has its notifier passes C{False}: one notifier per process.
+    @param notify: the process-level services too, once per process: a
+        L{HangupService} (SIGHUP reopens log files) and, last, a
+        L{SystemdNotifier}, so that under systemd C{READY=1} is sent once
+        every child has started (and C{STOPPING=1} before any stops); and
+        the descriptor limit is raised for C{connections}. A service nested
+        in another one that has them passes C{False}.
+    @param connections: how many connections the process may hold at once
+        (the sum of its C{--max-connections}).
     """
     parent = MultiService()
     for child in children:
         child.setServiceParent(parent)
     if notify:
+        reserveDescriptors(connections)
+        HangupService().setServiceParent(parent)
         SystemdNotifier(describe=describeListeners).setServiceParent(parent)
     return parent
 
@@ -228,25 +291,30 @@ def datagramListener(
     reactor: IReactorUDP,
 ) -> Listener:
     """
-    A L{Listener} for UDP C{port} on C{interface} (C{""}: all IPv4
-    addresses; C{"::"}: IPv6 too). UDP has no endpoint descriptions, so this
-    is the datagram counterpart of L{streamListeners}.
+    A L{Listener} for UDP C{port} on C{interface}: C{""} for the default,
+    which is C{"::"} when the host has IPv6, all IPv4 addresses otherwise;
+    C{"::"} serves IPv4 senders too (IPv4-mapped), C{"0.0.0.0"} IPv4 only.
+    UDP has no endpoint descriptions, so this is the datagram counterpart of
+    L{streamListeners}.
     """
+    if not interface and hostHasIPv6():
+        interface = WILDCARD
+    if interface == WILDCARD:
+
+        def listen() -> IListeningPort:
+            return listenDualStackUDP(reactor, port, protocol)
+
+    else:
+
+        def listen() -> IListeningPort:
+            return reactor.listenUDP(port, protocol, interface=interface)
+
     return Listener(
         serviceName,
         f"udp:{port}" + (f":interface={interface}" if interface else ""),
-        lambda: reactor.listenUDP(port, protocol, interface=interface),
+        listen,
         reactor,
     )
-
-
-def _walk(service: IService) -> Iterator[IService]:
-    """C{service} and every service below it, depth first, in order."""
-    yield service
-    collection = IServiceCollection(service, None)
-    if collection is not None:
-        for child in collection:
-            yield from _walk(child)
 
 
 def describeListeners(service: IService) -> str:
@@ -254,12 +322,9 @@ def describeListeners(service: IService) -> str:
     One line naming every bound listener in the whole tree C{service} belongs
     to, e.g. C{"echo on tcp:0.0.0.0:8888, chat on tcp:0.0.0.0:12345"}.
     """
-    root = service
-    while root.parent is not None:
-        root = root.parent
     listening = [
         f"{child.serviceName} on {describeAddress(child.port.getHost())}"
-        for child in _walk(root)
+        for child in walk(rootOf(service))
         if isinstance(child, Listener) and child.port is not None
     ]
     return "serving " + ", ".join(listening) if listening else "running"
