@@ -48,8 +48,8 @@ class Options(ListenOptions):
     synopsis = "[--port N | --listen DESCRIPTION ...] [options]"
     longdesc = (
         "Multi-user chat server with rooms, for nc or telnet: lines of UTF-8 "
-        "text, /help lists the commands. Default: TCP port 12345 on all IPv4 "
-        "interfaces."
+        "text, /help lists the commands. Default: TCP port 12345 on :: (IPv6 "
+        "and IPv4)."
     )
     defaultPort = 12345
 

@@ -31,7 +31,7 @@ class Options(ListenOptions):
     synopsis = "[--port N | --listen DESCRIPTION ...] [options]"
     longdesc = (
         "Echo server (RFC 862): every byte a client sends comes back unchanged. "
-        "Default: TCP port 8888 on all IPv4 interfaces."
+        "Default: TCP port 8888 on :: (IPv6 and IPv4)."
     )
     defaultPort = 8888
 

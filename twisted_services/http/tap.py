@@ -38,7 +38,7 @@ class Options(ListenOptions):
     longdesc = (
         "Minimal, fast HTTP/1.1 responder: GET / answers with a message, "
         "GET /health with counters as JSON, GET /request with the request's "
-        "own line and headers. Default: TCP port 8080 on all IPv4 interfaces."
+        "own line and headers. Default: TCP port 8080 on :: (IPv6 and IPv4)."
     )
     defaultPort = 8080
 
