@@ -160,6 +160,59 @@ class DaemonTests(SynchronousTestCase):
         self.assertIn("Main loop terminated.", log)
         self.assertNotIn("Traceback", log)
 
+    def echo(self, client: socket.socket, line: bytes) -> None:
+        """C{line} sent on C{client} comes back whole."""
+        client.sendall(line)
+        received = b""
+        for remaining in polling(10.0, "the echo"):
+            client.settimeout(remaining)
+            chunk = client.recv(64)
+            self.assertNotEqual(chunk, b"", f"closed after {received!r}")
+            received += chunk
+            if len(received) >= len(line):
+                break
+        self.assertEqual(received, line)
+
+    def waitForLog(self, pidfd: int, text: str) -> None:
+        """Wait until the (current) log file holds C{text}; fail if the daemon ends."""
+        for _ in polling(STARTUP_TIMEOUT, repr(text) + " in the log"):
+            if text in self.log():
+                return
+            if exited(pidfd, POLL_INTERVAL):
+                raise AssertionError("the daemon exited; log:\n" + self.log())
+
+    def test_hangupReopensLog(self) -> None:
+        """
+        After logrotate's rename, SIGHUP makes the daemon write to a new
+        log file by the old name and say so there; it stops nothing: the
+        process, its pidfile and a connection made before all carry on.
+        """
+        pid, pidfd = self.daemon()
+        port = self.listeningPort(pidfd)
+        with socket.create_connection(("127.0.0.1", port), timeout=10.0) as client:
+            self.echo(client, b"before\n")
+            rotated = self.logfile.with_name("echo.log.1")
+            self.logfile.rename(rotated)
+            os.kill(pid, signal.SIGHUP)
+            self.waitForLog(pidfd, f"SIGHUP: reopened the log files of {self.logfile}")
+            self.assertFalse(exited(pidfd, 0), "SIGHUP ended the daemon")
+            self.assertTrue(self.pidfile.exists(), "SIGHUP removed the pidfile")
+            self.echo(client, b"after\n")
+        self.assertNotIn("SIGHUP", rotated.read_text())
+        self.assertNotIn("Main loop terminated", self.log())
+
+    def test_usr1StillRotates(self) -> None:
+        """twistd's own SIGUSR1 still rotates its log file, to C{.1}."""
+        pid, pidfd = self.daemon()
+        self.listeningPort(pidfd)
+        os.kill(pid, signal.SIGUSR1)
+        rotated = self.logfile.with_name("echo.log.1")
+        for _ in polling(STARTUP_TIMEOUT, "echo.log.1"):
+            if rotated.exists():
+                break
+            self.assertFalse(exited(pidfd, POLL_INTERVAL), "SIGUSR1 ended the daemon")
+        self.assertIn("echo listening on", rotated.read_text())
+
 
 class DaemonStartupFailureTests(SynchronousTestCase):
     """
