@@ -2,7 +2,8 @@
 The services that listen: one L{Listener} per endpoint description or UDP
 port, each logging the address it actually bound (so C{--port 0} is usable
 by tests and scripts), and L{serviceWith}, which puts a plugin's services
-together under one parent with systemd's readiness notifier last.
+together under one parent with the process-level ones after them (SIGHUP
+handling, and systemd's readiness notifier last).
 
 A listener that cannot be parsed or bound ends the process with a one-line
 error and exit status 1 instead of a traceback, in daemon mode too (see
