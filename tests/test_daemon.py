@@ -32,7 +32,7 @@ from tests.support.twistd import (
 )
 from tests.support.waiting import polling
 
-_LISTENING = re.compile(r"echo listening on tcp:127\.0\.0\.1:(?P<port>\d+)")
+_LISTENING = r"echo listening on tcp:127\.0\.0\.1:(?P<port>\d+)"
 # Between looks at the log file: short, and cut short if the daemon dies.
 POLL_INTERVAL = 0.05
 # The issue asks for 2 s (about 0.6 s on a quiet machine); the margin is for
@@ -63,15 +63,21 @@ def exited(pidfd: int, timeout: float) -> bool:
     return bool(readable)
 
 
-class DaemonTests(SynchronousTestCase):
-    """C{twistd} without C{-n}: detach, pidfile, log file, SIGTERM."""
+class DaemonTestCase(SynchronousTestCase):
+    """A directory for a daemon's C{NAME.pid} and C{NAME.log}."""
+
+    name = "echo"
 
     def setUp(self) -> None:
         if not hasattr(os, "pidfd_open"):
             raise SkipTest("needs os.pidfd_open (Linux 5.3, Python 3.9)")
         self.directory = temporaryDirectory(self, "daemon-")
-        self.pidfile = self.directory / "echo.pid"
-        self.logfile = self.directory / "echo.log"
+        self.pidfile = self.directory / f"{self.name}.pid"
+        self.logfile = self.directory / f"{self.name}.log"
+
+
+class DaemonTests(DaemonTestCase):
+    """C{twistd} without C{-n}: detach, pidfile, log file, SIGTERM, SIGHUP."""
 
     def daemon(self) -> tuple[int, int]:
         """
@@ -120,10 +126,30 @@ class DaemonTests(SynchronousTestCase):
 
     def listeningPort(self, pidfd: int) -> int:
         """The port the daemon's log says it listens on, once it says so."""
-        for _ in polling(STARTUP_TIMEOUT, "the listening line in the log"):
-            match = _LISTENING.search(self.log())
+        return int(self.waitForLog(pidfd, _LISTENING)["port"])
+
+    def echo(self, client: socket.socket, line: bytes) -> None:
+        """C{line} sent on C{client} comes back whole."""
+        client.sendall(line)
+        received = b""
+        for remaining in polling(10.0, "the echo"):
+            client.settimeout(remaining)
+            chunk = client.recv(64)
+            self.assertNotEqual(chunk, b"", f"closed after {received!r}")
+            received += chunk
+            if len(received) >= len(line):
+                break
+        self.assertEqual(received, line)
+
+    def waitForLog(self, pidfd: int, pattern: str) -> re.Match[str]:
+        """
+        Wait until the (current) log file matches the regular expression
+        C{pattern}; fail if the daemon ends first.
+        """
+        for _ in polling(STARTUP_TIMEOUT, f"{pattern!r} in the log"):
+            match = re.search(pattern, self.log())
             if match:
-                return int(match["port"])
+                return match
             if exited(pidfd, POLL_INTERVAL):
                 raise AssertionError("the daemon exited; log:\n" + self.log())
         raise AssertionError("unreachable")  # polling() raises first
@@ -140,16 +166,7 @@ class DaemonTests(SynchronousTestCase):
         port = self.listeningPort(pidfd)
 
         with socket.create_connection(("127.0.0.1", port), timeout=10.0) as client:
-            client.sendall(b"daemon\n")
-            received = b""
-            for remaining in polling(10.0, "the echo"):
-                client.settimeout(remaining)
-                chunk = client.recv(64)
-                self.assertNotEqual(chunk, b"", f"closed after {received!r}")
-                received += chunk
-                if len(received) >= 7:
-                    break
-            self.assertEqual(received, b"daemon\n")
+            self.echo(client, b"daemon\n")
 
         os.kill(int(self.pidfile.read_text().strip()), signal.SIGTERM)
         self.assertTrue(
@@ -159,27 +176,6 @@ class DaemonTests(SynchronousTestCase):
         log = self.log()
         self.assertIn("Main loop terminated.", log)
         self.assertNotIn("Traceback", log)
-
-    def echo(self, client: socket.socket, line: bytes) -> None:
-        """C{line} sent on C{client} comes back whole."""
-        client.sendall(line)
-        received = b""
-        for remaining in polling(10.0, "the echo"):
-            client.settimeout(remaining)
-            chunk = client.recv(64)
-            self.assertNotEqual(chunk, b"", f"closed after {received!r}")
-            received += chunk
-            if len(received) >= len(line):
-                break
-        self.assertEqual(received, line)
-
-    def waitForLog(self, pidfd: int, text: str) -> None:
-        """Wait until the (current) log file holds C{text}; fail if the daemon ends."""
-        for _ in polling(STARTUP_TIMEOUT, repr(text) + " in the log"):
-            if text in self.log():
-                return
-            if exited(pidfd, POLL_INTERVAL):
-                raise AssertionError("the daemon exited; log:\n" + self.log())
 
     def test_hangupReopensLog(self) -> None:
         """
@@ -194,7 +190,9 @@ class DaemonTests(SynchronousTestCase):
             rotated = self.logfile.with_name("echo.log.1")
             self.logfile.rename(rotated)
             os.kill(pid, signal.SIGHUP)
-            self.waitForLog(pidfd, f"SIGHUP: reopened the log files of {self.logfile}")
+            self.waitForLog(
+                pidfd, re.escape(f"SIGHUP: reopened the log files of {self.logfile}")
+            )
             self.assertFalse(exited(pidfd, 0), "SIGHUP ended the daemon")
             self.assertTrue(self.pidfile.exists(), "SIGHUP removed the pidfile")
             self.echo(client, b"after\n")
@@ -214,19 +212,14 @@ class DaemonTests(SynchronousTestCase):
         self.assertIn("echo listening on", rotated.read_text())
 
 
-class DaemonStartupFailureTests(SynchronousTestCase):
+class DaemonStartupFailureTests(DaemonTestCase):
     """
     A daemon that cannot start tells the command that launched it: exit
     status 1 within seconds, the one-line reason on its stderr (and in the
     log), no pidfile left, no process left behind.
     """
 
-    def setUp(self) -> None:
-        if not hasattr(os, "pidfd_open"):
-            raise SkipTest("needs os.pidfd_open (Linux 5.3, Python 3.9)")
-        self.directory = temporaryDirectory(self, "daemon-")
-        self.pidfile = self.directory / "failed.pid"
-        self.logfile = self.directory / "failed.log"
+    name = "failed"
 
     def heldPort(self, kind: int = socket.SOCK_STREAM) -> int:
         """A loopback port this test holds (bound, and listening for TCP)."""
