@@ -10,11 +10,13 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.listeners import DEFAULT_INTERFACE, defaultListen
 from tests.support.tap import Tap
 from twisted_services.chat import tap
 from twisted_services.chat.protocol import ChatFactory
 from twisted_services.chat.tap import Options, makeService
 from twisted_services.server.connections import ShutdownService
+from twisted_services.server.hangup import HangupService
 from twisted_services.server.listeners import Listener
 from twisted_services.systemd.notify import SystemdNotifier
 from twisted_services.testing import connect
@@ -44,7 +46,7 @@ class OptionsTests(SynchronousTestCase):
     def test_defaults(self) -> None:
         """With no arguments chat listens on TCP 12345 with the documented limits."""
         options = parse()
-        self.assertEqual(options["listen"], ["tcp:12345"])
+        self.assertEqual(options["listen"], defaultListen(12345))
         self.assertEqual(
             [options[name] for name in LONG_OPTIONS[3:]],
             [4096, None, 5.0, 20, 1048576, 3600.0, 10000],
@@ -52,7 +54,7 @@ class OptionsTests(SynchronousTestCase):
 
     def test_listening(self) -> None:
         """The shared C{--port}, C{--interface} and C{--listen} work as in echo."""
-        self.assertEqual(parse("--port", "7")["listen"], ["tcp:7"])
+        self.assertEqual(parse("--port", "7")["listen"], defaultListen(7))
         self.assertEqual(parse("-i", "::1")["listen"], ["tcp6:12345:interface=\\:\\:1"])
         self.assertEqual(
             parse("--listen", "tcp:1", "--listen", "unix:/tmp/chat")["listen"],
@@ -114,7 +116,7 @@ class MakeServiceTests(SynchronousTestCase):
         """By default chat listens on TCP 12345 on all interfaces."""
         _, reactor = started()
         [(port, factory, _, interface)] = reactor.tcpServers
-        self.assertEqual((port, interface), (12345, ""))
+        self.assertEqual((port, interface), (12345, DEFAULT_INTERFACE))
         self.assertIsInstance(factory, ChatFactory)
 
     def test_everyListenerOneFactory(self) -> None:
@@ -157,9 +159,10 @@ class MakeServiceTests(SynchronousTestCase):
         service, _ = started("--listen", "tcp:0", "--listen", "tcp:1")
         children = list(service)
         self.assertIsInstance(children[0], ShutdownService)
-        self.assertTrue(all(isinstance(child, Listener) for child in children[1:-1]))
+        self.assertTrue(all(isinstance(child, Listener) for child in children[1:-2]))
+        self.assertIsInstance(children[-2], HangupService)
         self.assertIsInstance(children[-1], SystemdNotifier)
-        self.assertEqual(len(children), 4)
+        self.assertEqual(len(children), 5)
 
     def test_stopSaysGoodbye(self) -> None:
         """Stopping the service tells every client, closes, and stops listening."""

@@ -11,15 +11,20 @@ import tempfile
 
 from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
 from twisted.internet.testing import MemoryReactor
+from twisted.logger import globalLogPublisher, textFileLogObserver
 from twisted.python import usage
+from twisted.python.logfile import LogFile
 from twisted.python.systemd import ListenFDs
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support.tls import makeCA, writePEM
 from twisted_services.core.twistedprivate import (
     getoptSpecification,
+    openLogFiles,
+    splitDescription,
     sslContextFactoryOf,
     systemdListenFDs,
+    unixPathOf,
 )
 
 
@@ -66,3 +71,39 @@ class GetoptSpecificationTests(SynchronousTestCase):
         self.assertIn("verbose", longOptions)
         self.assertIn("s:", shortOptions)
         self.assertIn("v", shortOptions.replace("s:", ""))
+
+
+class UnixPathTests(SynchronousTestCase):
+    """L{unixPathOf} reaches the path a C{unix:} endpoint binds."""
+
+    def test_path(self) -> None:
+        """The path of a parsed description, as given."""
+        endpoint = serverFromString(MemoryReactor(), "unix:/run/demo/echo.sock")
+        self.assertEqual(unixPathOf(endpoint), "/run/demo/echo.sock")
+
+
+class SplitDescriptionTests(SynchronousTestCase):
+    """L{splitDescription} splits as C{serverFromString} does."""
+
+    def test_escapes(self) -> None:
+        """Positional and keyword arguments, escaped colons undone."""
+        self.assertEqual(
+            splitDescription("tcp6:8888:interface=\\:\\::backlog=5"),
+            (["tcp6", "8888"], {"interface": "::", "backlog": "5"}),
+        )
+
+
+class OpenLogFilesTests(SynchronousTestCase):
+    """L{openLogFiles} finds the log files twistd's observers write to."""
+
+    def test_twistdLogFile(self) -> None:
+        """A text observer on a L{LogFile}, as twistd --logfile makes, is found."""
+        directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
+        logFile = LogFile.fromFullPath(f"{directory}/twistd.log")
+        self.addCleanup(logFile.close)
+        observer = textFileLogObserver(logFile)
+        self.assertNotIn(logFile, openLogFiles())
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        self.assertIn(logFile, openLogFiles())

@@ -9,6 +9,7 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.listeners import DEFAULT_INTERFACE, defaultListen
 from tests.support.tap import Tap
 from twisted_services.echo import tap
 from twisted_services.echo.protocol import DatagramEcho, EchoFactory
@@ -38,7 +39,7 @@ class OptionsTests(SynchronousTestCase):
     def test_defaults(self) -> None:
         """With no arguments echo listens on TCP 8888, UDP off, documented limits."""
         options = parse()
-        self.assertEqual(options["listen"], ["tcp:8888"])
+        self.assertEqual(options["listen"], defaultListen(8888))
         self.assertEqual(options["idle-timeout"], 300)
         self.assertEqual(options["max-connections"], 10000)
         self.assertIsNone(options["udp-port"])
@@ -47,7 +48,7 @@ class OptionsTests(SynchronousTestCase):
 
     def test_port(self) -> None:
         """C{--port} picks the TCP port on all interfaces."""
-        self.assertEqual(parse("--port", "7")["listen"], ["tcp:7"])
+        self.assertEqual(parse("--port", "7")["listen"], defaultListen(7))
 
     def test_numbers(self) -> None:
         """The numeric options are parsed to numbers."""
@@ -104,7 +105,7 @@ class MakeServiceTests(SynchronousTestCase):
         """By default echo listens on TCP 8888 on all interfaces, and no UDP."""
         _, reactor = started()
         [(port, factory, _, interface)] = reactor.tcpServers
-        self.assertEqual((port, interface), (8888, ""))
+        self.assertEqual((port, interface), (8888, DEFAULT_INTERFACE))
         self.assertIsInstance(factory, EchoFactory)
         self.assertEqual(reactor.udpServers, [])
 
@@ -120,7 +121,7 @@ class MakeServiceTests(SynchronousTestCase):
             "--listen", "tcp:0", "--listen", "unix:/tmp/echo.sock", "--port", "1"
         )
         # The drain on stop, three listeners, then the systemd notifier.
-        self.assertEqual(len(list(service)), 5)
+        self.assertEqual(len(list(service)), 6)
         self.assertEqual([server[0] for server in reactor.tcpServers], [1, 0])
         self.assertEqual(reactor.unixServers[0][0], "/tmp/echo.sock")
         factories = {server[1] for server in reactor.tcpServers + reactor.unixServers}
@@ -183,5 +184,6 @@ class MakeServiceTests(SynchronousTestCase):
         """A port in use exits with status 1 after one critical log line."""
         message = ECHO.failedStart(self, "--port", "8888")
         self.assertTrue(
-            message.startswith("echo: cannot listen on tcp:8888: "), message
+            message.startswith(f"echo: cannot listen on {defaultListen(8888)[0]}: "),
+            message,
         )

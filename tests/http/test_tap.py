@@ -10,10 +10,12 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.listeners import DEFAULT_INTERFACE, defaultListen
 from tests.support.tap import Tap, pluginMaker
 from twisted_services.http import tap as http
 from twisted_services.http.protocol import HTTPFactory
 from twisted_services.http.tap import Options, makeService
+from twisted_services.server.hangup import HangupService
 from twisted_services.server.listeners import Listener
 from twisted_services.server.shutdown import ShutdownService
 from twisted_services.systemd.notify import SystemdNotifier
@@ -44,7 +46,7 @@ class OptionsTests(SynchronousTestCase):
     def test_defaults(self) -> None:
         """With no arguments http listens on TCP 8080 with the agreed limits."""
         options = parse()
-        self.assertEqual(options["listen"], ["tcp:8080"])
+        self.assertEqual(options["listen"], defaultListen(8080))
         self.assertEqual(
             [options[name] for name in LONG_OPTIONS[3:]],
             ["Hello World", 1048576, 16384, 10.0, 60.0, 10000, 5.0],
@@ -53,7 +55,7 @@ class OptionsTests(SynchronousTestCase):
 
     def test_listening(self) -> None:
         """The shared C{--port}, C{--interface} and C{--listen} work as in echo."""
-        self.assertEqual(parse("--port", "0")["listen"], ["tcp:0"])
+        self.assertEqual(parse("--port", "0")["listen"], defaultListen(0))
         self.assertEqual(parse("-i", "::1")["listen"], ["tcp6:8080:interface=\\:\\:1"])
         self.assertEqual(
             parse("--listen", "tcp:1", "--listen", "unix:/tmp/http")["listen"],
@@ -115,7 +117,7 @@ class MakeServiceTests(SynchronousTestCase):
         """By default http listens on TCP 8080 on all interfaces."""
         _, reactor = started()
         [(port, factory, _, interface)] = reactor.tcpServers
-        self.assertEqual((port, interface), (8080, ""))
+        self.assertEqual((port, interface), (8080, DEFAULT_INTERFACE))
         self.assertIsInstance(factory, HTTPFactory)
 
     def test_everyListenerOneFactory(self) -> None:
@@ -123,9 +125,9 @@ class MakeServiceTests(SynchronousTestCase):
         service, reactor = started(
             "--listen", "tcp:0", "--listen", "unix:/tmp/http.sock", "--port", "1"
         )
-        # The shutdown service, three listeners, then the systemd notifier
-        # serviceWith adds.
-        self.assertEqual(len(list(service)), 5)
+        # The shutdown service, three listeners, then the SIGHUP service and
+        # the systemd notifier serviceWith adds.
+        self.assertEqual(len(list(service)), 6)
         factories = {server[1] for server in reactor.tcpServers + reactor.unixServers}
         self.assertEqual(len(factories), 1)
 
@@ -193,9 +195,10 @@ class StopTests(SynchronousTestCase):
         service, _ = started("--listen", "tcp:0", "--listen", "tcp:1")
         children = list(service)
         self.assertIsInstance(children[0], ShutdownService)
-        self.assertTrue(all(isinstance(child, Listener) for child in children[1:-1]))
+        self.assertTrue(all(isinstance(child, Listener) for child in children[1:-2]))
+        self.assertIsInstance(children[-2], HangupService)
         self.assertIsInstance(children[-1], SystemdNotifier)
-        self.assertEqual(len(children), 4)
+        self.assertEqual(len(children), 5)
 
     def test_stopDrains(self) -> None:
         """

@@ -5,6 +5,8 @@ endpoint descriptions and UDP ports, log what they bound, and group them.
 
 from __future__ import annotations
 
+import traceback
+
 from twisted.application.service import MultiService
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.defer import Deferred
@@ -21,11 +23,13 @@ from twisted.logger import (
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support.listeners import (
+    DEFAULT_INTERFACE,
     FakePort,
     RecordingListen,
     assertBadDescription,
     fakeListener,
 )
+from twisted_services.server.hangup import HangupService
 from twisted_services.server.listeners import (
     Listener,
     datagramListener,
@@ -122,6 +126,25 @@ class ListenerTests(SynchronousTestCase):
         self.assertIn("Address already in use", message)
         self.assertNotIn("\n", message)
 
+    def test_failureReachesDaemonParent(self) -> None:
+        """
+        The exit is also an C{Exception}, which daemon-mode twistd reports
+        down its status pipe as one short line: C{ClassName: reason}.
+        """
+
+        def listen() -> FakePort:
+            raise listenFailure()
+
+        listener = Listener("demo", "tcp:8888", listen, MemoryReactorClock())
+        with capturedLogs():
+            exit = self.assertRaises(SystemExit, listener.privilegedStartService)
+        self.assertIsInstance(exit, Exception)
+        line = traceback.format_exception_only(type(exit), exit)[-1].strip()
+        self.assertEqual(
+            line,
+            "StartupFailed: demo: cannot listen on tcp:8888: Address already in use",
+        )
+
     def test_failureLineSurvivesLegacyObservers(self) -> None:
         """The critical line keeps its text when a legacy log observer sees it first."""
         legacy = LegacyLogObserverWrapper(lambda event: None)
@@ -185,6 +208,62 @@ class StreamListenersTests(SynchronousTestCase):
         self.assertEqual([server[0] for server in reactor.unixServers], ["/tmp/d"])
         self.assertTrue(all(server[1] is factory for server in reactor.tcpServers))
 
+    def test_backlog(self) -> None:
+        """
+        Every listener gets the backlog asked for, 1024 by default, unless
+        its description gives its own.
+        """
+        reactor = MemoryReactorClock()
+        factory = Factory.forProtocol(Protocol)
+        descriptions = ["tcp:0", "tcp:1:backlog=7", "unix:/tmp/d"]
+        serviceWith(
+            streamListeners("demo", descriptions, factory, reactor), notify=False
+        ).startService()
+        self.assertEqual(
+            [
+                (port, backlog, interface)
+                for port, _, backlog, interface in reactor.tcpServers
+            ],
+            [(0, 1024, ""), (1, 7, "")],
+        )
+        self.assertEqual(reactor.unixServers[0][2], 1024)
+        reactor = MemoryReactorClock()
+        serviceWith(
+            streamListeners("demo", ["tcp:0"], factory, reactor, backlog=4096),
+            notify=False,
+        ).startService()
+        self.assertEqual(reactor.tcpServers[0][2], 4096)
+
+    def test_unixSocketInMissingDirectory(self) -> None:
+        """
+        A UNIX socket in a directory that does not exist says so, instead
+        of Twisted's lock-file errno.
+        """
+        [listener] = streamListeners(
+            "demo",
+            ["unix:/nonexistent-dir/demo.sock"],
+            Factory.forProtocol(Protocol),
+            MemoryReactorClock(),
+        )
+        with capturedLogs() as events:
+            exit = self.assertRaises(SystemExit, listener.privilegedStartService)
+        self.assertEqual(exit.code, 1)
+        self.assertEqual(
+            formatEvent(events[-1]),
+            "demo: cannot listen on unix:/nonexistent-dir/demo.sock: "
+            "directory /nonexistent-dir does not exist",
+        )
+
+    def test_missingSystemdSocket(self) -> None:
+        """
+        A C{systemd:name=} description whose socket systemd did not pass
+        says so, naming what was passed, instead of a bare C{'echo'}.
+        """
+        message = assertBadDescription(self, "systemd:domain=INET6:name=echo")
+        self.assertIn(
+            "no socket named 'echo' was passed by systemd; LISTEN_FDNAMES", message
+        )
+
     def test_badDescription(self) -> None:
         """An unparseable description is a one-line exit message naming it."""
         for description in [
@@ -206,17 +285,18 @@ class ServiceWithTests(SynchronousTestCase):
         children = [fakeListener("demo") for _ in range(2)]
         parent = serviceWith(children)
         self.assertIsInstance(parent, MultiService)
-        self.assertEqual(list(parent)[:-1], children)
+        self.assertEqual(list(parent)[:-2], children)
         parent.startService()
         self.assertTrue(all(child.running for child in children))
 
     def test_notifierLast(self) -> None:
-        """The notifier is added after the given children."""
+        """The SIGHUP service and the notifier are added after the children."""
         echo = fakeListener("echo", IPv4Address("TCP", "0.0.0.0", 8888))
         children = list(serviceWith([echo]))
         self.assertEqual(children[0], echo)
-        self.assertIsInstance(children[1], SystemdNotifier)
-        self.assertEqual(len(children), 2)
+        self.assertIsInstance(children[1], HangupService)
+        self.assertIsInstance(children[2], SystemdNotifier)
+        self.assertEqual(len(children), 3)
 
     def test_withoutNotifier(self) -> None:
         """C{notify=False} adds none, for services nested in another."""
@@ -262,9 +342,24 @@ class DatagramListenerTests(SynchronousTestCase):
         self.assertEqual(listener.description, "udp:1314:interface=::")
         self.assertIn("demo listening on udp:", formatEvent(events[0]))
 
-    def test_allInterfaces(self) -> None:
-        """With no interface the description is plain C{udp:PORT}."""
-        listener = datagramListener(
-            "demo", 1314, "", DatagramProtocol(), UDPMemoryReactor()
-        )
-        self.assertEqual(listener.description, "udp:1314")
+    def test_default(self) -> None:
+        """
+        With no interface the listener serves C{::} (IPv4 senders too) on a
+        host with IPv6, all IPv4 addresses otherwise.
+        """
+        reactor = UDPMemoryReactor()
+        protocol = DatagramProtocol()
+        protocol.noisy = False
+        listener = datagramListener("demo", 1314, "", protocol, reactor)
+        listener.startService()
+        self.assertEqual(reactor.udpServers, [(1314, protocol, DEFAULT_INTERFACE)])
+
+    def test_ipv4Only(self) -> None:
+        """C{0.0.0.0} keeps to IPv4."""
+        reactor = UDPMemoryReactor()
+        protocol = DatagramProtocol()
+        protocol.noisy = False
+        listener = datagramListener("demo", 1314, "0.0.0.0", protocol, reactor)
+        listener.startService()
+        self.assertEqual(reactor.udpServers, [(1314, protocol, "0.0.0.0")])
+        self.assertEqual(listener.description, "udp:1314:interface=0.0.0.0")

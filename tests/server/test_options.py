@@ -8,8 +8,10 @@ from __future__ import annotations
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.listeners import defaultListen
 from tests.support.tap import parseOptions
 from twisted_services.server.options import (
+    DEFAULT_BACKLOG,
     ListenOptions,
     nonNegativeFloat,
     portNumber,
@@ -57,6 +59,17 @@ class CoercionTests(SynchronousTestCase):
         for bad in ("0", "-1", "inf", "nan", "lots"):
             self.assertRaises(ValueError, positiveFloat, bad)
 
+    def test_messagesSayWhatIsWanted(self) -> None:
+        """A value that is not a number at all gets the same plain message."""
+        for coercer, wanted in [
+            (portNumber, "is not a port number (0-65535)"),
+            (positiveInt, "is not a whole number of at least 1"),
+            (nonNegativeFloat, "is not a finite number, 0 or more"),
+            (positiveFloat, "is not a finite number above 0"),
+        ]:
+            error = self.assertRaises(ValueError, coercer, "abc")
+            self.assertEqual(str(error), f"'abc' {wanted}")
+
     def test_coerceDocs(self) -> None:
         """Each coercer documents its range for C{--help}."""
         for coercer in (portNumber, positiveInt, nonNegativeFloat, positiveFloat):
@@ -66,10 +79,27 @@ class CoercionTests(SynchronousTestCase):
 class TCPDescriptionTests(SynchronousTestCase):
     """L{tcpDescription} turns C{--port}/C{--interface} into an endpoint string."""
 
-    def test_allInterfaces(self) -> None:
-        """Without an interface the description is plain C{tcp:PORT}."""
-        self.assertEqual(tcpDescription(8888, None), "tcp:8888")
-        self.assertEqual(tcpDescription(8888, ""), "tcp:8888")
+    def test_dualStack(self) -> None:
+        """
+        Without an interface, on a host with IPv6, the description listens
+        on C{::}, which serves IPv4 clients too.
+        """
+        self.assertEqual(
+            tcpDescription(8888, None, ipv6=True), "tcp6:8888:interface=\\:\\:"
+        )
+        self.assertEqual(
+            tcpDescription(8888, "", ipv6=True), "tcp6:8888:interface=\\:\\:"
+        )
+
+    def test_withoutIPv6(self) -> None:
+        """On a host without IPv6 the default is plain C{tcp:PORT}."""
+        self.assertEqual(tcpDescription(8888, None, ipv6=False), "tcp:8888")
+
+    def test_ipv4Only(self) -> None:
+        """C{0.0.0.0} keeps to IPv4, on any host."""
+        self.assertEqual(
+            tcpDescription(8888, "0.0.0.0", ipv6=True), "tcp:8888:interface=0.0.0.0"
+        )
 
     def test_ipv4Interface(self) -> None:
         """An IPv4 interface becomes the C{interface} argument of C{tcp:}."""
@@ -85,12 +115,12 @@ class ListenOptionsTests(SynchronousTestCase):
 
     def test_defaultPort(self) -> None:
         """With no options the service listens on its default TCP port."""
-        self.assertEqual(parse()["listen"], ["tcp:1234"])
+        self.assertEqual(parse()["listen"], defaultListen(1234))
 
     def test_port(self) -> None:
         """C{--port} replaces the default port."""
-        self.assertEqual(parse("--port", "0")["listen"], ["tcp:0"])
-        self.assertEqual(parse("-p", "80")["listen"], ["tcp:80"])
+        self.assertEqual(parse("--port", "0")["listen"], defaultListen(0))
+        self.assertEqual(parse("-p", "80")["listen"], defaultListen(80))
 
     def test_interface(self) -> None:
         """C{--interface} applies to the default port too."""
@@ -127,4 +157,22 @@ class ListenOptionsTests(SynchronousTestCase):
     def test_instancesIndependent(self) -> None:
         """Two option objects do not share their list of listeners."""
         parse("--listen", "tcp:1")
-        self.assertEqual(parse()["listen"], ["tcp:1234"])
+        self.assertEqual(parse()["listen"], defaultListen(1234))
+
+    def test_badPortSaysWhy(self) -> None:
+        """
+        C{--port abc} names the option and what it takes, not C{int()}'s
+        C{invalid literal}.
+        """
+        error = self.assertRaises(UsageError, parse, "--port", "abc")
+        self.assertEqual(str(error), "--port: 'abc' is not a port number (0-65535)")
+
+    def test_backlog(self) -> None:
+        """C{--backlog} defaults to 1024, and takes a positive number."""
+        self.assertEqual(DEFAULT_BACKLOG, 1024)
+        self.assertEqual(parse()["backlog"], DEFAULT_BACKLOG)
+        self.assertEqual(parse("--backlog", "4096")["backlog"], 4096)
+        error = self.assertRaises(UsageError, parse, "--backlog", "0")
+        self.assertEqual(
+            str(error), "--backlog: '0' is not a whole number of at least 1"
+        )

@@ -14,6 +14,7 @@ from twisted.python.systemd import ListenFDs
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.listeners import DEFAULT_INTERFACE, defaultListen
 from tests.support.tap import Tap, pluginMaker
 from twisted_services.chat import tap as chat
 from twisted_services.chat.protocol import ChatFactory
@@ -61,9 +62,9 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(list(parts), SERVICES)
         for name, tap in zip(SERVICES, [echo, chat, http, temperature], strict=True):
             self.assertIsInstance(parts[name], tap.Options)
-        self.assertEqual(parts["echo"]["listen"], ["tcp:8888"])
-        self.assertEqual(parts["chat"]["listen"], ["tcp:12345"])
-        self.assertEqual(parts["http"]["listen"], ["tcp:8080"])
+        self.assertEqual(parts["echo"]["listen"], defaultListen(8888))
+        self.assertEqual(parts["chat"]["listen"], defaultListen(12345))
+        self.assertEqual(parts["http"]["listen"], defaultListen(8080))
         self.assertEqual(parts["temperature"]["port"], 1314)
         self.assertIsNone(parts["temperature"]["systemd-socket"])
         self.assertEqual(parts["chat"]["max-line"], 4096)
@@ -75,7 +76,7 @@ class OptionsTests(SynchronousTestCase):
         )["services"]
         self.assertEqual(parts["echo"]["listen"], ["tcp:1", "unix:/tmp/e.sock"])
         self.assertEqual(parts["http"]["listen"], ["tcp:0"])
-        self.assertEqual(parts["chat"]["listen"], ["tcp:12345"])
+        self.assertEqual(parts["chat"]["listen"], defaultListen(12345))
 
     def test_temperaturePort(self) -> None:
         """C{--temperature} is temperature's UDP port."""
@@ -156,7 +157,7 @@ class OptionsTests(SynchronousTestCase):
             "--chat-args",
             "--listen tcp:2",
         )["services"]
-        self.assertEqual(parts["echo"]["listen"], ["tcp:7"])
+        self.assertEqual(parts["echo"]["listen"], defaultListen(7))
         self.assertEqual(parts["chat"]["listen"], ["tcp:1", "tcp:2"])
 
     def test_listenersGivenTwice(self) -> None:
@@ -196,7 +197,7 @@ class OptionsTests(SynchronousTestCase):
             *("--temperature", "3", "--temperature-args", "--interface ::1"),
         )["services"]
         self.assertEqual(parts["chat"]["listen"], ["tcp:1"])
-        self.assertEqual(parts["echo"]["listen"], ["tcp:2"])
+        self.assertEqual(parts["echo"]["listen"], defaultListen(2))
         self.assertEqual(
             (parts["temperature"]["port"], parts["temperature"]["interface"]),
             (3, "::1"),
@@ -243,13 +244,13 @@ class MakeServiceTests(SynchronousTestCase):
                 for port, factory, _, interface in reactor.tcpServers
             ],
             [
-                (8888, EchoFactory, ""),
-                (12345, ChatFactory, ""),
-                (8080, HTTPFactory, ""),
+                (8888, EchoFactory, DEFAULT_INTERFACE),
+                (12345, ChatFactory, DEFAULT_INTERFACE),
+                (8080, HTTPFactory, DEFAULT_INTERFACE),
             ],
         )
         [(port, protocol, interface)] = reactor.udpServers
-        self.assertEqual((port, interface), (1314, ""))
+        self.assertEqual((port, interface), (1314, DEFAULT_INTERFACE))
         self.assertIsInstance(protocol, TemperatureProtocol)
 
     def test_namedChildren(self) -> None:

@@ -10,7 +10,18 @@ from twisted.internet.protocol import Factory
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
+from twisted_services.server.dualstack import WILDCARD, hostHasIPv6
 from twisted_services.server.listeners import Listener, streamListeners
+from twisted_services.server.options import tcpDescription
+
+# The interface a listener without --interface binds on this host: :: (one
+# socket, IPv4 clients too) where the host has IPv6, all IPv4 otherwise.
+DEFAULT_INTERFACE = WILDCARD if hostHasIPv6() else ""
+
+
+def defaultListen(port: int) -> list[str]:
+    """The listen descriptions of C{--port PORT} alone, on this host."""
+    return [tcpDescription(port, None)]
 
 
 class FakePort:

@@ -12,6 +12,7 @@ from twisted.logger import FileLogObserver, Logger, LogLevel, LogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_services.systemd.journal import (
+    errorLine,
     formatJournalEvent,
     journalLogObserver,
     observer,
@@ -25,6 +26,18 @@ def logged(emit: object) -> str:
     publisher = LogPublisher(journalLogObserver(out))
     emit(Logger(namespace="demo", observer=publisher))  # type: ignore[operator]
     return out.getvalue()
+
+
+class ErrorLineTests(SynchronousTestCase):
+    """L{errorLine} marks a start-up error for journald, and only there."""
+
+    def test_underSystemd(self) -> None:
+        """With C{JOURNAL_STREAM} set the line gets the error priority C{<3>}."""
+        self.assertEqual(errorLine("boom", {"JOURNAL_STREAM": "8:1234"}), "<3>boom")
+
+    def test_elsewhere(self) -> None:
+        """Elsewhere the line is left as it is."""
+        self.assertEqual(errorLine("boom", {}), "boom")
 
 
 class PriorityTests(SynchronousTestCase):

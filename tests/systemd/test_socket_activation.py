@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from tests.support.sockets import receiveFrom, udpClient
-from tests.support.twistd import STARTUP_TIMEOUT, Twistd, pluginCommand, spawnTwistd
+from tests.support.twistd import (
+    STARTUP_TIMEOUT,
+    Twistd,
+    pluginCommand,
+    runTwistd,
+    spawnTwistd,
+)
 from tests.support.waiting import polling
 
 LOOPBACK = "127.0.0.1"
@@ -321,3 +327,28 @@ class CombinedServiceTests(SynchronousTestCase):
             http.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             response = readUntil(http, b"Hello World", "the HTTP response")
             self.assertTrue(response.startswith(b"HTTP/1.1 200 "), response)
+
+
+class MissingSocketTests(SynchronousTestCase):
+    """A unit started without the socket it names says so, as an error."""
+
+    def test_namedSocketMissing(self) -> None:
+        """
+        C{--listen systemd:...:name=echo} with no such socket passed exits 1
+        with one line on stderr naming the socket and what systemd passed,
+        at journald's error priority under C{JOURNAL_STREAM}.
+        """
+        result = runTwistd(
+            "echo",
+            ["--listen", "systemd:domain=INET6:name=echo"],
+            env={"JOURNAL_STREAM": "8:1234", "LISTEN_FDNAMES": "chat:http"},
+        )
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertEqual(
+            result.stderr.splitlines(),
+            [
+                "<3>echo: bad listen description 'systemd:domain=INET6:name=echo': "
+                "no socket named 'echo' was passed by systemd; "
+                "LISTEN_FDNAMES=chat:http"
+            ],
+        )

@@ -23,6 +23,7 @@ from twisted_services.systemd.sockets import (
     adoptDatagram,
     descriptorFor,
     inheritedSockets,
+    missingSocket,
 )
 
 PASSED = ListenFDs([3, 4, 5], ("dns", "temperature", "1"))
@@ -135,6 +136,24 @@ class DescriptorForTests(SynchronousTestCase):
         self.assertEqual(listenFDs.inheritedDescriptors(), [])
         error = self.assertRaises(NoSuchSocket, descriptorFor, "0", listenFDs)
         self.assertIn("LISTEN_FDNAMES", str(error))
+
+
+class MissingSocketTests(SynchronousTestCase):
+    """L{missingSocket} says which name is missing and what systemd passed."""
+
+    def test_named(self) -> None:
+        """The message names the socket and quotes C{LISTEN_FDNAMES}."""
+        self.assertEqual(
+            missingSocket("echo", {"LISTEN_FDNAMES": "chat:http"}),
+            "no socket named 'echo' was passed by systemd; LISTEN_FDNAMES=chat:http",
+        )
+
+    def test_unset(self) -> None:
+        """Without C{LISTEN_FDNAMES} the message says it is unset."""
+        self.assertEqual(
+            missingSocket("echo", {}),
+            "no socket named 'echo' was passed by systemd; LISTEN_FDNAMES unset",
+        )
 
 
 class InheritedSocketsTests(SynchronousTestCase):

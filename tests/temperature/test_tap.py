@@ -13,6 +13,7 @@ from twisted.python.systemd import ListenFDs
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.listeners import DEFAULT_INTERFACE
 from tests.support.tap import Tap, pluginMaker
 from twisted_services.temperature import tap as temperature
 from twisted_services.temperature.protocol import TemperatureProtocol
@@ -93,6 +94,12 @@ class OptionsTests(SynchronousTestCase):
         self.assertNotRegex(text, r"(?<!\.)\.\.(?!\.)", "a doubled full stop")
 
 
+# The description of the default listener on this host.
+DEFAULT_UDP = "udp:1314" + (
+    f":interface={DEFAULT_INTERFACE}" if DEFAULT_INTERFACE else ""
+)
+
+
 class MakeServiceTests(SynchronousTestCase):
     """L{makeService} listens where the options say, with the options' limits."""
 
@@ -100,11 +107,12 @@ class MakeServiceTests(SynchronousTestCase):
         """By default the converter listens on UDP 1314 on all IPv4 interfaces."""
         service, reactor = started()
         [(port, protocol, interface)] = reactor.udpServers
-        self.assertEqual((port, interface), (1314, ""))
+        self.assertEqual((port, interface), (1314, DEFAULT_INTERFACE))
         self.assertIsInstance(protocol, TemperatureProtocol)
         self.assertEqual(reactor.tcpServers, [])
-        # The listener, then the systemd notifier serviceWith adds.
-        self.assertEqual(len(list(service)), 2)
+        # The listener, then the SIGHUP service and the systemd notifier
+        # serviceWith adds.
+        self.assertEqual(len(list(service)), 3)
 
     def test_portAndInterface(self) -> None:
         """C{--port} and C{--interface} reach the reactor, IPv6 included."""
@@ -115,7 +123,7 @@ class MakeServiceTests(SynchronousTestCase):
     def test_listenerLogsAddress(self) -> None:
         """Starting logs the address bound, as every service does."""
         with capturedLogs() as events:
-            started("--port", "1314")
+            started("--port", "1314", "--interface", "0.0.0.0")
         self.assertIn(
             "temperature listening on udp:0.0.0.0:1314",
             [formatEvent(event) for event in events],
@@ -172,7 +180,8 @@ class MakeServiceTests(SynchronousTestCase):
         """A port in use exits with status 1 after one critical log line."""
         message = TEMPERATURE.failedStart(self, "--port", "1314")
         self.assertTrue(
-            message.startswith("temperature: cannot listen on udp:1314: "), message
+            message.startswith(f"temperature: cannot listen on {DEFAULT_UDP}: "),
+            message,
         )
 
 

@@ -48,8 +48,8 @@ class Options(ListenOptions):
     synopsis = "[--port N | --listen DESCRIPTION ...] [options]"
     longdesc = (
         "Multi-user chat server with rooms, for nc or telnet: lines of UTF-8 "
-        "text, /help lists the commands. Default: TCP port 12345 on all IPv4 "
-        "interfaces."
+        "text, /help lists the commands. Default: TCP port 12345 on :: (IPv6 "
+        "and IPv4)."
     )
     defaultPort = 12345
 
@@ -185,9 +185,13 @@ def makeService(
         idleTimeout=options["idle-timeout"],
         maxConnections=options["max-connections"],
     )
-    listeners = streamListeners("chat", options["listen"], factory, reactor)
+    listeners = streamListeners(
+        "chat", options["listen"], factory, reactor, options["backlog"]
+    )
     # First, so that MultiService, which stops its children last to first,
     # says goodbye once no listener can accept anyone new.
     return serviceWith(
-        [ShutdownService(factory.connections), *listeners], notify=notify
+        [ShutdownService(factory.connections), *listeners],
+        notify=notify,
+        connections=options["max-connections"],
     )

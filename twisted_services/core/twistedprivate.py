@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from twisted.internet import endpoints
 from twisted.internet.interfaces import IOpenSSLContextFactory
+from twisted.logger import globalLogPublisher
 from twisted.python import usage
+from twisted.python.logfile import BaseLogFile
 from twisted.python.systemd import ListenFDs
 
 
@@ -44,3 +46,35 @@ def getoptSpecification(options: usage.Options) -> tuple[list[str], str]:
     C{getopt}: what a parser needs to know which options take a value.
     """
     return options.longOpt, options.shortOpt
+
+
+def unixPathOf(endpoint: endpoints.UNIXServerEndpoint) -> str:
+    """
+    The path a C{unix:} server endpoint will bind, to check its directory
+    before Twisted's lock file fails there with a confusing errno.
+    """
+    return endpoint._address
+
+
+def splitDescription(description: str) -> tuple[list[str], dict[str, str]]:
+    """
+    The positional arguments (the endpoint type first) and the C{key=value}
+    arguments of an endpoint description, split as C{serverFromString}
+    splits them, escapes and all.
+    """
+    args, kwargs = endpoints._parse(description)
+    return args, kwargs
+
+
+def openLogFiles() -> list[BaseLogFile]:
+    """
+    The log files the global log publisher's observers write to: twistd's
+    C{--logfile}, which twistd opens as a L{BaseLogFile} and hands to a
+    C{FileLogObserver} it keeps to itself, so that SIGHUP can reopen it.
+    """
+    files = []
+    for observer in globalLogPublisher._observers:
+        outFile = getattr(observer, "_outFile", None)
+        if isinstance(outFile, BaseLogFile):
+            files.append(outFile)
+    return files

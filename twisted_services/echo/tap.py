@@ -31,7 +31,7 @@ class Options(ListenOptions):
     synopsis = "[--port N | --listen DESCRIPTION ...] [options]"
     longdesc = (
         "Echo server (RFC 862): every byte a client sends comes back unchanged. "
-        "Default: TCP port 8888 on all IPv4 interfaces."
+        "Default: TCP port 8888 on :: (IPv6 and IPv4)."
     )
     defaultPort = 8888
 
@@ -73,7 +73,9 @@ def makeService(
         idleTimeout=options["idle-timeout"],
         maxConnections=options["max-connections"],
     )
-    listeners = streamListeners("echo", options["listen"], factory, reactor)
+    listeners = streamListeners(
+        "echo", options["listen"], factory, reactor, options["backlog"]
+    )
     if options["udp-port"] is not None:
         guard = ReflectionGuard(
             "echo", reactor, options["udp-rate"], options["udp-burst"]
@@ -90,5 +92,7 @@ def makeService(
     # First, so that MultiService, which stops its children last to first,
     # drains the connections once no listener can accept anyone new.
     return serviceWith(
-        [ShutdownService(factory.connections), *listeners], notify=notify
+        [ShutdownService(factory.connections), *listeners],
+        notify=notify,
+        connections=options["max-connections"],
     )

@@ -38,7 +38,7 @@ class Options(ListenOptions):
     longdesc = (
         "Minimal, fast HTTP/1.1 responder: GET / answers with a message, "
         "GET /health with counters as JSON, GET /request with the request's "
-        "own line and headers. Default: TCP port 8080 on all IPv4 interfaces."
+        "own line and headers. Default: TCP port 8080 on :: (IPv6 and IPv4)."
     )
     defaultPort = 8080
 
@@ -108,7 +108,13 @@ def makeService(
         accessLog=not options["no-access-log"],
         shutdownTimeout=options["shutdown-timeout"],
     )
-    listeners = streamListeners("http", options["listen"], factory, reactor)
+    listeners = streamListeners(
+        "http", options["listen"], factory, reactor, options["backlog"]
+    )
     # First, so that MultiService, which stops its children last to first,
     # drains the connections once no listener can accept anyone new.
-    return serviceWith([ShutdownService(factory), *listeners], notify=notify)
+    return serviceWith(
+        [ShutdownService(factory), *listeners],
+        notify=notify,
+        connections=options["max-connections"],
+    )

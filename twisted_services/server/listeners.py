@@ -2,24 +2,31 @@
 The services that listen: one L{Listener} per endpoint description or UDP
 port, each logging the address it actually bound (so C{--port 0} is usable
 by tests and scripts), and L{serviceWith}, which puts a plugin's services
-together under one parent with systemd's readiness notifier last.
+together under one parent with the process-level ones after them (SIGHUP
+handling, and systemd's readiness notifier last).
 
 A listener that cannot be parsed or bound ends the process with a one-line
-error and exit status 1 instead of a traceback.
+error and exit status 1 instead of a traceback, in daemon mode too (see
+L{StartupFailed}).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import os
+from collections.abc import Callable, Sequence
 
 from twisted.application.service import (
     IService,
-    IServiceCollection,
     MultiService,
     Service,
 )
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import (
+    TCP6ServerEndpoint,
+    UNIXServerEndpoint,
+    serverFromString,
+)
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
@@ -31,8 +38,54 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twisted_services.core.addresses import describeAddress
+from twisted_services.core.twistedprivate import splitDescription, unixPathOf
+from twisted_services.server.dualstack import (
+    WILDCARD,
+    DualStackServerEndpoint,
+    hostHasIPv6,
+    listenDualStackUDP,
+)
+from twisted_services.server.hangup import HangupService
+from twisted_services.server.limits import reserveDescriptors
+from twisted_services.server.options import DEFAULT_BACKLOG
 from twisted_services.server.tls import prepareTLS
+from twisted_services.server.tree import rootOf, walk
+from twisted_services.systemd.journal import errorLine
 from twisted_services.systemd.notify import SystemdNotifier
+from twisted_services.systemd.sockets import missingSocket
+
+
+class StartupFailed(SystemExit, Exception):
+    """
+    A listener could not bind at start-up: the process ends with status 1.
+
+    A L{SystemExit}, so that C{twistd -n} ends without a traceback (the
+    reason is already logged), and an L{Exception} too, because daemon-mode
+    twistd catches only C{Exception} around start-up: that is how the
+    failure reaches its status pipe (the launching command then prints it
+    and exits 1) and the pidfile is removed. A bare C{SystemExit} leaves the
+    launching command waiting forever on a pipe it holds open itself.
+    """
+
+    # twistd sends "ClassName: message", cut at 100 bytes, down the status
+    # pipe: our module path in front would crowd the message out.
+    __module__ = "builtins"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = 1
+
+
+def failureReason(failure: Failure) -> str:
+    """
+    Why a listen failed, short: the socket error alone for a port in use
+    (C{Address already in use}), not Twisted's C{Couldn't listen on any:N:
+    [Errno 98] ...}, so that it fits twistd's 100-byte status pipe.
+    """
+    error = failure.value
+    if isinstance(error, CannotListenError) and isinstance(error.socketError, OSError):
+        return error.socketError.strerror or str(error.socketError)
+    return failure.getErrorMessage() or failure.type.__name__
 
 
 class Listener(Service):
@@ -71,8 +124,7 @@ class Listener(Service):
         # can end startup here with a one-line message instead of a traceback.
         listening = maybeDeferred(self._listen).addCallbacks(self._bound, failed)
         if failedNow:
-            self._logCannotListen(failedNow[0])
-            raise SystemExit(1)
+            raise StartupFailed(self._logCannotListen(failedNow[0]))
         self._listening = listening
 
     def startService(self) -> None:
@@ -102,15 +154,20 @@ class Listener(Service):
         self._logCannotListen(failure)
         self._reactor.stop()
 
-    def _logCannotListen(self, failure: Failure) -> None:
+    def _logCannotListen(self, failure: Failure) -> str:
+        """Log one critical line saying why listening failed, and return it."""
+        line = (
+            f"{self.serviceName}: cannot listen on {self.description}: "
+            f"{failureReason(failure)}"
+        )
         # Not a "message" field: Twisted's legacy-log bridge overwrites that
         # key in the shared event, blanking the line for later observers.
-        self._log.critical(
-            "{service}: cannot listen on {description}: {error}",
-            service=self.serviceName,
-            description=self.description,
-            error=failure.getErrorMessage() or failure.type.__name__,
-        )
+        self._log.critical("{line}", line=line)
+        return line
+
+
+# Endpoint types whose descriptions take backlog=.
+_BACKLOG_TYPES = {"tcp", "tcp6", "ssl", "unix"}
 
 
 def streamListeners(
@@ -118,9 +175,14 @@ def streamListeners(
     descriptions: Sequence[str],
     factory: IProtocolFactory,
     reactor: IReactorCore,
+    backlog: int = DEFAULT_BACKLOG,
 ) -> list[IService]:
     """
     One L{Listener} per endpoint description, all serving C{factory}.
+
+    @param backlog: the listen backlog of every listener whose description
+        does not give its own C{backlog=} (the kernel caps it at
+        C{net.core.somaxconn}).
 
     @raise SystemExit: with a one-line message, for a description that Twisted
         cannot parse, or a TLS one whose key and certificate cannot be read,
@@ -129,38 +191,95 @@ def streamListeners(
     listeners: list[IService] = []
     for description in descriptions:
         try:
-            endpoint = serverFromString(reactor, description)
-            prepareTLS(endpoint)
+            listen = _listenCallable(description, factory, reactor, backlog)
         except Exception as error:
             # Endpoint parsers raise anything from ValueError to SSL errors.
-            raise SystemExit(
+            raise startupExit(
                 f"{serviceName}: bad listen description {description!r}: "
-                f"{error or type(error).__name__}"
+                f"{_parseError(description, error)}"
             ) from None
-        listeners.append(
-            Listener(
-                serviceName,
-                description,
-                lambda e=endpoint: e.listen(factory),
-                reactor,
-            )
-        )
+        listeners.append(Listener(serviceName, description, listen, reactor))
     return listeners
 
 
-def serviceWith(children: Sequence[IService], notify: bool = True) -> MultiService:
+def _listenCallable(
+    description: str,
+    factory: IProtocolFactory,
+    reactor: IReactorCore,
+    backlog: int,
+) -> Callable[[], Deferred[IListeningPort]]:
+    """What a L{Listener} calls to listen on C{description}."""
+    args, kwargs = splitDescription(description)
+    kind = args[0] if args else ""
+    if kind in _BACKLOG_TYPES and "backlog" not in kwargs:
+        # Appended to the description, so Twisted parses it as it would one
+        # the user gave; messages still quote the user's description.
+        endpoint = serverFromString(reactor, f"{description}:backlog={backlog}")
+    else:
+        endpoint = serverFromString(reactor, description)
+    prepareTLS(endpoint)
+    if isinstance(endpoint, TCP6ServerEndpoint) and kwargs.get("interface") == WILDCARD:
+        # IPv4 clients too, even where IPv6 sockets are IPv6-only by default.
+        dualStack = DualStackServerEndpoint(
+            reactor,
+            int(kwargs.get("port", args[1])),
+            int(kwargs.get("backlog", backlog)),
+        )
+        return lambda: dualStack.listen(factory)
+    if isinstance(endpoint, UNIXServerEndpoint):
+        path = unixPathOf(endpoint)
+
+        def listenUNIX() -> Deferred[IListeningPort]:
+            directory = os.path.dirname(path)
+            if directory and not os.path.isdir(directory):
+                # Twisted's lock file would fail first, with ENOENT naming
+                # the lock file and a pid: say what is really missing.
+                raise FileNotFoundError(f"directory {directory} does not exist")
+            return endpoint.listen(factory)
+
+        return listenUNIX
+    return lambda: endpoint.listen(factory)
+
+
+def startupExit(message: str) -> SystemExit:
+    """
+    The exit for a start-up error found while the service is built, before
+    any log observer runs: C{message} goes to standard error, as an error
+    (C{<3>}) for journald under systemd, and the status is 1.
+    """
+    return SystemExit(errorLine(message))
+
+
+def _parseError(description: str, error: Exception) -> str:
+    """What is wrong with C{description}, given what its parser raised."""
+    # The systemd: parser looks its name= up in the passed sockets, and says
+    # only KeyError('name') when it is not there.
+    if isinstance(error, KeyError) and description.startswith("systemd:"):
+        return missingSocket(str(error.args[0]))
+    return str(error) or type(error).__name__
+
+
+def serviceWith(
+    children: Sequence[IService], notify: bool = True, connections: int = 0
+) -> MultiService:
     """
     A L{MultiService} that starts and stops C{children} together.
 
-    @param notify: also add a L{SystemdNotifier} as the last child, so that
-        under systemd C{READY=1} is sent once every child has started (and
-        C{STOPPING=1} before any stops). A service nested in another one
-        that has its notifier passes C{False}: one notifier per process.
+    @param notify: the process-level services too, once per process: a
+        L{HangupService} (SIGHUP reopens log files) and, last, a
+        L{SystemdNotifier}, so that under systemd C{READY=1} is sent once
+        every child has started (and C{STOPPING=1} before any stops); and
+        the descriptor limit is raised for C{connections}. A service nested
+        in another one that has them passes C{False}.
+    @param connections: how many connections the process may hold at once
+        (the sum of its C{--max-connections}).
     """
     parent = MultiService()
     for child in children:
         child.setServiceParent(parent)
     if notify:
+        reserveDescriptors(connections)
+        HangupService().setServiceParent(parent)
         SystemdNotifier(describe=describeListeners).setServiceParent(parent)
     return parent
 
@@ -173,25 +292,30 @@ def datagramListener(
     reactor: IReactorUDP,
 ) -> Listener:
     """
-    A L{Listener} for UDP C{port} on C{interface} (C{""}: all IPv4
-    addresses; C{"::"}: IPv6 too). UDP has no endpoint descriptions, so this
-    is the datagram counterpart of L{streamListeners}.
+    A L{Listener} for UDP C{port} on C{interface}: C{""} for the default,
+    which is C{"::"} when the host has IPv6, all IPv4 addresses otherwise;
+    C{"::"} serves IPv4 senders too (IPv4-mapped), C{"0.0.0.0"} IPv4 only.
+    UDP has no endpoint descriptions, so this is the datagram counterpart of
+    L{streamListeners}.
     """
+    if not interface and hostHasIPv6():
+        interface = WILDCARD
+    if interface == WILDCARD:
+
+        def listen() -> IListeningPort:
+            return listenDualStackUDP(reactor, port, protocol)
+
+    else:
+
+        def listen() -> IListeningPort:
+            return reactor.listenUDP(port, protocol, interface=interface)
+
     return Listener(
         serviceName,
         f"udp:{port}" + (f":interface={interface}" if interface else ""),
-        lambda: reactor.listenUDP(port, protocol, interface=interface),
+        listen,
         reactor,
     )
-
-
-def _walk(service: IService) -> Iterator[IService]:
-    """C{service} and every service below it, depth first, in order."""
-    yield service
-    collection = IServiceCollection(service, None)
-    if collection is not None:
-        for child in collection:
-            yield from _walk(child)
 
 
 def describeListeners(service: IService) -> str:
@@ -199,12 +323,9 @@ def describeListeners(service: IService) -> str:
     One line naming every bound listener in the whole tree C{service} belongs
     to, e.g. C{"echo on tcp:0.0.0.0:8888, chat on tcp:0.0.0.0:12345"}.
     """
-    root = service
-    while root.parent is not None:
-        root = root.parent
     listening = [
         f"{child.serviceName} on {describeAddress(child.port.getHost())}"
-        for child in _walk(root)
+        for child in walk(rootOf(service))
         if isinstance(child, Listener) and child.port is not None
     ]
     return "serving " + ", ".join(listening) if listening else "running"

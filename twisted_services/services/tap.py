@@ -232,4 +232,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         )
         child.setName(part.name)
         children.append(child)
-    return serviceWith(children)
+    connections = sum(
+        parsed.get("max-connections", 0) for parsed in options["services"].values()
+    )
+    return serviceWith(children, connections=connections)

@@ -64,6 +64,18 @@ def formatJournalEvent(event: LogEvent) -> str | None:
     return "".join(f"{prefix}{line}\n" for line in text.splitlines())
 
 
+def errorLine(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """
+    C{text} as a start-up error for standard error: with journald's C{<3>}
+    prefix under systemd (C{JOURNAL_STREAM} set), so that an exit message
+    printed before any log observer runs still counts as an error there.
+    """
+    if environ is None:
+        environ = os.environ
+    prefix = f"<{PRIORITIES[LogLevel.error]}>" if environ.get("JOURNAL_STREAM") else ""
+    return prefix + text
+
+
 def journalLogObserver(outFile: IO[Any]) -> ILogObserver:
     """A log observer writing L{formatJournalEvent} lines to C{outFile}."""
     # FileLogObserver flushes after every event.

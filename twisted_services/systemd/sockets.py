@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 
 from twisted.internet.fdesc import setNonBlocking
 from twisted.internet.interfaces import IListeningPort, IReactorSocket
@@ -50,6 +51,18 @@ def describeInherited(listenFDs: ListenFDs) -> str:
         f"index {index}: {names[fd]}" if fd in names else f"index {index}"
         for index, fd in enumerate(descriptors)
     )
+
+
+def missingSocket(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """
+    Why a C{systemd:name=NAME} description has no socket: the name was not
+    among those systemd passed, which C{LISTEN_FDNAMES} lists.
+    """
+    if environ is None:
+        environ = os.environ
+    names = environ.get("LISTEN_FDNAMES")
+    passed = f"LISTEN_FDNAMES={names}" if names is not None else "LISTEN_FDNAMES unset"
+    return f"no socket named {name!r} was passed by systemd; {passed}"
 
 
 def descriptorFor(spec: str, listenFDs: ListenFDs | None = None) -> int:

@@ -12,7 +12,12 @@ from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorSocket, IReactorUDP
 from twisted.python import usage
 
-from twisted_services.server.listeners import Listener, datagramListener, serviceWith
+from twisted_services.server.listeners import (
+    Listener,
+    datagramListener,
+    serviceWith,
+    startupExit,
+)
 from twisted_services.server.options import portNumber, positiveFloat, positiveInt
 from twisted_services.server.udpguard import ReflectionGuard
 from twisted_services.systemd.sockets import NoSuchSocket, adoptDatagram, descriptorFor
@@ -28,7 +33,7 @@ class Options(usage.Options):
         "back 212 F, 37 C or -273.15 C. Safe against reflection: replies are "
         "at most 48 bytes, and oversize datagrams, reserved source ports and "
         "sources over their rate limit go unanswered. Default: UDP port 1314 "
-        "on all IPv4 interfaces."
+        "on :: (IPv6 and IPv4)."
     )
 
     optParameters = [
@@ -37,7 +42,8 @@ class Options(usage.Options):
             "interface",
             "i",
             None,
-            "Address to listen on (default: all IPv4 interfaces; :: serves IPv6 too)",
+            "Address to listen on (default: ::, IPv6 and IPv4 on one socket, or "
+            "all IPv4 interfaces on a host without IPv6; 0.0.0.0: IPv4 only)",
         ],
         [
             "rate",
@@ -108,7 +114,7 @@ def makeService(
         try:
             fd = descriptorFor(spec)
         except NoSuchSocket as error:
-            raise SystemExit(
+            raise startupExit(
                 f"temperature: bad --systemd-socket {spec!r}: {error}"
             ) from None
         listener = Listener(
