@@ -2,7 +2,7 @@
 UDP temperature benchmark, run by hand or by C{bench/run_all.py}:
 
     .venv/bin/python bench/temperature_bench.py [--rounds 5] [--duration 3]
-        [--sockets 8] [--window 8] [--quick] [--json PATH]
+        [--sockets 16] [--window 8] [--quick] [--json PATH]
 
 Each contender serves on CPU 0 (C{taskset -c 0}); the load generator runs in
 this process on CPU 1, on uvloop: C{--sockets} connected UDP sockets, each
@@ -14,6 +14,9 @@ that window that never got a reply. The contenders:
 
   - C{ours}: C{twistd -n temperature}, C{--rate}/C{--burst} raised so that
     its per-source limit never drops a request;
+  - C{twisted}: a bare Twisted C{DatagramProtocol} on the same reactor
+    calling the same conversion with no guard and no checks
+    (C{bench/baselines/temperature_twisted.py}): what the guard costs;
   - C{asyncio}: a plain asyncio C{DatagramProtocol} calling the same
     L{twisted_services.temperature.conversion.convertDatagram}, so only the I/O stack
     differs (C{bench/baselines/temperature_asyncio.py});
@@ -21,9 +24,13 @@ that window that never got a reply. The contenders:
     conversion. Not a contender: it shows how far the load generator goes,
     so that it is not what limits the others.
 
-Rounds interleave the contenders; the table gives medians. Everything is
-bounded: every phase has a deadline, a watchdog ends the run, and servers
-are killed on the way out (and die with this process). Loopback only.
+Rounds interleave the contenders; the table gives medians, our ratio to
+each contender with the lowest and highest per-round ratio, and the same
+for replies per second of server CPU time, which a busy machine disturbs
+less than the rates (the table warns when a server used under L{BUSY} of
+its core). Everything is bounded: every phase has a deadline, a watchdog
+ends the run, and servers are killed on the way out (and die with this
+process). Loopback only.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ from harness import (
     writeWorkloads,
 )
 
+BUSY = 0.9  # a server using less of its core than this was not the bottleneck
 STALL = 0.1  # seconds without a reply before a socket's requests count as lost
 DRAIN = 0.3  # seconds to wait for replies in flight after the window
 WARMUP = 0.5
@@ -106,7 +114,8 @@ def contenders() -> list[Contender]:
 
 def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="UDP request/response: twistd temperature against asyncio."
+        description="UDP request/response: twistd temperature against a bare "
+        "Twisted converter and asyncio."
     )
     parser.add_argument("--rounds", type=int, default=5, help="rounds (5)")
     parser.add_argument(
@@ -284,6 +293,64 @@ def measure(
         return result
 
 
+def perCPU(run: dict[str, float]) -> float:
+    """Replies per second of the server's CPU time: what one reply costs it."""
+    return run["repliesPerSecond"] / run["serverCPU"] if run["serverCPU"] else 0.0
+
+
+def roundRatios(ours: list[float], theirs: list[float]) -> str:
+    """The lowest and highest of the per-round ratios: the spread of the noise."""
+    found = [mine / other for mine, other in zip(ours, theirs, strict=True) if other]
+    return f"{min(found):.2f}-{max(found):.2f}" if found else "-"
+
+
+def summary(
+    runs: dict[str, list[dict[str, float]]], everyone: list[Contender], rounds: int
+) -> str:
+    """
+    The table of medians, with ours over each contender: the ratio of the
+    medians and, in brackets, the lowest and highest per-round ratio; the
+    same for replies per second of server CPU, which a busy machine (a
+    server below L{BUSY} of its core) disturbs less than the rates.
+    """
+    rates = {
+        name: [run["repliesPerSecond"] for run in found] for name, found in runs.items()
+    }
+    costs = {name: [perCPU(run) for run in found] for name, found in runs.items()}
+    ours, oursPerCPU = median(rates[OURS]), median(costs[OURS])
+    lines = [
+        f"temperature: medians of {rounds} interleaved rounds",
+        f"  {'contender':<8} {'replies/s':>10} {'loss %':>7} {'server':>7} "
+        f"{'load':>5}  {'ours/this (rounds)':>19}  {'per CPU-s':>9}  "
+        f"{'ours/this (rounds)':>19}",
+    ]
+    busy = []
+    for contender in everyone:
+        name = contender.name
+        rate, cost = median(rates[name]), median(costs[name])
+        server = median(run["serverCPU"] for run in runs[name])
+        if name != CEILING and server < BUSY:
+            busy.append(name)
+        lines.append(
+            f"  {name:<8} {rate:>10,.0f} "
+            f"{median(run['lossPercent'] for run in runs[name]):>7.2f} "
+            f"{server:>7.0%} "
+            f"{median(run['loadCPU'] for run in runs[name]):>5.0%}  "
+            f"{ours / rate if rate else float('nan'):>6.2f}x "
+            f"({roundRatios(rates[OURS], rates[name]):>9})  "
+            f"{cost:>9,.0f}  "
+            f"{oursPerCPU / cost if cost else float('nan'):>6.2f}x "
+            f"({roundRatios(costs[OURS], costs[name]):>9})"
+        )
+    if busy:
+        lines.append(
+            f"  WARNING: {', '.join(busy)} used less than {BUSY:.0%} of the "
+            "server's core (median): the machine was busy and the servers were "
+            "not what limited the rates. Run again when it is quiet."
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parseArguments(argv)
     plan = cpuPlan()
@@ -320,21 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     def medianFor(name: str, key: str) -> float:
         return median(run[key] for run in runs[name])
 
-    print(f"\ntemperature: medians of {options.rounds} interleaved rounds")
-    print(
-        f"  {'contender':<8} {'replies/s':>10} {'loss %':>7} {'server':>7} "
-        f"{'load':>5}  {'ours/this':>9}"
-    )
-    ours = medianFor(OURS, "repliesPerSecond")
-    for contender in everyone:
-        rate = medianFor(contender.name, "repliesPerSecond")
-        print(
-            f"  {contender.name:<8} {rate:>10,.0f} "
-            f"{medianFor(contender.name, 'lossPercent'):>7.2f} "
-            f"{medianFor(contender.name, 'serverCPU'):>7.0%} "
-            f"{medianFor(contender.name, 'loadCPU'):>5.0%}  "
-            f"{ours / rate if rate else float('nan'):>8.2f}x"
-        )
+    print(f"\n{summary(runs, everyone, options.rounds)}")
     for contender in everyone:
         print(f"  {contender.name:<8} {contender.description}")
 
@@ -346,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
                 "name": f"{label}: replies",
                 "metric": "replies/s",
                 "higherIsBetter": True,
-                "ours": ours,
+                "ours": medianFor(OURS, "repliesPerSecond"),
                 "baselines": {
                     name: medianFor(name, "repliesPerSecond") for name in baselines
                 },
