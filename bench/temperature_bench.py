@@ -3,6 +3,7 @@ UDP temperature benchmark, run by hand or by C{bench/run_all.py}:
 
     .venv/bin/python bench/temperature_bench.py [--rounds 5] [--duration 3]
         [--sockets 16] [--window 8] [--quick] [--json PATH]
+    .venv/bin/python bench/temperature_bench.py --micro
 
 Each contender serves on CPU 0 (C{taskset -c 0}); the load generator runs in
 this process on CPU 1, on uvloop: C{--sockets} connected UDP sockets, each
@@ -31,6 +32,10 @@ less than the rates (the table warns when a server used under L{BUSY} of
 its core). Everything is bounded: every phase has a deadline, a watchdog
 ends the run, and servers are killed on the way out (and die with this
 process). Loopback only.
+
+C{--micro} measures instead, with no network, the CPU time per datagram of
+the bare converter's protocol and of ours (see L{microCost}): what the
+guard adds, in a figure a busy machine hardly moves.
 """
 
 from __future__ import annotations
@@ -38,8 +43,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -129,6 +136,11 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="short run: 2 rounds of 2 s"
     )
     parser.add_argument("--json", type=Path, help="write the workloads here")
+    parser.add_argument(
+        "--micro",
+        action="store_true",
+        help="instead: CPU time per datagram in this process, no network",
+    )
     options = parser.parse_args(argv)
     if options.quick:
         options.rounds, options.duration = 2, 2.0
@@ -351,8 +363,80 @@ def summary(
     return "\n".join(lines)
 
 
+class DropTransport:
+    """A UDP transport that sends nothing, so that only the protocol is timed."""
+
+    def write(self, data: bytes, addr: tuple[str, int]) -> None:
+        pass
+
+
+def microCost(sources: int, count: int = 30000, repeats: int = 15) -> dict[str, float]:
+    """
+    CPU microseconds per datagram of C{datagramReceived}, in this process on
+    L{DropTransport}: the bare Twisted converter's against ours (checks,
+    reflection guard and rate limit, on the real reactor's clock), requests
+    from C{sources} addresses in turn. Host strings are new objects in every
+    run, as C{recvfrom} makes them. Repeats interleave the two; each figure
+    is the least disturbed (minimum) run, so a busy machine hardly moves it.
+    """
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    from twisted.internet import reactor
+
+    from twisted_services.server.udpguard import ReflectionGuard
+    from twisted_services.temperature.protocol import TemperatureProtocol
+
+    spec = spec_from_file_location("baseline", BASELINES / "temperature_twisted.py")
+    assert spec is not None and spec.loader is not None
+    baseline = module_from_spec(spec)
+    spec.loader.exec_module(baseline)
+    bare = baseline.Converter()
+    guard = ReflectionGuard("temperature", reactor, 1e9, 10**9, maxSources=10000)
+    ours = TemperatureProtocol(guard)
+    for protocol in (bare, ours):
+        protocol.transport = DropTransport()
+    guard.ownPort = 1314
+
+    def timed(receive: Callable[[bytes, tuple[str, int]], None]) -> float:
+        datagrams = [
+            (
+                REQUESTS[n % len(REQUESTS)],
+                (f"127.0.{n % sources // 256}.{n % sources % 256}", 40000 + n % 16),
+            )
+            for n in range(count)
+        ]
+        started = time.thread_time()
+        for data, address in datagrams:
+            receive(data, address)
+        return (time.thread_time() - started) / count * 1e6
+
+    best = {"bare": math.inf, "ours": math.inf}
+    for _ in range(repeats):
+        best["bare"] = min(best["bare"], timed(bare.datagramReceived))
+        best["ours"] = min(best["ours"], timed(ours.datagramReceived))
+    if guard.dropped:
+        raise RuntimeError(f"the guard dropped {guard.dropped} datagrams")
+    return best
+
+
+def micro() -> int:
+    """Print L{microCost} for one source (as the network bench) and 1,000."""
+    cpuPlan().pinSelf()
+    print("temperature: CPU per datagram in this process, no network (min of 15)")
+    for sources in (1, 1000):
+        cost = microCost(sources)
+        print(
+            f"  {sources:>5,} source(s): bare {cost['bare']:.2f} us, ours "
+            f"{cost['ours']:.2f} us (+{cost['ours'] - cost['bare']:.2f} us); "
+            f"as rates, ours/bare {cost['bare'] / cost['ours']:.2f}x"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parseArguments(argv)
+    if options.micro:
+        return micro()
     plan = cpuPlan()
     plan.pinSelf()
     everyone = contenders()
