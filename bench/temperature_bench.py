@@ -2,7 +2,8 @@
 UDP temperature benchmark, run by hand or by C{bench/run_all.py}:
 
     .venv/bin/python bench/temperature_bench.py [--rounds 5] [--duration 3]
-        [--sockets 8] [--window 8] [--quick] [--json PATH]
+        [--sockets 16] [--window 8] [--quick] [--json PATH]
+    .venv/bin/python bench/temperature_bench.py --micro
 
 Each contender serves on CPU 0 (C{taskset -c 0}); the load generator runs in
 this process on CPU 1, on uvloop: C{--sockets} connected UDP sockets, each
@@ -14,6 +15,9 @@ that window that never got a reply. The contenders:
 
   - C{ours}: C{twistd -n temperature}, C{--rate}/C{--burst} raised so that
     its per-source limit never drops a request;
+  - C{twisted}: a bare Twisted C{DatagramProtocol} on the same reactor
+    calling the same conversion with no guard and no checks
+    (C{bench/baselines/temperature_twisted.py}): what the guard costs;
   - C{asyncio}: a plain asyncio C{DatagramProtocol} calling the same
     L{twisted_services.temperature.conversion.convertDatagram}, so only the I/O stack
     differs (C{bench/baselines/temperature_asyncio.py});
@@ -21,9 +25,17 @@ that window that never got a reply. The contenders:
     conversion. Not a contender: it shows how far the load generator goes,
     so that it is not what limits the others.
 
-Rounds interleave the contenders; the table gives medians. Everything is
-bounded: every phase has a deadline, a watchdog ends the run, and servers
-are killed on the way out (and die with this process). Loopback only.
+Rounds interleave the contenders; the table gives medians, our ratio to
+each contender with the lowest and highest per-round ratio, and the same
+for replies per second of server CPU time, which a busy machine disturbs
+less than the rates (the table warns when a server used under L{BUSY} of
+its core). Everything is bounded: every phase has a deadline, a watchdog
+ends the run, and servers are killed on the way out (and die with this
+process). Loopback only.
+
+C{--micro} measures instead, with no network, the CPU time per datagram of
+the bare converter's protocol and of ours (see L{microCost}): what the
+guard adds, in a figure a busy machine hardly moves.
 """
 
 from __future__ import annotations
@@ -31,8 +43,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -58,6 +72,7 @@ from harness import (
     writeWorkloads,
 )
 
+BUSY = 0.9  # a server using less of its core than this was not the bottleneck
 STALL = 0.1  # seconds without a reply before a socket's requests count as lost
 DRAIN = 0.3  # seconds to wait for replies in flight after the window
 WARMUP = 0.5
@@ -106,7 +121,8 @@ def contenders() -> list[Contender]:
 
 def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="UDP request/response: twistd temperature against asyncio."
+        description="UDP request/response: twistd temperature against a bare "
+        "Twisted converter and asyncio."
     )
     parser.add_argument("--rounds", type=int, default=5, help="rounds (5)")
     parser.add_argument(
@@ -120,6 +136,11 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="short run: 2 rounds of 2 s"
     )
     parser.add_argument("--json", type=Path, help="write the workloads here")
+    parser.add_argument(
+        "--micro",
+        action="store_true",
+        help="instead: CPU time per datagram in this process, no network",
+    )
     options = parser.parse_args(argv)
     if options.quick:
         options.rounds, options.duration = 2, 2.0
@@ -284,8 +305,138 @@ def measure(
         return result
 
 
+def perCPU(run: dict[str, float]) -> float:
+    """Replies per second of the server's CPU time: what one reply costs it."""
+    return run["repliesPerSecond"] / run["serverCPU"] if run["serverCPU"] else 0.0
+
+
+def roundRatios(ours: list[float], theirs: list[float]) -> str:
+    """The lowest and highest of the per-round ratios: the spread of the noise."""
+    found = [mine / other for mine, other in zip(ours, theirs, strict=True) if other]
+    return f"{min(found):.2f}-{max(found):.2f}" if found else "-"
+
+
+def summary(
+    runs: dict[str, list[dict[str, float]]], everyone: list[Contender], rounds: int
+) -> str:
+    """
+    The table of medians, with ours over each contender: the ratio of the
+    medians and, in brackets, the lowest and highest per-round ratio; the
+    same for replies per second of server CPU, which a busy machine (a
+    server below L{BUSY} of its core) disturbs less than the rates.
+    """
+    rates = {
+        name: [run["repliesPerSecond"] for run in found] for name, found in runs.items()
+    }
+    costs = {name: [perCPU(run) for run in found] for name, found in runs.items()}
+    ours, oursPerCPU = median(rates[OURS]), median(costs[OURS])
+    lines = [
+        f"temperature: medians of {rounds} interleaved rounds",
+        f"  {'contender':<8} {'replies/s':>10} {'loss %':>7} {'server':>7} "
+        f"{'load':>5}  {'ours/this (rounds)':>19}  {'per CPU-s':>9}  "
+        f"{'ours/this (rounds)':>19}",
+    ]
+    busy = []
+    for contender in everyone:
+        name = contender.name
+        rate, cost = median(rates[name]), median(costs[name])
+        server = median(run["serverCPU"] for run in runs[name])
+        if name != CEILING and server < BUSY:
+            busy.append(name)
+        lines.append(
+            f"  {name:<8} {rate:>10,.0f} "
+            f"{median(run['lossPercent'] for run in runs[name]):>7.2f} "
+            f"{server:>7.0%} "
+            f"{median(run['loadCPU'] for run in runs[name]):>5.0%}  "
+            f"{ours / rate if rate else float('nan'):>6.2f}x "
+            f"({roundRatios(rates[OURS], rates[name]):>9})  "
+            f"{cost:>9,.0f}  "
+            f"{oursPerCPU / cost if cost else float('nan'):>6.2f}x "
+            f"({roundRatios(costs[OURS], costs[name]):>9})"
+        )
+    if busy:
+        lines.append(
+            f"  WARNING: {', '.join(busy)} used less than {BUSY:.0%} of the "
+            "server's core (median): the machine was busy and the servers were "
+            "not what limited the rates. Run again when it is quiet."
+        )
+    return "\n".join(lines)
+
+
+class DropTransport:
+    """A UDP transport that sends nothing, so that only the protocol is timed."""
+
+    def write(self, data: bytes, addr: tuple[str, int]) -> None:
+        pass
+
+
+def microCost(sources: int, count: int = 30000, repeats: int = 15) -> dict[str, float]:
+    """
+    CPU microseconds per datagram of C{datagramReceived}, in this process on
+    L{DropTransport}: the bare Twisted converter's against ours (checks,
+    reflection guard and rate limit, on the real reactor's clock), requests
+    from C{sources} addresses in turn. Host strings are new objects in every
+    run, as C{recvfrom} makes them. Repeats interleave the two; each figure
+    is the least disturbed (minimum) run, so a busy machine hardly moves it.
+    """
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    from twisted.internet import reactor
+
+    from twisted_services.server.udpguard import ReflectionGuard
+    from twisted_services.temperature.protocol import TemperatureProtocol
+
+    spec = spec_from_file_location("baseline", BASELINES / "temperature_twisted.py")
+    assert spec is not None and spec.loader is not None
+    baseline = module_from_spec(spec)
+    spec.loader.exec_module(baseline)
+    bare = baseline.Converter()
+    guard = ReflectionGuard("temperature", reactor, 1e9, 10**9, maxSources=10000)
+    ours = TemperatureProtocol(guard)
+    for protocol in (bare, ours):
+        protocol.transport = DropTransport()
+    guard.ownPort = 1314
+
+    def timed(receive: Callable[[bytes, tuple[str, int]], None]) -> float:
+        datagrams = [
+            (
+                REQUESTS[n % len(REQUESTS)],
+                (f"127.0.{n % sources // 256}.{n % sources % 256}", 40000 + n % 16),
+            )
+            for n in range(count)
+        ]
+        started = time.thread_time()
+        for data, address in datagrams:
+            receive(data, address)
+        return (time.thread_time() - started) / count * 1e6
+
+    best = {"bare": math.inf, "ours": math.inf}
+    for _ in range(repeats):
+        best["bare"] = min(best["bare"], timed(bare.datagramReceived))
+        best["ours"] = min(best["ours"], timed(ours.datagramReceived))
+    if guard.dropped:
+        raise RuntimeError(f"the guard dropped {guard.dropped} datagrams")
+    return best
+
+
+def micro() -> int:
+    """Print L{microCost} for one source (as the network bench) and 1,000."""
+    cpuPlan().pinSelf()
+    print("temperature: CPU per datagram in this process, no network (min of 15)")
+    for sources in (1, 1000):
+        cost = microCost(sources)
+        print(
+            f"  {sources:>5,} source(s): bare {cost['bare']:.2f} us, ours "
+            f"{cost['ours']:.2f} us (+{cost['ours'] - cost['bare']:.2f} us); "
+            f"as rates, ours/bare {cost['bare'] / cost['ours']:.2f}x"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parseArguments(argv)
+    if options.micro:
+        return micro()
     plan = cpuPlan()
     plan.pinSelf()
     everyone = contenders()
@@ -320,21 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     def medianFor(name: str, key: str) -> float:
         return median(run[key] for run in runs[name])
 
-    print(f"\ntemperature: medians of {options.rounds} interleaved rounds")
-    print(
-        f"  {'contender':<8} {'replies/s':>10} {'loss %':>7} {'server':>7} "
-        f"{'load':>5}  {'ours/this':>9}"
-    )
-    ours = medianFor(OURS, "repliesPerSecond")
-    for contender in everyone:
-        rate = medianFor(contender.name, "repliesPerSecond")
-        print(
-            f"  {contender.name:<8} {rate:>10,.0f} "
-            f"{medianFor(contender.name, 'lossPercent'):>7.2f} "
-            f"{medianFor(contender.name, 'serverCPU'):>7.0%} "
-            f"{medianFor(contender.name, 'loadCPU'):>5.0%}  "
-            f"{ours / rate if rate else float('nan'):>8.2f}x"
-        )
+    print(f"\n{summary(runs, everyone, options.rounds)}")
     for contender in everyone:
         print(f"  {contender.name:<8} {contender.description}")
 
@@ -346,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                 "name": f"{label}: replies",
                 "metric": "replies/s",
                 "higherIsBetter": True,
-                "ours": ours,
+                "ours": medianFor(OURS, "repliesPerSecond"),
                 "baselines": {
                     name: medianFor(name, "repliesPerSecond") for name in baselines
                 },

@@ -147,7 +147,69 @@ class SourceRateLimiterTests(SynchronousTestCase):
         self.assertFalse(limiter.allow("a"))
         self.assertTrue(limiter.allow("b"))
 
+    def test_burstThenRefused(self) -> None:
+        """
+        A source gets exactly C{burst} replies at once (the legal burst is
+        never cut short) and the one after is refused.
+        """
+        limiter = SourceRateLimiter(rate=20, burst=40, clock=Clock())
+        self.assertEqual(sum(limiter.allow("a") for _ in range(40)), 40)
+        self.assertFalse(limiter.allow("a"))
+
+    def test_steadyRateAllowed(self) -> None:
+        """
+        A source sending at exactly C{rate}, after spending its burst, is
+        always answered; a little faster, and it is refused.
+        """
+        clock = Clock()
+        limiter = SourceRateLimiter(rate=4, burst=2, clock=clock)
+        self.assertEqual(sum(limiter.allow("a") for _ in range(2)), 2)
+        allowed = []
+        for _ in range(40):
+            clock.advance(0.25)
+            allowed.append(limiter.allow("a"))
+        self.assertEqual(allowed, [True] * 40)
+        clock.advance(0.2)
+        self.assertFalse(limiter.allow("a"))
+
+    def test_clockSetBackRefillsNothing(self) -> None:
+        """
+        A wall clock set backwards gives no tokens, and the refill restarts
+        from the earlier time, as L{TokenBucket} does.
+        """
+        clock = Clock()
+        clock.advance(100)
+        limiter = SourceRateLimiter(rate=1, burst=1, clock=clock)
+        self.assertTrue(limiter.allow("a"))
+        clock.advance(-50)
+        self.assertFalse(limiter.allow("a"))
+        clock.advance(1)
+        self.assertTrue(limiter.allow("a"))
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        rate=strategies.floats(0.1, 100),
+        burst=strategies.integers(1, 50),
+        steps=strategies.lists(strategies.floats(-1, 5), max_size=100),
+    )
+    def test_sameAnswersAsTokenBucket(
+        self, rate: float, burst: int, steps: list[float]
+    ) -> None:
+        """
+        For one source the limiter, whose bucket arithmetic is inlined for
+        speed, answers every attempt as a L{TokenBucket} does, clock set
+        backwards included.
+        """
+        clock = Clock()
+        limiter = SourceRateLimiter(rate, burst, clock, maxSources=10)
+        bucket = TokenBucket(rate, burst, now=0)
+        for step in steps:
+            clock.advance(step)
+            for _ in range(3):
+                self.assertEqual(limiter.allow("a"), bucket.take(clock.seconds()))
+
     def test_badParameters(self) -> None:
-        """Bad rate or burst values are refused when the limiter is made."""
+        """Bad rate, burst or table size values are refused when it is made."""
         self.assertRaises(ValueError, SourceRateLimiter, 0, 1, Clock())
         self.assertRaises(ValueError, SourceRateLimiter, 1, 0, Clock())
+        self.assertRaises(ValueError, SourceRateLimiter, 1, 1, Clock(), 0)

@@ -92,6 +92,18 @@ class TemperatureProtocolTests(SynchronousTestCase):
         self.assertEqual(transport.written, [])
         self.assertEqual(guard.dropped, 2)
 
+    def test_onlyRepliesDropped(self) -> None:
+        """
+        Only a datagram starting with all of C{ERROR}, or holding C{=}, is
+        taken for a reply: a shorter or later C{ERROR} is an ordinary bad request.
+        """
+        protocol, transport, guard, _ = temperatureProtocol()
+        for request in (b"ERRO", b" ERROR", b"error", b"1 ERROR"):
+            protocol.datagramReceived(request, CLIENT)
+        protocol.datagramReceived(b"1=", CLIENT)
+        self.assertEqual(len(transport.written), 4)
+        self.assertEqual(guard.dropped, 1)
+
     def test_reservedSourcePortsDropped(self) -> None:
         """Datagrams from ports below 1024 go unanswered; 1024 is answered."""
         protocol, transport, guard, _ = temperatureProtocol()

