@@ -978,7 +978,7 @@ class ClosingTests(SynchronousTestCase):
         user.send(request("/"))
         self.assertEqual(user.received(), b"")
         transport.clientCloses()
-        self.assertEqual(factory.limit.open, 0)
+        self.assertEqual(len(factory.connections), 0)
 
     def test_resumesReadingToDrain(self) -> None:
         """A connection paused for backpressure reads again while it closes."""
@@ -1070,7 +1070,7 @@ class ConnectionLimitTests(SynchronousTestCase):
         self.assertEqual(response.headers["connection"], "close")
         self.assertEqual(response.headers["date"], DATE)
         self.assertFalse(transport.connected)
-        self.assertEqual(factory.limit.open, 2)
+        self.assertEqual(len(factory.connections), 2)
 
     def test_closingFreesSlot(self) -> None:
         """A closed connection lets the next one in."""
@@ -1277,7 +1277,7 @@ class RobustnessTests(SynchronousTestCase):
                 clock.advance(1)
             clock.pump([10] * 10)
         self.assertEqual([e for e in events if "log_failure" in e], [])
-        self.assertEqual(factory.limit.open, 0)
+        self.assertEqual(len(factory.connections), 0)
 
     def test_callbackBugLogged(self) -> None:
         """A bug in handling a request is logged and closes the connection."""
@@ -1307,12 +1307,12 @@ class FactoryTests(SynchronousTestCase):
 
 
 class ShutdownTests(SynchronousTestCase):
-    """L{HTTPFactory.shutdown} lets every connection finish, then fires."""
+    """Draining L{HTTPFactory.connections} lets every connection finish, then fires."""
 
     def test_noConnections(self) -> None:
         """With no connection open the L{Deferred} fires at once."""
         factory, clock = httpFactory()
-        self.successResultOf(factory.shutdown())
+        self.successResultOf(factory.connections.drain())
         self.assertEqual(clock.getDelayedCalls(), [])
 
     def test_idleClosed(self) -> None:
@@ -1324,7 +1324,7 @@ class ShutdownTests(SynchronousTestCase):
         transport = HalfClosingTransport()
         user = Client(factory, transport)
         user.send(request())
-        done = factory.shutdown()
+        done = factory.connections.drain()
         self.assertEqual(user.response().body, b"Hello World")
         self.assertFalse(transport.writeClosed)
         self.assertFalse(user.connected)
@@ -1338,7 +1338,7 @@ class ShutdownTests(SynchronousTestCase):
         factory, _ = httpFactory()
         user = Client(factory)
         user.send(b"GET / HTTP/1.1\r\nHost: exa")
-        done = factory.shutdown()
+        done = factory.connections.drain()
         self.assertNoResult(done)
         self.assertTrue(user.connected)
         user.send(b"mple.com\r\n\r\n" + request())
@@ -1356,7 +1356,7 @@ class ShutdownTests(SynchronousTestCase):
         factory, _ = httpFactory()
         user = Client(factory)
         user.send(request(headers=[("Host", "h"), ("Content-Length", "4")]) + b"ab")
-        done = factory.shutdown()
+        done = factory.connections.drain()
         user.send(b"cd")
         self.assertEqual(user.response().headers["connection"], "close")
         self.assertFalse(user.connected)
@@ -1372,7 +1372,7 @@ class ShutdownTests(SynchronousTestCase):
         stuck = Client(factory)
         stuck.send(b"GET / HTTP/1.1\r\n")
         with capturedLogs() as events:
-            done = factory.shutdown()
+            done = factory.connections.drain()
             self.assertFalse(idle.connected)
             clock.advance(1.9)
             self.assertNoResult(done)
@@ -1394,7 +1394,7 @@ class ShutdownTests(SynchronousTestCase):
         """By default the grace period is L{SHUTDOWN_TIMEOUT} seconds."""
         factory, clock = httpFactory()
         Client(factory).send(b"GET / HTTP/1.1\r\n")
-        done = factory.shutdown()
+        done = factory.connections.drain()
         clock.advance(SHUTDOWN_TIMEOUT - 0.001)
         self.assertNoResult(done)
         clock.advance(0.001)
@@ -1403,5 +1403,5 @@ class ShutdownTests(SynchronousTestCase):
     def test_refusesNewConnections(self) -> None:
         """Once shutting down, the factory builds no protocol."""
         factory, _ = httpFactory()
-        factory.shutdown()
+        factory.connections.drain()
         self.assertIsNone(factory.buildProtocol(peerAddress()))

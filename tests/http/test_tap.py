@@ -15,9 +15,9 @@ from tests.support.tap import Tap, pluginMaker
 from twisted_services.http import tap as http
 from twisted_services.http.protocol import HTTPFactory
 from twisted_services.http.tap import Options, makeService
+from twisted_services.server.connections import ShutdownService
 from twisted_services.server.hangup import HangupService
 from twisted_services.server.listeners import Listener
-from twisted_services.server.shutdown import ShutdownService
 from twisted_services.systemd.notify import SystemdNotifier
 from twisted_services.testing import connect
 
@@ -150,7 +150,7 @@ class MakeServiceTests(SynchronousTestCase):
                 factory.maxHeaderSize,
                 factory.headerTimeout,
                 factory.idleTimeout,
-                factory.limit.maximum,
+                factory.connections.limit.maximum,
                 factory.accessLog,
                 factory.shutdownTimeout,
             ],

@@ -22,9 +22,10 @@ that pipelines requests without reading the responses stops being read (the
 protocol is its transport's streaming producer). After an error response the
 connection closes and nothing more it sends is parsed.
 
-Stopping is graceful (L{HTTPFactory.shutdown}): idle connections close once
-what was written is sent, a request under way is answered with
-C{Connection: close}, and what is left after C{shutdownTimeout} is aborted.
+Stopping is graceful (the factory's L{ConnectionTracker} drains every
+L{HTTPProtocol}): idle connections close once what was written is sent, a
+request under way is answered with C{Connection: close}, and what is left
+after C{shutdownTimeout} is aborted.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from httptools import (
     parse_url,
 )
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IDelayedCall,
     IHalfCloseableProtocol,
@@ -48,7 +48,7 @@ from twisted.internet.interfaces import (
     IPushProducer,
     IReactorTime,
 )
-from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -76,7 +76,7 @@ from twisted_services.http.responses import (
     ResponseTable,
     escapeLogField,
 )
-from twisted_services.server.connections import ConnectionLimit
+from twisted_services.server.connections import ConnectionTracker, TrackingFactory
 
 CLOSE_GRACE = 3.0
 """
@@ -201,8 +201,7 @@ class HTTPProtocol(Protocol):
 
     def connectionMade(self) -> None:
         factory = self.factory
-        factory.limit.opened()
-        factory.connected(self)
+        factory.connections.opened(self)
         self._clock = factory.clock
         self._responses = factory.responses
         self._maxBody = factory.maxBody
@@ -433,7 +432,7 @@ class HTTPProtocol(Protocol):
                 {
                     "status": "ok",
                     "uptime": round(self._clock.seconds() - factory.started, 3),
-                    "connections": factory.limit.open,
+                    "connections": len(factory.connections),
                     "requests": factory.requests,
                 }
             ).encode("ascii")
@@ -519,6 +518,10 @@ class HTTPProtocol(Protocol):
         elif self._state == _IN_BODY:
             # The head was complete: its answer was to keep the connection.
             self._connection = CLOSE
+
+    def abort(self) -> None:
+        """The server's shutdown grace period is over: close at once."""
+        self.transport.abortConnection()
 
     def _close(self, halfClose: bool = True) -> None:
         """
@@ -634,9 +637,7 @@ class HTTPProtocol(Protocol):
         if timer is not None and timer.active():
             timer.cancel()
         self._timer = None
-        factory = self.factory
-        factory.limit.closed()
-        factory.disconnected(self)
+        self.factory.connections.closed(self)
 
 
 class ServiceUnavailable(Protocol):
@@ -653,7 +654,7 @@ class ServiceUnavailable(Protocol):
 
 
 @implementer(IProtocolNegotiationFactory)
-class HTTPFactory(Factory):
+class HTTPFactory(TrackingFactory):
     """
     The http service: its limits, its counters, its prebuilt responses and
     its clock, shared by every L{HTTPProtocol}.
@@ -666,16 +667,16 @@ class HTTPFactory(Factory):
     @ivar idleTimeout: seconds without data before a connection is closed
         (between requests) or answered with 408 (within one); 0 for never.
     @ivar accessLog: whether each request is logged.
-    @ivar shutdownTimeout: seconds L{shutdown} waits before aborting the
-        connections left.
-    @ivar shuttingDown: set by L{shutdown}: new connections are refused.
+    @ivar shutdownTimeout: seconds a drain of L{connections} waits before
+        aborting the connections left.
+    @ivar connections: the open connections, up to C{maxConnections}; its
+        C{drain} stops the service gracefully.
     @ivar requests: requests answered so far, errors included.
     @ivar started: when the factory was made, for the uptime.
     """
 
     protocol = HTTPProtocol
     noisy = False
-    _log = Logger()
 
     def __init__(
         self,
@@ -704,84 +705,17 @@ class HTTPFactory(Factory):
         self.headerTimeout = headerTimeout
         self.idleTimeout = idleTimeout
         self.accessLog = accessLog
-        self.limit = ConnectionLimit(maxConnections, clock, "http")
+        self.shutdownTimeout = shutdownTimeout
+        self.connections = ConnectionTracker(
+            "http", clock, maxConnections, drainTimeout=shutdownTimeout
+        )
         self.requests = 0
         self.started = clock.seconds()
-        self.shutdownTimeout = shutdownTimeout
-        self.shuttingDown = False
-        self._protocols: set[HTTPProtocol] = set()
-        self._drained: list[Deferred[None]] = []
-        self._abortTimer: IDelayedCall | None = None
 
-    def buildProtocol(
-        self, addr: IPv4Address | IPv6Address
-    ) -> HTTPProtocol | ServiceUnavailable | None:
-        if self.shuttingDown:
-            # None makes the listening port close the accepted socket.
-            return None
-        if not self.limit.admits():
-            return ServiceUnavailable(self.responses, self.clock)
-        protocol = super().buildProtocol(addr)
-        assert isinstance(protocol, HTTPProtocol)
-        return protocol
+    def protocolWhenFull(self) -> ServiceUnavailable:
+        """A connection past C{maxConnections} is told 503, then closed."""
+        return ServiceUnavailable(self.responses, self.clock)
 
     def acceptableProtocols(self) -> list[bytes]:
         """The ALPN protocols a TLS listener offers for this factory."""
         return [b"http/1.1"]
-
-    def connected(self, protocol: HTTPProtocol) -> None:
-        """Note a connection, for L{shutdown}."""
-        self._protocols.add(protocol)
-
-    def disconnected(self, protocol: HTTPProtocol) -> None:
-        """Note a connection gone; the last one out completes a L{shutdown}."""
-        self._protocols.discard(protocol)
-        if self._drained:
-            self._checkDrained()
-
-    def shutdown(self) -> Deferred[None]:
-        """
-        Refuse new connections and finish every open one: idle ones close
-        once what was written is sent, one with a request under way closes
-        after answering it, and any left after C{shutdownTimeout} seconds is
-        aborted (Twisted's own shutdown would drop them with their responses
-        unsent).
-
-        @return: a L{Deferred} that fires once every connection is gone.
-        """
-        self.shuttingDown = True
-        self._log.info(
-            "http: shutting down, finishing {count} connection(s)",
-            count=len(self._protocols),
-        )
-        drained: Deferred[None] = Deferred()
-        self._drained.append(drained)
-        for protocol in list(self._protocols):
-            protocol.drain()
-        if self._protocols and self._abortTimer is None:
-            self._abortTimer = self.clock.callLater(
-                self.shutdownTimeout, self._abortLeft
-            )
-        self._checkDrained()
-        return drained
-
-    def _abortLeft(self) -> None:
-        """The shutdown grace period is over: abort what is still open."""
-        self._abortTimer = None
-        self._log.info(
-            "http: {count} connection(s) not finished within {timeout} seconds, "
-            "aborting",
-            count=len(self._protocols),
-            timeout=self.shutdownTimeout,
-        )
-        for protocol in list(self._protocols):
-            protocol.transport.abortConnection()
-
-    def _checkDrained(self) -> None:
-        if not self._protocols and self._drained:
-            timer, self._abortTimer = self._abortTimer, None
-            if timer is not None and timer.active():
-                timer.cancel()
-            drained, self._drained = self._drained, []
-            for each in drained:
-                each.callback(None)

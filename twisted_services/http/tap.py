@@ -8,6 +8,7 @@ from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTCP
 
 from twisted_services.http.protocol import SHUTDOWN_TIMEOUT, HTTPFactory
+from twisted_services.server.connections import ShutdownService
 from twisted_services.server.listeners import serviceWith, streamListeners
 from twisted_services.server.options import (
     ListenOptions,
@@ -17,7 +18,6 @@ from twisted_services.server.options import (
     positiveFloat,
     positiveInt,
 )
-from twisted_services.server.shutdown import ShutdownService
 
 
 def byteCount(value: str) -> int:
@@ -114,7 +114,7 @@ def makeService(
     # First, so that MultiService, which stops its children last to first,
     # drains the connections once no listener can accept anyone new.
     return serviceWith(
-        [ShutdownService(factory), *listeners],
+        [ShutdownService(factory.connections), *listeners],
         notify=notify,
         connections=options["max-connections"],
     )
