@@ -31,14 +31,8 @@ from twisted_services.http.protocol import (
     HTTPFactory,
     HTTPProtocol,
     ServiceUnavailable,
-    routeOf,
 )
-from twisted_services.http.responses import (
-    HEALTH,
-    HELLO,
-    NOT_FOUND,
-    REQUEST_ECHO,
-)
+from twisted_services.http.request import Request
 from twisted_services.testing import connect, peerAddress
 
 START = 784111777.0
@@ -244,22 +238,6 @@ class RouteTests(SynchronousTestCase):
             echo.body, b"GET http://example.com/request?x HTTP/1.1\nHost: example.com\n"
         )
         self.assertEqual(hello.body, b"Hello World")
-
-    def test_routeOf(self) -> None:
-        """L{routeOf} maps request targets to kinds of response."""
-        for target, kind in [
-            (b"/", HELLO),
-            (b"/health", HEALTH),
-            (b"/request?a", REQUEST_ECHO),
-            (b"/health/", NOT_FOUND),
-            (b"/Health", NOT_FOUND),
-            (b"//", NOT_FOUND),
-            (b"*", NOT_FOUND),
-            (b"example.com:443", NOT_FOUND),
-            (b"https://example.com/health", HEALTH),
-            (b"", NOT_FOUND),
-        ]:
-            self.assertEqual(routeOf(target), kind, target)
 
     def test_health(self) -> None:
         """C{GET /health}: JSON with status, uptime, open connections, requests."""
@@ -884,6 +862,17 @@ class TimeoutTests(SynchronousTestCase):
             self.assertEqual(user.response().status, 200)
         self.assertTrue(user.connected)
 
+    def test_completeHeadNoLongerTimed(self) -> None:
+        """Once a head spread over reads is complete, its deadline is gone."""
+        user, clock = client(headerTimeout=10, idleTimeout=60)
+        user.send(b"GET / HTTP/1.1\r\n")
+        clock.advance(1)
+        user.send(b"\r\n")
+        self.assertEqual(user.response().status, 200)
+        clock.advance(30)
+        self.assertTrue(user.connected)
+        self.assertEqual(user.received(), b"")
+
     def test_headStartedInEarlierRead(self) -> None:
         """A head that began after a complete request in one read is timed too."""
         user, clock = client(headerTimeout=10)
@@ -1283,10 +1272,10 @@ class RobustnessTests(SynchronousTestCase):
         """A bug in handling a request is logged and closes the connection."""
         user, _ = client()
 
-        def broken(kind: int) -> bytes:
+        def broken(request: Request) -> bytes:
             raise ZeroDivisionError()
 
-        user.protocol._dynamicBody = broken  # type: ignore[method-assign]
+        user.protocol._builtBody = broken  # type: ignore[method-assign]
         user.send(request("/health"))
         self.assertFalse(user.connected)
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
@@ -1389,6 +1378,16 @@ class ShutdownTests(SynchronousTestCase):
                 "http: 1 connection(s) not finished within 2.0 seconds, aborting",
             ],
         )
+
+    def test_abort(self) -> None:
+        """L{HTTPProtocol.abort} drops the connection at once, request or not."""
+        factory, _ = httpFactory()
+        user = Client(factory)
+        user.send(b"GET / HTTP/1.1\r\n")
+        user.protocol.abort()
+        self.assertFalse(user.connected)
+        self.assertEqual(user.received(), b"")
+        self.assertEqual(len(factory.connections), 0)
 
     def test_defaultTimeout(self) -> None:
         """By default the grace period is L{SHUTDOWN_TIMEOUT} seconds."""

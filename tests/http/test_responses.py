@@ -9,24 +9,19 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_services import __version__
 from twisted_services.http.responses import (
-    BAD_REQUEST,
-    CLOSE,
-    HEADERS_TOO_LARGE,
-    HELLO,
+    BUILT,
     JSON,
-    KEEP_ALIVE,
-    METHOD_NOT_ALLOWED,
-    NO_BODY,
-    NOT_FOUND,
-    PAYLOAD_TOO_LARGE,
-    PERSISTENT,
-    REQUEST_TIMEOUT,
-    SERVICE_UNAVAILABLE,
+    Connection,
+    Kind,
     ResponseTable,
     escapeLogField,
     httpDate,
     logTimestamp,
 )
+
+PERSISTENT = Connection.PERSISTENT
+KEEP_ALIVE = Connection.KEEP_ALIVE
+CLOSE = Connection.CLOSE
 
 RFC_EXAMPLE = 784111777.0
 """Sun, 06 Nov 1994 08:49:37 GMT: RFC 9110's example date, as epoch seconds."""
@@ -63,7 +58,7 @@ class ResponseTableTests(SynchronousTestCase):
     def test_hello(self) -> None:
         """The hello-world response, byte for byte."""
         self.assertEqual(
-            table().fixed[HELLO + PERSISTENT],
+            table().fixed[(Kind.HELLO, False, PERSISTENT)],
             b"HTTP/1.1 200 OK\r\n"
             b"Server: twisted-services/" + __version__.encode() + b"\r\n"
             b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
@@ -76,19 +71,19 @@ class ResponseTableTests(SynchronousTestCase):
 
     def test_variants(self) -> None:
         """
-        C{NO_BODY} drops the body but keeps C{Content-Length}; the connection
-        variants add no header, C{keep-alive} or C{close}.
+        The C{HEAD} variant drops the body but keeps C{Content-Length}; the
+        connection variants add no header, C{keep-alive} or C{close}.
         """
         fixed = table(b"hi").fixed
-        full = fixed[HELLO + PERSISTENT]
-        self.assertEqual(fixed[HELLO + NO_BODY + PERSISTENT], full[:-2])
-        self.assertIn(b"Content-Length: 2\r\n", fixed[HELLO + NO_BODY + PERSISTENT])
+        full = fixed[(Kind.HELLO, False, PERSISTENT)]
+        self.assertEqual(fixed[(Kind.HELLO, True, PERSISTENT)], full[:-2])
+        self.assertIn(b"Content-Length: 2\r\n", fixed[(Kind.HELLO, True, PERSISTENT)])
         self.assertEqual(
-            fixed[HELLO + KEEP_ALIVE],
+            fixed[(Kind.HELLO, False, KEEP_ALIVE)],
             full.replace(b"\r\n\r\n", b"\r\nConnection: keep-alive\r\n\r\n"),
         )
         self.assertEqual(
-            fixed[HELLO + NO_BODY + CLOSE],
+            fixed[(Kind.HELLO, True, CLOSE)],
             full[:-2].replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"),
         )
         self.assertNotIn(b"Connection", full)
@@ -97,19 +92,27 @@ class ResponseTableTests(SynchronousTestCase):
         """Each error kind has its status, a short text body, and C{close} if asked."""
         fixed = table().fixed
         for kind, statusLine, body in [
-            (NOT_FOUND, b"404 Not Found", b"Not Found\n"),
-            (METHOD_NOT_ALLOWED, b"405 Method Not Allowed", b"Method Not Allowed\n"),
-            (BAD_REQUEST, b"400 Bad Request", b"Bad Request\n"),
-            (PAYLOAD_TOO_LARGE, b"413 Payload Too Large", b"Payload Too Large\n"),
+            (Kind.NOT_FOUND, b"404 Not Found", b"Not Found\n"),
             (
-                HEADERS_TOO_LARGE,
+                Kind.METHOD_NOT_ALLOWED,
+                b"405 Method Not Allowed",
+                b"Method Not Allowed\n",
+            ),
+            (Kind.BAD_REQUEST, b"400 Bad Request", b"Bad Request\n"),
+            (Kind.PAYLOAD_TOO_LARGE, b"413 Payload Too Large", b"Payload Too Large\n"),
+            (
+                Kind.HEADERS_TOO_LARGE,
                 b"431 Request Header Fields Too Large",
                 b"Request Header Fields Too Large\n",
             ),
-            (REQUEST_TIMEOUT, b"408 Request Timeout", b"Request Timeout\n"),
-            (SERVICE_UNAVAILABLE, b"503 Service Unavailable", b"Service Unavailable\n"),
+            (Kind.REQUEST_TIMEOUT, b"408 Request Timeout", b"Request Timeout\n"),
+            (
+                Kind.SERVICE_UNAVAILABLE,
+                b"503 Service Unavailable",
+                b"Service Unavailable\n",
+            ),
         ]:
-            response = fixed[kind + CLOSE]
+            response = fixed[(kind, False, CLOSE)]
             self.assertTrue(response.startswith(b"HTTP/1.1 " + statusLine + b"\r\n"))
             self.assertTrue(response.endswith(b"\r\n\r\n" + body))
             self.assertIn(b"Content-Length: %d\r\n" % len(body), response)
@@ -117,14 +120,33 @@ class ResponseTableTests(SynchronousTestCase):
             self.assertIn(b"X-Content-Type-Options: nosniff\r\n", response)
             self.assertIn(b"Connection: close\r\n", response)
             self.assertEqual(
-                b"Allow: GET, HEAD\r\n" in response, kind == METHOD_NOT_ALLOWED
+                b"Allow: GET, HEAD\r\n" in response, kind is Kind.METHOD_NOT_ALLOWED
             )
+
+    def test_everyKeyPrebuilt(self) -> None:
+        """
+        Every kind but those built per request has a response for each
+        C{HEAD} flag and C{Connection} variant; the built ones have none.
+        """
+        fixed = table().fixed
+        self.assertEqual(
+            set(fixed),
+            {
+                (kind, headOnly, connection)
+                for kind in Kind
+                if kind not in BUILT
+                for headOnly in (False, True)
+                for connection in Connection
+            },
+        )
+        self.assertEqual(set(BUILT), {Kind.HEALTH, Kind.REQUEST_ECHO})
 
     def test_bodyLengths(self) -> None:
         """C{bodyLengths} is what each response sends of its body."""
         responses = table()
-        for index, response in enumerate(responses.fixed):
-            length = responses.bodyLengths[index]
+        self.assertEqual(set(responses.bodyLengths), set(responses.fixed))
+        for key, response in responses.fixed.items():
+            length = responses.bodyLengths[key]
             self.assertEqual(len(response.split(b"\r\n\r\n", 1)[1]), length)
 
     def test_refreshedOncePerSecond(self) -> None:
@@ -133,14 +155,20 @@ class ResponseTableTests(SynchronousTestCase):
         first = responses.current(RFC_EXAMPLE + 0.5)
         self.assertIs(responses.current(RFC_EXAMPLE + 0.99), first)
         later = responses.current(RFC_EXAMPLE + 1)
-        self.assertIn(b"Date: Sun, 06 Nov 1994 08:49:38 GMT\r\n", later[HELLO])
+        self.assertIn(
+            b"Date: Sun, 06 Nov 1994 08:49:38 GMT\r\n",
+            later[(Kind.HELLO, False, PERSISTENT)],
+        )
         self.assertEqual(responses.logTime, "06/Nov/1994:08:49:38 +0000")
 
     def test_clockBackwards(self) -> None:
         """A clock set back re-dates too, instead of serving a future date."""
         responses = table()
         earlier = responses.current(RFC_EXAMPLE - 60)
-        self.assertIn(b"Date: Sun, 06 Nov 1994 08:48:37 GMT\r\n", earlier[HELLO])
+        self.assertIn(
+            b"Date: Sun, 06 Nov 1994 08:48:37 GMT\r\n",
+            earlier[(Kind.HELLO, False, PERSISTENT)],
+        )
 
     def test_build(self) -> None:
         """A built response has the current date and the common headers."""
@@ -158,7 +186,7 @@ class ResponseTableTests(SynchronousTestCase):
             b"\r\n"
             b"{}",
         )
-        self.assertEqual(responses.build(JSON, b"{}", KEEP_ALIVE, NO_BODY), built[:-2])
+        self.assertEqual(responses.build(JSON, b"{}", KEEP_ALIVE, True), built[:-2])
 
 
 class EscapeLogFieldTests(SynchronousTestCase):

@@ -4,10 +4,9 @@ The bytes the http service answers with, and its access log lines.
 Every fixed response (the hello-world route and each error) is built once, as
 the bytes before its C{Date} value and the bytes after it; once a second
 L{ResponseTable.refresh} splices the new date in and keeps the whole
-responses, so answering a request is a list index. A response is named by an
-index into L{ResponseTable.fixed}: its kind (L{HELLO}, L{NOT_FOUND}, ...),
-plus L{NO_BODY} for a C{HEAD} request, plus one of L{PERSISTENT},
-L{KEEP_ALIVE} or L{CLOSE} for the C{Connection} header.
+responses, so answering a request is one dict lookup. A response is named by a
+L{ResponseKey}: its L{Kind}, whether the request was C{HEAD} (headers only),
+and the L{Connection} header it carries.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from enum import IntEnum
 
 from twisted_services import __version__
 
@@ -27,31 +27,43 @@ ALLOWED = b"GET, HEAD"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 """The interim response to C{Expect: 100-continue} for a body we will read."""
 
-# The Connection header a response carries: none (HTTP/1.1 persists by
-# default), "keep-alive" (an HTTP/1.0 client asked for it) or "close".
-PERSISTENT = 0
-KEEP_ALIVE = 1
-CLOSE = 2
-NO_BODY = 3
-"""Added to an index for the response to C{HEAD}: the same headers, no body."""
 
-_SLOT = 6
-"""Indexes per kind: three C{Connection} variants, with and without body."""
+# IntEnum rather than Enum: a ResponseKey is hashed for every request, and an
+# IntEnum member hashes as its int, in C, where an Enum member's hash is a
+# Python call.
 
-# Kinds of fixed response, each the first of its _SLOT indexes.
-HELLO = 0
-NOT_FOUND = 1 * _SLOT
-METHOD_NOT_ALLOWED = 2 * _SLOT
-BAD_REQUEST = 3 * _SLOT
-PAYLOAD_TOO_LARGE = 4 * _SLOT
-HEADERS_TOO_LARGE = 5 * _SLOT
-REQUEST_TIMEOUT = 6 * _SLOT
-SERVICE_UNAVAILABLE = 7 * _SLOT
 
-# Kinds whose body is built for each request; negative, so that
-# "kind >= 0" tells a fixed response from these.
-HEALTH = -1
-REQUEST_ECHO = -2
+class Kind(IntEnum):
+    """What a request is answered with: its route's response, or an error."""
+
+    HELLO = 1
+    HEALTH = 2
+    REQUEST_ECHO = 3
+    NOT_FOUND = 4
+    METHOD_NOT_ALLOWED = 5
+    BAD_REQUEST = 6
+    PAYLOAD_TOO_LARGE = 7
+    HEADERS_TOO_LARGE = 8
+    REQUEST_TIMEOUT = 9
+    SERVICE_UNAVAILABLE = 10
+
+
+class Connection(IntEnum):
+    """
+    The C{Connection} header a response carries: none (HTTP/1.1 persists by
+    default), C{keep-alive} (an HTTP/1.0 client asked for it) or C{close}.
+    """
+
+    PERSISTENT = 1
+    KEEP_ALIVE = 2
+    CLOSE = 3
+
+
+ResponseKey = tuple[Kind, bool, Connection]
+"""
+A response: its kind, whether it answers C{HEAD} (the same headers, no body),
+and its C{Connection} header.
+"""
 
 REASONS = {
     200: b"OK",
@@ -65,36 +77,33 @@ REASONS = {
 }
 
 STATUS = {
-    HELLO: 200,
-    HEALTH: 200,
-    REQUEST_ECHO: 200,
-    NOT_FOUND: 404,
-    METHOD_NOT_ALLOWED: 405,
-    BAD_REQUEST: 400,
-    PAYLOAD_TOO_LARGE: 413,
-    HEADERS_TOO_LARGE: 431,
-    REQUEST_TIMEOUT: 408,
-    SERVICE_UNAVAILABLE: 503,
+    Kind.HELLO: 200,
+    Kind.HEALTH: 200,
+    Kind.REQUEST_ECHO: 200,
+    Kind.NOT_FOUND: 404,
+    Kind.METHOD_NOT_ALLOWED: 405,
+    Kind.BAD_REQUEST: 400,
+    Kind.PAYLOAD_TOO_LARGE: 413,
+    Kind.HEADERS_TOO_LARGE: 431,
+    Kind.REQUEST_TIMEOUT: 408,
+    Kind.SERVICE_UNAVAILABLE: 503,
 }
 """The status code of each kind of response."""
 
-SUCCESSES = frozenset({HELLO, HEALTH, REQUEST_ECHO})
+SUCCESSES = frozenset({Kind.HELLO, Kind.HEALTH, Kind.REQUEST_ECHO})
 """Kinds that answer a request for a known route with an allowed method."""
 
-_ERROR_KINDS = [
-    NOT_FOUND,
-    METHOD_NOT_ALLOWED,
-    BAD_REQUEST,
-    PAYLOAD_TOO_LARGE,
-    HEADERS_TOO_LARGE,
-    REQUEST_TIMEOUT,
-    SERVICE_UNAVAILABLE,
-]
+BUILT = {Kind.HEALTH: JSON, Kind.REQUEST_ECHO: TEXT}
+"""
+The kinds whose body changes from request to request, so that they are built
+for each (L{ResponseTable.build}), and their C{Content-Type}. Every other
+kind is in L{ResponseTable.fixed}.
+"""
 
 _CONNECTION_HEADERS = {
-    PERSISTENT: b"",
-    KEEP_ALIVE: b"Connection: keep-alive\r\n",
-    CLOSE: b"Connection: close\r\n",
+    Connection.PERSISTENT: b"",
+    Connection.KEEP_ALIVE: b"Connection: keep-alive\r\n",
+    Connection.CLOSE: b"Connection: close\r\n",
 }
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -139,15 +148,13 @@ def headerBlock(
     status: int,
     contentType: bytes,
     contentLength: int,
-    connection: int,
+    connection: Connection,
     date: bytes,
 ) -> bytes:
     """
     The status line and headers, through the blank line, of a response: every
     response has C{Server}, C{Date}, C{Content-Type}, C{Content-Length} and
     C{X-Content-Type-Options: nosniff}; a 405 also has C{Allow}.
-
-    @param connection: L{PERSISTENT}, L{KEEP_ALIVE} or L{CLOSE}.
     """
     return b"".join(
         [
@@ -176,10 +183,9 @@ class ResponseTable:
     L{validFrom} and L{validUntil} themselves and call L{refresh}, so this
     object reads no clock of its own.
 
-    @ivar fixed: the fixed responses, indexed by kind + L{NO_BODY} (or 0) +
-        connection.
+    @ivar fixed: every response but the L{BUILT} kinds, by L{ResponseKey}.
     @ivar bodyLengths: the body length of each fixed response (0 for those
-        to C{HEAD}), indexed like L{fixed}.
+        to C{HEAD}), by L{ResponseKey}.
     @ivar date: the current C{Date} header value.
     @ivar logTime: the current time in Common Log Format.
     @ivar validFrom: the second the above are for...
@@ -187,22 +193,21 @@ class ResponseTable:
     """
 
     def __init__(self, message: bytes) -> None:
-        bodies = {HELLO: message}
-        for kind in _ERROR_KINDS:
-            bodies[kind] = REASONS[STATUS[kind]] + b"\n"
-        self._parts: list[tuple[bytes, bytes]] = []
-        self.bodyLengths: list[int] = []
-        for kind in sorted(bodies):
-            body = bodies[kind]
-            for noBody in (0, NO_BODY):
-                for connection in (PERSISTENT, KEEP_ALIVE, CLOSE):
-                    head = headerBlock(
-                        STATUS[kind], TEXT, len(body), connection, _DATE_MARK
-                    )
-                    before, after = head.split(_DATE_MARK)
-                    self._parts.append((before, after + (b"" if noBody else body)))
-                    self.bodyLengths.append(0 if noBody else len(body))
-        self.fixed: list[bytes] = []
+        self._parts: dict[ResponseKey, tuple[bytes, bytes]] = {}
+        self.bodyLengths: dict[ResponseKey, int] = {}
+        for kind in Kind:
+            if kind in BUILT:
+                continue
+            status = STATUS[kind]
+            body = message if kind is Kind.HELLO else REASONS[status] + b"\n"
+            for connection in Connection:
+                head = headerBlock(status, TEXT, len(body), connection, _DATE_MARK)
+                before, after = head.split(_DATE_MARK)
+                for headOnly in (False, True):
+                    key = (kind, headOnly, connection)
+                    self._parts[key] = (before, after if headOnly else after + body)
+                    self.bodyLengths[key] = 0 if headOnly else len(body)
+        self.fixed: dict[ResponseKey, bytes] = {}
         self.date = b""
         self.logTime = ""
         self.validFrom = math.inf
@@ -215,9 +220,11 @@ class ResponseTable:
         self.validUntil = second + 1
         self.date = date = httpDate(second)
         self.logTime = logTimestamp(second)
-        self.fixed = [before + date + after for before, after in self._parts]
+        self.fixed = {
+            key: before + date + after for key, (before, after) in self._parts.items()
+        }
 
-    def current(self, now: float) -> list[bytes]:
+    def current(self, now: float) -> dict[ResponseKey, bytes]:
         """L{fixed}, refreshed first if C{now} is in another second."""
         if not self.validFrom <= now < self.validUntil:
             self.refresh(now)
@@ -227,15 +234,15 @@ class ResponseTable:
         self,
         contentType: bytes,
         body: bytes,
-        connection: int,
-        noBody: int = 0,
+        connection: Connection,
+        headOnly: bool = False,
     ) -> bytes:
         """
         A 200 response with C{body}, for the routes whose body changes from
-        request to request; without the body if C{noBody} (L{NO_BODY}).
+        request to request; without the body if C{headOnly}.
         """
         head = headerBlock(200, contentType, len(body), connection, self.date)
-        return head if noBody else head + body
+        return head if headOnly else head + body
 
 
 _UNSAFE = re.compile(rb'[^\x20-\x7e]|["\\]')
