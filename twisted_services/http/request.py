@@ -22,7 +22,7 @@ HEADER_OVERHEAD = 3
 _HELLO = Kind.HELLO
 _PERSISTENT = Connection.PERSISTENT
 
-# The lengths of the header names noteHeader looks at, so that a header none
+# The lengths of the header names _noteHeader looks at, so that a header none
 # of them can be (Host, above all) costs one set lookup.
 _NOTED_LENGTHS = frozenset(
     len(name)
