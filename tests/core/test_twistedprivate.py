@@ -21,6 +21,7 @@ from tests.support.tls import makeCA, writePEM
 from twisted_services.core.twistedprivate import (
     getoptSpecification,
     openLogFiles,
+    optionSynonyms,
     splitDescription,
     sslContextFactoryOf,
     systemdListenFDs,
@@ -107,3 +108,13 @@ class OpenLogFilesTests(SynchronousTestCase):
         globalLogPublisher.addObserver(observer)
         self.addCleanup(globalLogPublisher.removeObserver, observer)
         self.assertIn(logFile, openLogFiles())
+
+    def test_synonyms(self) -> None:
+        """Short and long names both map to the option's long name."""
+
+        class Options(usage.Options):
+            optParameters = [["server", "s", None, "Where."]]
+
+        synonyms = optionSynonyms(Options())
+        self.assertEqual(synonyms["s"], "server")
+        self.assertEqual(synonyms["server"], "server")

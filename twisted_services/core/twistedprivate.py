@@ -48,6 +48,14 @@ def getoptSpecification(options: usage.Options) -> tuple[list[str], str]:
     return options.longOpt, options.shortOpt
 
 
+def optionSynonyms(options: usage.Options) -> dict[str, str]:
+    """
+    Every name an L{usage.Options} accepts for an option (long, short, and
+    the flags' C{no-} forms), each mapped to the option's long name.
+    """
+    return options.synonyms
+
+
 def unixPathOf(endpoint: endpoints.UNIXServerEndpoint) -> str:
     """
     The path a C{unix:} server endpoint will bind, to check its directory

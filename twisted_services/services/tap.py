@@ -20,7 +20,7 @@ from twisted.application.service import IService, MultiService
 from twisted.python import usage
 
 from twisted_services.chat import tap as chat
-from twisted_services.core.twistedprivate import getoptSpecification
+from twisted_services.core.twistedprivate import getoptSpecification, optionSynonyms
 from twisted_services.echo import tap as echo
 from twisted_services.http import tap as http
 from twisted_services.server.listeners import serviceWith
@@ -205,7 +205,8 @@ def _givenOptions(options: usage.Options, words: list[str]) -> set[str]:
     """
     longOptions, shortOptions = getoptSpecification(options)
     found, _ = getopt.getopt(words, shortOptions, longOptions)
-    return {options.synonyms[name.lstrip("-")] for name, _ in found}
+    synonyms = optionSynonyms(options)
+    return {synonyms[name.lstrip("-")] for name, _ in found}
 
 
 def makeService(options: Options, reactor: Any = None) -> MultiService:
