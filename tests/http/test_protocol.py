@@ -58,10 +58,16 @@ def request(
     path: str = "/",
     method: str = "GET",
     version: str = "1.1",
-    headers: Sequence[tuple[str, str]] = (("Host", "example.com"),),
+    headers: Sequence[tuple[str, str]] = (),
     body: bytes = b"",
+    host: str | None = "example.com",
 ) -> bytes:
-    """The bytes of a request; give C{Content-Length} in C{headers} for a body."""
+    """
+    The bytes of a request, with a C{Host} header first unless C{host} is
+    L{None}; give C{Content-Length} in C{headers} for a body.
+    """
+    if host is not None:
+        headers = [("Host", host), *headers]
     head = f"{method} {path} HTTP/{version}\r\n" + "".join(
         f"{name}: {value}\r\n" for name, value in headers
     )
@@ -289,8 +295,12 @@ class RouteTests(SynchronousTestCase):
             request("/request", headers=[("B", "2")]),
         )
         first, second = user.responses()
-        self.assertEqual(first.body, b"GET /request HTTP/1.1\nA: 1\n")
-        self.assertEqual(second.body, b"GET /request HTTP/1.1\nB: 2\n")
+        self.assertEqual(
+            first.body, b"GET /request HTTP/1.1\nHost: example.com\nA: 1\n"
+        )
+        self.assertEqual(
+            second.body, b"GET /request HTTP/1.1\nHost: example.com\nB: 2\n"
+        )
 
     def test_head(self) -> None:
         """C{HEAD} of each route: the C{GET} response's status and headers, no body."""
@@ -495,9 +505,12 @@ class BodyLimitTests(SynchronousTestCase):
         self.assertTrue(data.startswith(b"HTTP/1.1 413 "))
         self.assertTrue(data.endswith(b"\r\n\r\n"))
 
-    def test_notFoundAndNotAllowedFirst(self) -> None:
-        """404 and 405 take precedence over 413; the connection still closes."""
-        for path, method, status in [("/missing", "GET", 404), ("/", "POST", 405)]:
+    def test_overLimitWhateverRoute(self) -> None:
+        """
+        A body over the limit gets 413 on an unknown path or with a method
+        not allowed too (the README's promise); the connection closes.
+        """
+        for path, method, status in [("/missing", "GET", 413), ("/", "POST", 413)]:
             for headers in [
                 [("Content-Length", "11")],
                 [("Transfer-Encoding", "chunked")],
@@ -547,10 +560,18 @@ class HeaderLimitTests(SynchronousTestCase):
         self.assertEqual(user.response().status, 200)
 
     def test_longURL(self) -> None:
-        """The request line counts: a long query string gets 431."""
+        """A request target over the limit gets 414 (RFC 9112 section 3)."""
         user, _ = client(maxHeaderSize=1024)
         user.send(request("/?" + "q" * 2000))
-        self.assertEqual(user.response().status, 431)
+        self.assertEqual(user.response().status, 414)
+        self.assertFalse(user.connected)
+
+    def test_longURLJustUnder(self) -> None:
+        """A target just under the limit, in a head at the limit, is answered."""
+        user, _ = client(maxHeaderSize=1024)
+        head = request("/?", host="x")
+        user.send(request("/?" + "q" * (1024 - len(head)), host="x"))
+        self.assertEqual(user.response().status, 200)
 
     def test_longURLInPieces(self) -> None:
         """A URL arriving over many reads is counted as it arrives."""
@@ -558,7 +579,7 @@ class HeaderLimitTests(SynchronousTestCase):
         user.send(b"GET /?")
         for _ in range(20):
             user.send(b"q" * 100)
-        self.assertEqual(user.response().status, 431)
+        self.assertEqual(user.response().status, 414)
         self.assertFalse(user.connected)
 
     def test_trickledHeader(self) -> None:
@@ -595,12 +616,12 @@ class HeaderLimitTests(SynchronousTestCase):
         self.assertEqual(user.response().status, 431)
 
     def test_notFoundAndNotAllowedFirst(self) -> None:
-        """404 and 405 take precedence over 431."""
+        """404 and 405 take precedence over 431, and 414 over them."""
         for path, method, status in [
             ("/missing", "GET", 404),
             ("/", "POST", 405),
-            ("/?" + "q" * 2000, "DELETE", 405),
-            ("/" + "p" * 2000, "GET", 404),
+            ("/?" + "q" * 2000, "DELETE", 414),
+            ("/" + "p" * 2000, "GET", 414),
         ]:
             user, _ = client(maxHeaderSize=1024)
             user.send(request(path, method, headers=[("X-Big", "x" * 2000)]))
@@ -790,7 +811,9 @@ class PipeliningTests(SynchronousTestCase):
         user.send(self.BURST)
         responses = user.responses()
         self.assertEqual([r.status for r in responses], self.STATUSES)
-        self.assertEqual(responses[3].body, b"GET /request HTTP/1.1\nA: b\n")
+        self.assertEqual(
+            responses[3].body, b"GET /request HTTP/1.1\nHost: example.com\nA: b\n"
+        )
         self.assertEqual(transport.writes, 1)
 
     def test_headInBurst(self) -> None:
@@ -858,7 +881,7 @@ class TimeoutTests(SynchronousTestCase):
         for _ in range(3):
             user.send(b"GET / HTTP/1.1\r\n")
             clock.advance(9)
-            user.send(b"\r\n")
+            user.send(b"Host: x\r\n\r\n")
             self.assertEqual(user.response().status, 200)
         self.assertTrue(user.connected)
 
@@ -867,7 +890,7 @@ class TimeoutTests(SynchronousTestCase):
         user, clock = client(headerTimeout=10, idleTimeout=60)
         user.send(b"GET / HTTP/1.1\r\n")
         clock.advance(1)
-        user.send(b"\r\n")
+        user.send(b"Host: x\r\n\r\n")
         self.assertEqual(user.response().status, 200)
         clock.advance(30)
         self.assertTrue(user.connected)
@@ -1145,7 +1168,6 @@ class AccessLogTests(SynchronousTestCase):
                 request(
                     "/?q=1",
                     headers=[
-                        ("Host", "x"),
                         ("User-Agent", "curl/8.0"),
                         ("Referer", "http://example.com/"),
                     ],
@@ -1170,7 +1192,7 @@ class AccessLogTests(SynchronousTestCase):
             [
                 '"GET /missing HTTP/1.1" 404 10 "-" "-"',
                 '"HEAD / HTTP/1.1" 200 - "-" "-"',
-                '"GET /request HTTP/1.1" 200 27 "-" "-"',
+                '"GET /request HTTP/1.1" 200 45 "-" "-"',
                 '"DELETE / HTTP/1.0" 405 19 "-" "-"',
             ],
         )
@@ -1344,7 +1366,7 @@ class ShutdownTests(SynchronousTestCase):
         """
         factory, _ = httpFactory()
         user = Client(factory)
-        user.send(request(headers=[("Host", "h"), ("Content-Length", "4")]) + b"ab")
+        user.send(request(host="h", headers=[("Content-Length", "4")]) + b"ab")
         done = factory.connections.drain()
         user.send(b"cd")
         self.assertEqual(user.response().headers["connection"], "close")

@@ -182,6 +182,7 @@ class ResponseTableTests(SynchronousTestCase):
             b"Content-Type: application/json\r\n"
             b"Content-Length: 2\r\n"
             b"X-Content-Type-Options: nosniff\r\n"
+            b"Cache-Control: no-store\r\n"
             b"Connection: keep-alive\r\n"
             b"\r\n"
             b"{}",

@@ -158,7 +158,7 @@ class MakeServiceTests(SynchronousTestCase):
         )
         self.assertIs(factory.clock, reactor)
         protocol, transport = connect(factory)
-        protocol.dataReceived(b"GET / HTTP/1.1\r\n\r\n")
+        protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertTrue(transport.value().endswith(b"\r\n\r\nBonjour"))
 
     def test_accessLogOnByDefault(self) -> None:
@@ -166,7 +166,7 @@ class MakeServiceTests(SynchronousTestCase):
         _, reactor = started()
         protocol, _ = connect(reactor.tcpServers[0][1])
         with capturedLogs() as events:
-            protocol.dataReceived(b"GET / HTTP/1.1\r\n\r\n")
+            protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertIn('"GET / HTTP/1.1" 200 11', formatEvent(events[0]))
 
     def test_listenerLogsAddress(self) -> None:
@@ -255,3 +255,31 @@ class PluginTests(SynchronousTestCase):
         self.assertIsInstance(maker.options(), http.Options)
         self.assertIs(maker.makeService, http.makeService)
         self.assertEqual(maker.description, "Minimal, fast HTTP/1.1 responder.")
+
+
+class BodyTimeoutOptionTests(SynchronousTestCase):
+    """C{--body-timeout}: how long a request body may take, 408 after."""
+
+    def test_default(self) -> None:
+        """By default a body has 30 seconds; C{--help} says so."""
+        self.assertEqual(parse()["body-timeout"], 30.0)
+        text = str(Options())
+        self.assertIn("--body-timeout=", text)
+        self.assertIn("408", text)
+
+    def test_badValues(self) -> None:
+        """Zero, negative or infinite timeouts are usage errors."""
+        for value in ["0", "-1", "inf", "x"]:
+            self.assertRaises(UsageError, parse, "--body-timeout", value)
+
+    def test_factoryConfigured(self) -> None:
+        """The factory times bodies with the option's value."""
+        _, reactor = started("--body-timeout=2.5")
+        factory = reactor.tcpServers[0][1]
+        self.assertEqual(factory.bodyTimeout, 2.5)
+        protocol, transport = connect(factory)
+        protocol.dataReceived(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab"
+        )
+        reactor.advance(2.5)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 408 "))

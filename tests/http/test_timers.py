@@ -123,6 +123,31 @@ class HeadTests(SynchronousTestCase):
         self.assertEqual(recorder.clock.getDelayedCalls(), [])
 
 
+class BodyTests(SynchronousTestCase):
+    """A body must be complete its timeout after it began, reads or not."""
+
+    def test_bodyDeadline(self) -> None:
+        """Reads that keep the idle deadline away do not move the body's."""
+        recorder = Recorder(idleTimeout=60, headerTimeout=10)
+        recorder.timer.bodyBegan(0, 20)
+        for when in range(5, 20, 5):
+            recorder.readAt(when)
+        self.assertEqual(recorder.calls, [])
+        recorder.advanceTo(20)
+        self.assertEqual(recorder.calls, ["expired"])
+
+    def test_bodyDone(self) -> None:
+        """A body complete in time no longer counts: only the idle deadline does."""
+        recorder = Recorder(idleTimeout=60, headerTimeout=10)
+        recorder.timer.bodyBegan(0, 20)
+        recorder.readAt(19)
+        recorder.timer.bodyDone()
+        recorder.advanceTo(78.9)
+        self.assertEqual(recorder.calls, [])
+        recorder.advanceTo(79)
+        self.assertEqual(recorder.calls, ["expired"])
+
+
 class ClosingTests(SynchronousTestCase):
     """Once closing, only the grace period is left."""
 

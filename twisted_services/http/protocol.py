@@ -15,9 +15,16 @@ connection has at most one timer (L{ConnectionTimer}), rescheduled only when
 it fires or when a request head spans reads; and with the access log off
 there is no logging call per request.
 
-Hostile clients are bounded: a head larger than C{maxHeaderSize} gets 431, a
-body larger than C{maxBody} 413, a head not complete C{headerTimeout}
-seconds after its first byte 408 however slowly it trickles in, and a client
+Hostile clients are bounded: a head larger than C{maxHeaderSize} gets 431 (a
+request target larger than that 414), a body larger than C{maxBody} 413
+whatever its route, as does a chunked body whose wire bytes (sizes,
+extensions, trailers) pass twice C{maxBody} plus L{CHUNK_FRAMING} or one of
+whose chunk size lines passes C{maxHeaderSize}; a head not complete
+C{headerTimeout} seconds after its first byte gets 408 however slowly it
+trickles in, as does a body not complete C{bodyTimeout} seconds after its
+head; what RFC 9112 says a server must refuse (no C{Host} in HTTP/1.1, two,
+or an invalid one) gets 400, and a major version other than 1 gets 505
+(L{headProblem}); and a client
 that pipelines requests without reading the responses stops being read (the
 protocol is its transport's streaming producer). After an error response the
 connection closes and nothing more it sends is parsed.
@@ -62,6 +69,7 @@ from twisted_services.http.responses import (
     escapeLogField,
 )
 from twisted_services.http.routes import ROUTES, routeOf
+from twisted_services.http.strict import headProblem
 from twisted_services.http.timers import ConnectionTimer
 from twisted_services.server.connections import ConnectionTracker, TrackingFactory
 
@@ -69,6 +77,16 @@ CLOSE_GRACE = 3.0
 """
 Seconds a closing connection has for its last response to go out and for the
 client to close its side, before it is aborted.
+"""
+
+BODY_TIMEOUT = 30.0
+"""Seconds a request body may take to arrive, from the end of its head."""
+
+CHUNK_FRAMING = 64 * 1024
+"""
+Wire bytes a chunked body may have beyond twice C{maxBody}: room for the
+chunk sizes, extensions and trailers of any client that sends chunks of a
+sane size, but not for 100 MB of chunk extension around one counted byte.
 """
 
 SHUTDOWN_TIMEOUT = 5.0
@@ -138,6 +156,8 @@ class HTTPProtocol(Protocol):
         self._responses = factory.responses
         self._maxBody = factory.maxBody
         self._maxHeaderSize = factory.maxHeaderSize
+        self._maxBodyWire = 2 * factory.maxBody + CHUNK_FRAMING
+        self._bodyTimeout = factory.bodyTimeout
         self._logging = factory.accessLog
         self._peerHost = "-"
         if self._logging:
@@ -151,6 +171,9 @@ class HTTPProtocol(Protocol):
         self._canHalfClose = hasattr(type(self.transport), "loseWriteConnection")
         self._out: list[bytes] = []
         self._parser = HttpRequestParser(self)
+        # Lets HTTP/1.2 and the like through, to be served as 1.1 (RFC 9110
+        # section 2.5); on_headers_complete refuses what is not HTTP/1.x.
+        self._parser.set_dangerous_leniencies(lenient_version=True)
         self._feed = self._parser.feed_data
         self._timer = ConnectionTimer(
             self._clock,
@@ -199,12 +222,18 @@ class HTTPProtocol(Protocol):
             self.transport.write(b"".join(out))
             out.clear()
         request = self._request
-        if request is not None and not request.headComplete and not self._closing:
-            # No request answered in this read means the head began it (the
-            # parser skips only blank lines between requests).
-            self._headContinues(
-                request, now, len(data), wholeRead=self.factory.requests == answered
-            )
+        if request is not None and not self._closing:
+            if not request.headComplete:
+                # No request answered in this read means the head began it
+                # (the parser skips only blank lines between requests).
+                self._headContinues(
+                    request,
+                    now,
+                    len(data),
+                    wholeRead=self.factory.requests == answered,
+                )
+            else:
+                self._bodyContinues(request, now, len(data))
 
     def _headContinues(
         self, request: Request, now: float, received: int, wholeRead: bool
@@ -224,6 +253,34 @@ class HTTPProtocol(Protocol):
         if request.headFed > self._maxHeaderSize:
             self._headTooLarge(request)
 
+    def _bodyContinues(self, request: Request, now: float, received: int) -> None:
+        """
+        A read of C{received} bytes ended inside C{request}'s body. If the
+        head completed in it, time the body from now; its share of the read
+        is not known, nor is that of a chunk size line that began in it, so
+        those are counted from the next read on: what is fed of a body or a
+        chunk size line is never more than one read over its limit.
+        """
+        if request.bodyStart is None:
+            request.bodyStart = now
+            self._timer.bodyBegan(now, self._bodyTimeout)
+        else:
+            request.bodyFed += received
+        if request.inChunkHeader:
+            if request.chunkHeaderFed < 0:
+                request.chunkHeaderFed = 0
+            else:
+                request.chunkHeaderFed += received
+        if (
+            request.bodyFed > self._maxBodyWire
+            or request.chunkHeaderFed > self._maxHeaderSize
+        ):
+            self._log.info(
+                "http: {peer} sent a chunked body too large on the wire",
+                peer=self._peerHost,
+            )
+            self._reject(_PAYLOAD_TOO_LARGE)
+
     # httptools callbacks, in the order it calls them for a request.
 
     def on_message_begin(self) -> None:
@@ -236,7 +293,7 @@ class HTTPProtocol(Protocol):
         request.url += url
         request.headSize += len(url)
         if request.headSize > self._maxHeaderSize:
-            self._headTooLarge(request)
+            self._reject(Kind.URI_TOO_LONG)
             raise _Stop()
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -246,7 +303,9 @@ class HTTPProtocol(Protocol):
         if request.headSize > self._maxHeaderSize:
             self._headTooLarge(request)
             raise _Stop()
-        request.addHeader(name, value)
+        if not request.headComplete:
+            # A trailer, after a chunked body, is only counted.
+            request.addHeader(name, value)
 
     def on_headers_complete(self) -> None:
         """
@@ -269,6 +328,12 @@ class HTTPProtocol(Protocol):
             elif kind is not _NOT_FOUND:
                 kind = _METHOD_NOT_ALLOWED
         request.kind = kind
+        version = parser.get_http_version()
+        if version != "1.1" or request.hosts != 1 or not request.hostValid:
+            problem = headProblem(version, request.hosts, request.hostValid)
+            if problem is not None:
+                self._reject(problem)
+                raise _Stop()
         if not parser.should_keep_alive() or self._draining:
             request.connection = _CLOSE
         elif request.connectionHeader:
@@ -279,6 +344,7 @@ class HTTPProtocol(Protocol):
         elif method == b"CONNECT":
             request.connection = _CLOSE
         if request.contentLength or request.chunked:
+            request.inChunkHeader = request.chunked
             self._checkBody(request)
 
     def _checkBody(self, request: Request) -> None:
@@ -299,6 +365,17 @@ class HTTPProtocol(Protocol):
                 self._reject(kind)
                 raise _Stop()
 
+    def on_chunk_header(self) -> None:
+        request = self._request
+        assert request is not None
+        request.inChunkHeader = False
+
+    def on_chunk_complete(self) -> None:
+        request = self._request
+        assert request is not None
+        request.inChunkHeader = True
+        request.chunkHeaderFed = -1
+
     def on_body(self, body: bytes) -> None:
         request = self._request
         assert request is not None
@@ -312,6 +389,8 @@ class HTTPProtocol(Protocol):
         assert request is not None
         self._request = None
         self.factory.requests += 1
+        if request.bodyStart is not None:
+            self._timer.bodyDone()
         key = (request.kind, request.headOnly, request.connection)
         response = self._responses.fixed.get(key)
         if response is not None:
@@ -370,11 +449,10 @@ class HTTPProtocol(Protocol):
 
     def _bodyTooLarge(self, request: Request) -> None:
         """
-        Answer a body over C{maxBody}: 413, unless the request already calls
-        for a 404 or 405, which take precedence.
+        Answer a body over C{maxBody}: 413 whatever its route, so that a
+        client learns what it must change, as the README promises.
         """
-        kind = request.kind
-        self._reject(kind if kind not in SUCCESSES else _PAYLOAD_TOO_LARGE)
+        self._reject(_PAYLOAD_TOO_LARGE)
 
     def _reject(self, kind: Kind) -> None:
         """
@@ -566,6 +644,7 @@ class HTTPFactory(TrackingFactory):
     @ivar maxBody: the largest request body read (and discarded), in bytes.
     @ivar maxHeaderSize: the largest request head, in bytes.
     @ivar headerTimeout: seconds from a head's first byte to its last.
+    @ivar bodyTimeout: seconds from the end of a head to the end of its body.
     @ivar idleTimeout: seconds without data before a connection is closed
         (between requests) or answered with 408 (within one); 0 for never.
     @ivar accessLog: whether each request is logged.
@@ -587,14 +666,21 @@ class HTTPFactory(TrackingFactory):
         maxBody: int = 1024 * 1024,
         maxHeaderSize: int = 16 * 1024,
         headerTimeout: float = 10.0,
+        bodyTimeout: float = BODY_TIMEOUT,
         idleTimeout: float = 60.0,
         maxConnections: int = 10000,
         accessLog: bool = True,
         shutdownTimeout: float = SHUTDOWN_TIMEOUT,
     ) -> None:
-        if maxBody < 0 or maxHeaderSize < 1 or not headerTimeout > 0:
+        if (
+            maxBody < 0
+            or maxHeaderSize < 1
+            or not headerTimeout > 0
+            or not bodyTimeout > 0
+        ):
             raise ValueError(
-                "maxBody must be 0 or more, maxHeaderSize and headerTimeout above 0"
+                "maxBody must be 0 or more, maxHeaderSize, headerTimeout and "
+                "bodyTimeout above 0"
             )
         if shutdownTimeout < 0:
             raise ValueError("shutdownTimeout must be 0 or more")
@@ -605,6 +691,7 @@ class HTTPFactory(TrackingFactory):
         self.maxBody = maxBody
         self.maxHeaderSize = maxHeaderSize
         self.headerTimeout = headerTimeout
+        self.bodyTimeout = bodyTimeout
         self.idleTimeout = idleTimeout
         self.accessLog = accessLog
         self.shutdownTimeout = shutdownTimeout

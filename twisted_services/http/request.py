@@ -6,6 +6,7 @@ is parsed and dropped once it is answered.
 from __future__ import annotations
 
 from twisted_services.http.responses import Connection, Kind
+from twisted_services.http.strict import validHost
 
 HEAD_OVERHEAD = 17
 """
@@ -23,10 +24,11 @@ _HELLO = Kind.HELLO
 _PERSISTENT = Connection.PERSISTENT
 
 # The lengths of the header names _noteHeader looks at, so that a header none
-# of them can be (Host, above all) costs one set lookup.
+# of them can be costs one set lookup.
 _NOTED_LENGTHS = frozenset(
     len(name)
     for name in [
+        b"host",
         b"content-length",
         b"transfer-encoding",
         b"expect",
@@ -60,7 +62,16 @@ class Request:
     @ivar headOnly: a C{HEAD} request, answered without a body.
     @ivar connection: what the answer says of the connection, and so whether
         it closes after.
-    @ivar bodySize: the bytes of body read so far.
+    @ivar hosts: how many C{Host} header lines it has.
+    @ivar hostValid: whether each of them is a valid C{Host}.
+    @ivar bodySize: the bytes of body read so far, decoded.
+    @ivar bodyStart: when the read that completed the head ended with the
+        body unfinished, from which the body is timed; L{None} until then.
+    @ivar bodyFed: the wire bytes of the reads the body spans after that one.
+    @ivar inChunkHeader: whether the parser is in a chunk's size line (with
+        its extensions), where no callback reports progress.
+    @ivar chunkHeaderFed: the wire bytes of the reads that chunk header
+        spans after the one it began in; -1 in the read it began in.
     @ivar contentLength: its C{Content-Length}, or 0.
     @ivar chunked: whether its body is chunked.
     @ivar expectContinue: whether it sent C{Expect: 100-continue}.
@@ -70,7 +81,10 @@ class Request:
     """
 
     __slots__ = (
+        "bodyFed",
         "bodySize",
+        "bodyStart",
+        "chunkHeaderFed",
         "chunked",
         "connection",
         "connectionHeader",
@@ -82,6 +96,9 @@ class Request:
         "headSize",
         "headStart",
         "headerLines",
+        "hostValid",
+        "hosts",
+        "inChunkHeader",
         "kind",
         "referer",
         "url",
@@ -98,7 +115,13 @@ class Request:
         self.kind = _HELLO
         self.headOnly = False
         self.connection = _PERSISTENT
+        self.hosts = 0
+        self.hostValid = True
         self.bodySize = 0
+        self.bodyStart: float | None = None
+        self.bodyFed = 0
+        self.inChunkHeader = False
+        self.chunkHeaderFed = -1
         self.contentLength = 0
         self.chunked = False
         self.expectContinue = False
@@ -116,7 +139,11 @@ class Request:
 
     def _noteHeader(self, name: bytes, value: bytes) -> None:
         """Remember what a header means for routing, framing and the log."""
-        if name == b"content-length":
+        if name == b"host":
+            self.hosts += 1
+            if not validHost(value):
+                self.hostValid = False
+        elif name == b"content-length":
             # llhttp has checked that it is digits, and not given twice.
             self.contentLength = int(value)
         elif name == b"transfer-encoding":

@@ -46,6 +46,8 @@ class Kind(IntEnum):
     HEADERS_TOO_LARGE = 8
     REQUEST_TIMEOUT = 9
     SERVICE_UNAVAILABLE = 10
+    URI_TOO_LONG = 11
+    VERSION_NOT_SUPPORTED = 12
 
 
 class Connection(IntEnum):
@@ -72,8 +74,10 @@ REASONS = {
     405: b"Method Not Allowed",
     408: b"Request Timeout",
     413: b"Payload Too Large",
+    414: b"URI Too Long",
     431: b"Request Header Fields Too Large",
     503: b"Service Unavailable",
+    505: b"HTTP Version Not Supported",
 }
 
 STATUS = {
@@ -87,6 +91,8 @@ STATUS = {
     Kind.HEADERS_TOO_LARGE: 431,
     Kind.REQUEST_TIMEOUT: 408,
     Kind.SERVICE_UNAVAILABLE: 503,
+    Kind.URI_TOO_LONG: 414,
+    Kind.VERSION_NOT_SUPPORTED: 505,
 }
 """The status code of each kind of response."""
 
@@ -150,11 +156,13 @@ def headerBlock(
     contentLength: int,
     connection: Connection,
     date: bytes,
+    noStore: bool = False,
 ) -> bytes:
     """
     The status line and headers, through the blank line, of a response: every
     response has C{Server}, C{Date}, C{Content-Type}, C{Content-Length} and
-    C{X-Content-Type-Options: nosniff}; a 405 also has C{Allow}.
+    C{X-Content-Type-Options: nosniff}; a 405 also has C{Allow}, and one
+    whose body no cache may keep (C{noStore}) C{Cache-Control: no-store}.
     """
     return b"".join(
         [
@@ -165,6 +173,7 @@ def headerBlock(
             b"Content-Length: %d\r\n" % contentLength,
             b"X-Content-Type-Options: nosniff\r\n",
             b"Allow: %s\r\n" % ALLOWED if status == 405 else b"",
+            b"Cache-Control: no-store\r\n" if noStore else b"",
             _CONNECTION_HEADERS[connection],
             b"\r\n",
         ]
@@ -239,9 +248,12 @@ class ResponseTable:
     ) -> bytes:
         """
         A 200 response with C{body}, for the routes whose body changes from
-        request to request; without the body if C{headOnly}.
+        request to request, so that no cache may keep it; without the body if
+        C{headOnly}.
         """
-        head = headerBlock(200, contentType, len(body), connection, self.date)
+        head = headerBlock(
+            200, contentType, len(body), connection, self.date, noStore=True
+        )
         return head if headOnly else head + body
 
 

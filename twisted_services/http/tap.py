@@ -7,7 +7,11 @@ from __future__ import annotations
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTCP
 
-from twisted_services.http.protocol import SHUTDOWN_TIMEOUT, HTTPFactory
+from twisted_services.http.protocol import (
+    BODY_TIMEOUT,
+    SHUTDOWN_TIMEOUT,
+    HTTPFactory,
+)
 from twisted_services.server.connections import ShutdownService
 from twisted_services.server.listeners import serviceWith, streamListeners
 from twisted_services.server.options import (
@@ -57,7 +61,8 @@ class Options(ListenOptions):
             None,
             1024 * 1024,
             "Largest request body read (and discarded), in bytes; a larger "
-            "one gets 413.",
+            "one gets 413, whatever its method and path, as does a chunked "
+            "body over twice this plus 64 KiB on the wire.",
             byteCount,
         ],
         [
@@ -73,6 +78,14 @@ class Options(ListenOptions):
             10.0,
             "Seconds from a request's first byte to the end of its headers, "
             "however slowly they arrive; a slower head gets 408.",
+            positiveFloat,
+        ],
+        [
+            "body-timeout",
+            None,
+            BODY_TIMEOUT,
+            "Seconds from the end of a request's headers to the end of its "
+            "body, however slowly it arrives; a slower body gets 408.",
             positiveFloat,
         ],
         idleTimeoutParameter(60.0),
@@ -103,6 +116,7 @@ def makeService(
         maxBody=options["max-body"],
         maxHeaderSize=options["max-header-size"],
         headerTimeout=options["header-timeout"],
+        bodyTimeout=options["body-timeout"],
         idleTimeout=options["idle-timeout"],
         maxConnections=options["max-connections"],
         accessLog=not options["no-access-log"],

@@ -15,8 +15,9 @@ class ConnectionTimer:
     The deadlines of one connection, on a single L{IDelayedCall} set for
     whichever comes first: the idle deadline (C{idleTimeout} after the last
     read), the head deadline (C{headerTimeout} after a head's first read,
-    however slowly the rest trickles in) and, once the connection is
-    closing, the close grace period.
+    however slowly the rest trickles in), the body deadline (from
+    L{bodyBegan}, however slowly the body trickles in) and, once the
+    connection is closing, the close grace period.
 
     Reads and requests only move the deadlines on: the call is rescheduled
     when it fires early, when a nearer deadline is set, or on closing, so a
@@ -52,6 +53,7 @@ class ConnectionTimer:
         self._graceOver = graceOver
         self.lastActivity = 0.0
         self._headDeadline = math.inf
+        self._bodyDeadline = math.inf
         self._closing = False
         self._call: IDelayedCall | None = None
         self._callAt = math.inf
@@ -71,6 +73,16 @@ class ConnectionTimer:
     def headDone(self) -> None:
         """The head timed by L{headBegan} is complete (or was answered)."""
         self._headDeadline = math.inf
+
+    def bodyBegan(self, now: float, timeout: float) -> None:
+        """A request's body began at C{now}: it must be complete C{timeout} on."""
+        self._bodyDeadline = deadline = now + timeout
+        if deadline < self._callAt:
+            self._scheduleAt(deadline, now)
+
+    def bodyDone(self) -> None:
+        """The body timed by L{bodyBegan} is complete."""
+        self._bodyDeadline = math.inf
 
     def closing(self, now: float) -> None:
         """
@@ -107,7 +119,7 @@ class ConnectionTimer:
             self._graceOver()
             return
         now = self._clock.seconds()
-        deadline = self._headDeadline
+        deadline = min(self._headDeadline, self._bodyDeadline)
         if self._idleTimeout:
             deadline = min(deadline, self.lastActivity + self._idleTimeout)
         if now >= deadline:
