@@ -1,14 +1,20 @@
 """
 Tests for what RFC 9112 makes a server refuse (L{twisted_services.http.strict})
-and for the bounds on request bodies on the wire and in time, driven through
-L{HTTPProtocol} on a fake transport.
+and for the bounds on request bodies on the wire and in time: driven through
+L{HTTPProtocol} on a fake transport, then with raw sockets against the real
+C{twistd -n http} over loopback.
 """
 
 from __future__ import annotations
 
+import select
+import time
+
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.http.test_integration import HTTPIntegrationTestCase, HTTPSocket
 from tests.http.test_protocol import client, request
+from tests.support.waiting import polling
 from twisted_services.http.protocol import CHUNK_FRAMING
 from twisted_services.http.responses import Kind
 from twisted_services.http.strict import headProblem, validHost
@@ -281,3 +287,118 @@ class BodyTimeoutTests(SynchronousTestCase):
             clock.advance(2.5)
             user.send(b"x\r\n1\r\n")
         self.assertEqual(user.response().status, 408)
+
+
+class StrictOverLoopbackTests(HTTPIntegrationTestCase):
+    """Raw sockets against C{twistd -n http}: each refusal, then the close."""
+
+    def assertRefused(self, data: bytes, status: int) -> None:
+        connection = self.connect()
+        connection.send(data)
+        response = connection.response()
+        self.assertEqual(response.status, status, data)
+        self.assertEqual(response.header("Connection"), "close")
+        self.assertTrue(connection.closedByServer(), data)
+
+    def test_hostAndVersion(self) -> None:
+        """
+        No C{Host}, two, or an invalid one: 400; a target over the limit: 414;
+        C{HTTP/2.0}: 505; the HTTP/0.9 form: 400. C{HTTP/1.2} is served as
+        1.1 on a connection that persists, and so is everyone else.
+        """
+        self.startHTTP("--max-header-size", "1024")
+        bystander = self.connect()
+        for data, status in [
+            (b"GET / HTTP/1.1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+            (b"GET /?" + b"q" * 2000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
+            (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+            (b"GET /\r\n\r\n", 400),
+        ]:
+            self.assertRefused(data, status)
+            bystander.send(b"GET / HTTP/1.2\r\nHost: a\r\n\r\n")
+            self.assertHello(bystander.response())
+
+    def test_declaredBodyOverLimit(self) -> None:
+        """
+        A 2 MB POST to C{/} and a 5 MB PUT to C{/x} get 413 from their
+        C{Content-Length} alone; 1 MiB exactly gets the route's answer.
+        """
+        self.startHTTP()
+        for head, status in [
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n", 413),
+            (b"PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5000000\r\n\r\n", 413),
+        ]:
+            self.assertRefused(head, status)
+        atLimit = self.connect()
+        atLimit.send(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\n"
+            + bytes(1048576)
+        )
+        self.assertEqual(atLimit.response().status, 405)
+
+    def test_noStore(self) -> None:
+        """C{/health} and C{/request} say C{Cache-Control: no-store}."""
+        self.startHTTP()
+        connection = self.connect()
+        for path in [b"/health", b"/request"]:
+            connection.send(b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertEqual(connection.response().header("Cache-Control"), "no-store")
+
+    def sendUntilAnswered(self, connection: HTTPSocket, piece: bytes, most: int) -> int:
+        """Send C{piece} until a response is readable; return how many bytes went."""
+        sent = 0
+        for remaining in polling(10.0, "a response to an endless body"):
+            readable, _, _ = select.select(
+                [connection.socket], [], [], min(0.01, remaining)
+            )
+            if readable or sent >= most:
+                break
+            connection.send(piece)
+            sent += len(piece)
+        return sent
+
+    def test_endlessChunkExtension(self) -> None:
+        """
+        A chunk extension that never ends gets 413 after about
+        C{--max-header-size} bytes and a read, not after 100 MB; others are
+        served.
+        """
+        self.startHTTP("--max-header-size", "4096")
+        hostile = self.connect()
+        hostile.send(
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;a="
+        )
+        sent = self.sendUntilAnswered(hostile, b"x" * 65536, 100 * 1024 * 1024)
+        # What the loopback socket buffers hold is sent too; the 413 comes
+        # well before what the unbounded parser took.
+        self.assertLess(sent, 8 * 1024 * 1024)
+        response = hostile.response()
+        self.assertEqual(response.status, 413)
+        self.assertEqual(response.header("Connection"), "close")
+        other = self.connect()
+        other.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertHello(other.response())
+
+    def test_trickledBody(self) -> None:
+        """
+        A body trickling a byte every 0.2 s gets 408 at C{--body-timeout}
+        (1 s) after its head, though the idle timeout never comes.
+        """
+        self.startHTTP("--body-timeout", "1", "--idle-timeout", "60")
+        slow = self.connect()
+        slow.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n")
+        started = time.monotonic()
+        answeredAfter = None
+        for remaining in polling(5.0, "the slow body being answered"):
+            readable, _, _ = select.select([slow.socket], [], [], min(0.2, remaining))
+            if readable:
+                answeredAfter = time.monotonic() - started
+                break
+            slow.send(b"x")
+        assert answeredAfter is not None  # polling() has failed otherwise
+        self.assertGreater(answeredAfter, 0.9)
+        self.assertLess(answeredAfter, 3.0)
+        response = slow.response()
+        self.assertEqual((response.status, response.body), (408, b"Request Timeout\n"))
