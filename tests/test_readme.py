@@ -64,7 +64,6 @@ COMMAND_TIMEOUT = 20.0
 ECHO_INPUT = b"hello, echo\n"
 FILE_INPUT = bytes(range(256)) * 64
 CHAT_INPUT = b"/who\n/quit\n"
-HTTP_BODY = "Hello World"
 GUEST = r"guest\d+"
 
 
@@ -409,7 +408,7 @@ class Client:
         self.testCase.assertEqual(result.returncode, 0, result.stderr)
         return result.stdout
 
-    def talk(self, server: Server, conversions: dict[str, str]) -> None:
+    def talk(self, server: Server, shown: Shown) -> None:
         """Run the command against C{server} and check what it printed."""
         stdin = {"echo": ECHO_INPUT, "chat": CHAT_INPUT}.get(self.service, b"")
         if self.inputFile is not None:
@@ -422,38 +421,43 @@ class Client:
         if self.outputFile is not None:
             output = (self.printed.directory / self.outputFile).read_bytes()
         check = getattr(self, f"_check_{self.service}")
-        check(output.decode("utf-8", "replace"), stdin, conversions)
+        check(output.decode("utf-8", "replace"), stdin, shown)
 
-    def _check_echo(self, output: str, stdin: bytes, _: dict[str, str]) -> None:
+    def _check_echo(self, output: str, stdin: bytes, _: Shown) -> None:
         """Every byte comes back unchanged."""
         sent = self.piped if self.piped is not None else stdin
         self.testCase.assertEqual(output, sent.decode("utf-8", "replace"), self.command)
 
-    def _check_chat(self, output: str, stdin: bytes, _: dict[str, str]) -> None:
+    def _check_chat(self, output: str, stdin: bytes, _: Shown) -> None:
         """C{/who} in the lobby names its sender: C{--nick}'s, or a guest."""
         args = self.arguments
         nick = re.escape(args[args.index("--nick") + 1]) if "--nick" in args else GUEST
         who = rf"^\* in lobby: {nick}\r?$"
         self.testCase.assertRegex(output, re.compile(who, re.MULTILINE), self.command)
 
-    def _check_http(self, output: str, stdin: bytes, _: dict[str, str]) -> None:
-        """C{/} says hello; C{/health} is JSON saying the status is ok."""
+    def _check_http(self, output: str, stdin: bytes, shown: Shown) -> None:
+        """
+        C{/} has the README's body; C{/health} is JSON with the status,
+        uptime, open connections and requests served.
+        """
         [url] = [a for a in self.arguments if "localhost" in a]
         if urlsplit(url if "//" in url else f"//{url}").path == "/health":
-            self.testCase.assertEqual(json.loads(output)["status"], "ok", output)
+            health = json.loads(output)
+            self.testCase.assertEqual(health.pop("status"), "ok", output)
+            self.testCase.assertEqual(
+                sorted(health), ["connections", "requests", "uptime"], output
+            )
         else:
-            self.testCase.assertEqual(output, HTTP_BODY, self.command)
+            self.testCase.assertEqual(output, shown.httpBody, self.command)
 
-    def _check_temperature(
-        self, output: str, stdin: bytes, conversions: dict[str, str]
-    ) -> None:
+    def _check_temperature(self, output: str, stdin: bytes, shown: Shown) -> None:
         """Each value gets the README's conversion of it, one line each."""
         if self.piped is not None:
             values = self.piped.decode().split()
         else:
             module = self.arguments.index("twisted_services.temperature")
             values = [self.arguments[module + 1]]
-        expected = [conversions.get(value) or celsius(value) for value in values]
+        expected = [shown.conversions.get(value) or celsius(value) for value in values]
         self.testCase.assertEqual(output.splitlines(), expected, self.command)
 
 
@@ -463,9 +467,18 @@ def celsius(value: str) -> str:
     return f"{degrees:g} C = {round(degrees * 9 / 5 + 32, 2):g} F"
 
 
-def readmeConversions(markdown: str) -> dict[str, str]:
-    """The conversions the README shows, C{`100` -> `100 C = 212 F`}."""
-    return dict(re.findall(r"`([^`]+)` -> `([^`]+)`", markdown))
+@dataclass(frozen=True)
+class Shown:
+    """Output the README shows: conversions, and the body of C{GET /}."""
+
+    conversions: dict[str, str]
+    httpBody: str
+
+    @classmethod
+    def read(cls, markdown: str) -> Shown:
+        """From C{`100` -> `100 C = 212 F`} and the http route table."""
+        [body] = re.findall(r"^\| `GET /` \| `200`, `[^`]+`, `([^`]+)`", markdown, re.M)
+        return cls(dict(re.findall(r"`([^`]+)` -> `([^`]+)`", markdown)), body)
 
 
 class ShellBlocksTests(SynchronousTestCase):
@@ -560,7 +573,7 @@ class ReadmeCommandsTests(SynchronousTestCase):
         to its block's server (or the C{served by:} one, or C{make run}'s).
         """
         markdown = README.read_text()
-        ports, conversions = tourPorts(markdown), readmeConversions(markdown)
+        ports, shown = tourPorts(markdown), Shown.read(markdown)
         printed = Printed(self)
         default: Server | None = None
         ran = {"server": 0, "client": 0}
@@ -583,7 +596,7 @@ class ReadmeCommandsTests(SynchronousTestCase):
                     assert target is not None
                     service = clientService(command, ports)
                     assert service is not None
-                    Client(printed, command, service).talk(target, conversions)
+                    Client(printed, command, service).talk(target, shown)
                 elif words(command) == "make run":
                     default = printed.start(command)
                     for port, service in ports.items():
