@@ -428,11 +428,15 @@ class Client:
         sent = self.piped if self.piped is not None else stdin
         self.testCase.assertEqual(output, sent.decode("utf-8", "replace"), self.command)
 
-    def _check_chat(self, output: str, stdin: bytes, _: Shown) -> None:
-        """C{/who} in the lobby names its sender: C{--nick}'s, or a guest."""
+    def _check_chat(self, output: str, stdin: bytes, shown: Shown) -> None:
+        """
+        C{/who} answers as the README shows, naming its sender alone in the
+        lobby: C{--nick}'s nick, or a guest's.
+        """
         args = self.arguments
         nick = re.escape(args[args.index("--nick") + 1]) if "--nick" in args else GUEST
-        who = rf"^\* in lobby: {nick}\r?$"
+        room = re.escape(shown.who.rpartition(": ")[0])
+        who = rf"^{room}: {nick}\r?$"
         self.testCase.assertRegex(output, re.compile(who, re.MULTILINE), self.command)
 
     def _check_http(self, output: str, stdin: bytes, shown: Shown) -> None:
@@ -469,16 +473,22 @@ def celsius(value: str) -> str:
 
 @dataclass(frozen=True)
 class Shown:
-    """Output the README shows: conversions, and the body of C{GET /}."""
+    """
+    Output the README shows: conversions, the body of C{GET /}, and what
+    chat's C{/who} answers.
+    """
 
     conversions: dict[str, str]
     httpBody: str
+    who: str
 
     @classmethod
     def read(cls, markdown: str) -> Shown:
-        """From C{`100` -> `100 C = 212 F`} and the http route table."""
+        """From C{`100` -> `100 C = 212 F`} and the http and chat tables."""
+        [who] = re.findall(r"^\| `/who` \| `([^`]+)`", markdown, re.M)
         [body] = re.findall(r"^\| `GET /` \| `200`, `[^`]+`, `([^`]+)`", markdown, re.M)
-        return cls(dict(re.findall(r"`([^`]+)` -> `([^`]+)`", markdown)), body)
+        conversions = dict(re.findall(r"`([^`]+)` -> `([^`]+)`", markdown))
+        return cls(conversions, body, who)
 
 
 class ShellBlocksTests(SynchronousTestCase):
