@@ -605,14 +605,13 @@ class HeaderLimitTests(SynchronousTestCase):
     def test_largeReadAfterRequest(self) -> None:
         """
         A head that begins after a request in a read is counted from the next
-        read on: the parser never holds more than one read over the limit.
+        read (or slice of a read) on: the parser never holds more than one
+        read over the limit.
         """
         user, _ = client(maxHeaderSize=1024)
         user.send(request("/") + b"GET / HTTP/1.1\r\nX-Endless: " + b"x" * 4096)
         self.assertEqual(user.response().status, 200)
         user.send(b"x" * 1024)
-        self.assertEqual(user.received(), b"")
-        user.send(b"x")
         self.assertEqual(user.response().status, 431)
 
     def test_notFoundAndNotAllowedFirst(self) -> None:

@@ -45,6 +45,7 @@ from httptools import (
     HttpParserUpgrade,
     HttpRequestParser,
 )
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import (
     IHalfCloseableProtocol,
@@ -104,6 +105,22 @@ _NOT_FOUND = Kind.NOT_FOUND
 _METHOD_NOT_ALLOWED = Kind.METHOD_NOT_ALLOWED
 _PAYLOAD_TOO_LARGE = Kind.PAYLOAD_TOO_LARGE
 
+TRANSPORT_BUFFER = 16 * 1024
+"""
+The largest read, and the output a TCP transport queues before it pauses the
+protocol (Twisted's default is 64 KiB of each): with L{PARSE_SLICE} this
+bounds what a client that pipelines and never reads pins in the server to
+about 60 KiB.
+"""
+
+PARSE_SLICE = 4096
+"""
+Bytes of a read parsed at a time: between slices the protocol checks whether
+its transport has paused it, so what one read queues in responses is bounded
+by the transport's buffer plus one slice's answers (about 30 KiB for 4 KiB of
+18-byte requests), not ten times the read.
+"""
+
 ACCESS_LOG_FORMAT = (
     '{host} - - [{requestTime}] "{request}" {status} {size} "{referer}" "{agent}"'
 )
@@ -148,6 +165,7 @@ class HTTPProtocol(Protocol):
     _closing = False
     _draining = False
     _paused = False
+    _unparsed = b""
 
     def connectionMade(self) -> None:
         factory = self.factory
@@ -183,16 +201,49 @@ class HTTPProtocol(Protocol):
             expired=self._timedOut,
             graceOver=self._graceOver,
         )
+        if isinstance(self.transport, FileDescriptor):
+            # Its reads and the output it queues before pausing us.
+            self.transport.bufferSize = TRANSPORT_BUFFER
         self.transport.registerProducer(self, True)
         self._timer.start(self._clock.seconds())
 
     def dataReceived(self, data: bytes) -> None:
         """
-        Parse C{data}, answering every request it completes, and send the
-        answers in one write. Nothing C{data} holds can raise out of here.
+        Parse C{data}, answering every request it completes. While the
+        client is not reading its responses, keep it unparsed instead.
         """
         if self._closing:
             return
+        if self._unparsed:
+            # A transport may deliver a read after pausing (TLS does): keep
+            # it, in order, for when the client reads again.
+            self._unparsed += data
+            return
+        self._parseSlices(data)
+
+    def _parseSlices(self, data: bytes) -> None:
+        """
+        Parse C{data} a slice at a time, stopping once the transport has
+        paused us: a read of tiny pipelined requests holds about ten times
+        its size in responses, which must not all be queued at once. What is
+        left is kept in C{_unparsed}, for L{resumeProducing}.
+        """
+        if len(data) <= PARSE_SLICE:
+            self._parse(data)
+            return
+        for start in range(0, len(data), PARSE_SLICE):
+            self._parse(data[start : start + PARSE_SLICE])
+            if self._closing:
+                return
+            if self._paused:
+                self._unparsed = data[start + PARSE_SLICE :]
+                return
+
+    def _parse(self, data: bytes) -> None:
+        """
+        Parse C{data}, answering every request it completes, and send the
+        answers in one write. Nothing C{data} holds can raise out of here.
+        """
         now = self._clock.seconds()
         self._timer.lastActivity = now
         responses = self._responses
@@ -607,8 +658,17 @@ class HTTPProtocol(Protocol):
         self.transport.pauseProducing()
 
     def resumeProducing(self) -> None:
-        """The client caught up: read requests again."""
+        """
+        The client caught up: parse what was kept, then read requests again
+        unless that paused us anew.
+        """
         self._paused = False
+        unparsed = self._unparsed
+        if unparsed:
+            self._unparsed = b""
+            self._parseSlices(unparsed)
+            if self._paused or self._closing:
+                return
         self.transport.resumeProducing()
 
     def stopProducing(self) -> None:
