@@ -1327,8 +1327,9 @@ class ShutdownTests(SynchronousTestCase):
 
     def test_idleClosed(self) -> None:
         """
-        A connection between requests closes at once, fully (no waiting for
-        the client's side), after what was written.
+        A connection between requests half-closes at once, after what was
+        written, and reads on (discarding a request that crossed the close)
+        until the client closes its side; the drain waits for that.
         """
         factory, _ = httpFactory()
         transport = HalfClosingTransport()
@@ -1336,7 +1337,11 @@ class ShutdownTests(SynchronousTestCase):
         user.send(request())
         done = factory.connections.drain()
         self.assertEqual(user.response().body, b"Hello World")
-        self.assertFalse(transport.writeClosed)
+        self.assertTrue(transport.writeClosed)
+        self.assertNoResult(done)
+        user.send(request())
+        self.assertEqual(user.received(), b"")
+        transport.clientCloses()
         self.assertFalse(user.connected)
         self.successResultOf(done)
 

@@ -565,10 +565,10 @@ class HTTPProtocol(Protocol):
             return
         request = self._request
         if request is None:
-            # Only a paused connection may have unread requests, which a
-            # full close would turn into a reset; the others need not wait
-            # for the client to close its side.
-            self._close(halfClose=self._paused)
+            # Half-close, reading on until the client closes: a request it
+            # sends before it sees our FIN would otherwise draw a reset,
+            # which can destroy the response it has not read yet.
+            self._close()
         elif request.headComplete:
             # Its answer was to keep the connection; a head still arriving
             # sees _draining when it completes.
@@ -578,16 +578,13 @@ class HTTPProtocol(Protocol):
         """The server's shutdown grace period is over: close at once."""
         self.transport.abortConnection()
 
-    def _close(self, halfClose: bool = True) -> None:
+    def _close(self) -> None:
         """
         Send what is pending, then close: half-close first where the
         transport can (RFC 9112 section 9.6), reading and discarding until
         the client closes, so that its unread requests do not turn our close
         into a reset that destroys the response. Past L{CLOSE_GRACE} seconds
         the connection is aborted.
-
-        @param halfClose: whether to half-close; without it the connection
-            closes as soon as what is pending is sent.
         """
         if self._closing:
             return
@@ -601,7 +598,7 @@ class HTTPProtocol(Protocol):
         self._timer.closing(self._clock.seconds())
         # The producer goes first, or the transport would wait for it.
         transport.unregisterProducer()
-        if halfClose and self._canHalfClose:
+        if self._canHalfClose:
             if self._paused:
                 transport.resumeProducing()
             transport.loseWriteConnection()  # type: ignore[attr-defined]
