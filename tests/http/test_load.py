@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.files import temporaryDirectory
 from tests.support.twistd import startTwistd
 from tests.support.waiting import polling
 
@@ -260,3 +261,39 @@ class GracefulStopTests(SynchronousTestCase):
         self.assertEqual(resets, 0)
         status = twistd.process.wait(timeout=15.0)
         self.assertIn(status, (0, -signal.SIGTERM), twistd.log())
+
+
+class AccessLogFileTests(SynchronousTestCase):
+    """C{--access-log FILE} under load, stopped by SIGTERM."""
+
+    def test_sigtermLosesNoLine(self) -> None:
+        """
+        Every request answered before SIGTERM, 2,000 of them on 4 keep-alive
+        connections, has its line in the file once twistd has exited, and
+        nothing goes to twistd's own log.
+        """
+        path = temporaryDirectory(self) / "access.log"
+        twistd = startTwistd(self, "http", [*LOOPBACK, "--access-log", str(path)])
+        address = twistd.listener("tcp").loopbackAddress
+        one = b"GET /health HTTP/1.1\r\nHost: t\r\nUser-Agent: load\r\n\r\n"
+        clients = [socket.create_connection(address, timeout=5.0) for _ in range(4)]
+        for client in clients:
+            self.addCleanup(client.close)
+        for _ in range(500):
+            for client in clients:
+                client.sendall(one)
+            for client in clients:
+                data = b""
+                for remaining in polling(5.0, "a response"):
+                    client.settimeout(remaining)
+                    data += client.recv(4096)
+                    if data.endswith(b"}"):
+                        break
+        status = twistd.stop(signal.SIGTERM, timeout=15.0)
+        self.assertIn(status, (0, -signal.SIGTERM), twistd.log())
+        lines = path.read_bytes().splitlines()
+        self.assertEqual(len(lines), 2000)
+        self.assertTrue(
+            all(b'"GET /health HTTP/1.1" 200 ' in each for each in lines), lines[:3]
+        )
+        self.assertNotIn("GET /health", twistd.log())

@@ -44,7 +44,7 @@ class SlicedParsingTests(SynchronousTestCase):
     """A read of many tiny pipelined requests is not answered all at once."""
 
     def setUp(self) -> None:
-        factory, _ = httpFactory(accessLog=False)
+        factory, _ = httpFactory()
         self.transport = PausingTransport()
         self.user = Client(factory, self.transport)
 

@@ -201,6 +201,16 @@ def client(**kwargs: object) -> tuple[Client, Clock]:
     return Client(factory), clock
 
 
+@dataclass
+class LineList:
+    """An access log that keeps its lines in a list."""
+
+    lines: list[bytes]
+
+    def write(self, line: bytes) -> None:
+        self.lines.append(line)
+
+
 def messages(events: Sequence[LogEvent]) -> list[str]:
     """The formatted text of captured log events."""
     return [formatEvent(event) for event in events]
@@ -1153,12 +1163,17 @@ class AccessLogTests(SynchronousTestCase):
     """One Combined Log Format line per request, unless turned off."""
 
     def logged(self, *chunks: bytes, **kwargs: object) -> list[str]:
-        factory, _ = httpFactory(**kwargs)
+        """The access log lines answering C{chunks} write (none to twisted.logger)."""
+        lines: list[bytes] = []
+        sink = LineList(lines) if kwargs.pop("accessLog", True) else None
+        factory, _ = httpFactory(accessLog=sink, **kwargs)
         protocol, _ = connect(factory, IPv4Address("TCP", "127.0.2.7", 5555))
         with capturedLogs() as events:
             for chunk in chunks:
                 protocol.dataReceived(chunk)
-        return messages(events)
+        self.assertEqual(messages(events), [])
+        self.assertTrue(all(line.endswith(b"\n") for line in lines))
+        return [line.decode("ascii").rstrip("\n") for line in lines]
 
     def test_format(self) -> None:
         """Host, time, request line, status, size, referer, user agent."""
@@ -1215,7 +1230,7 @@ class AccessLogTests(SynchronousTestCase):
         self.assertIn('"GET / HTTP/1.1" 413 18', line)
 
     def test_off(self) -> None:
-        """With the access log off, answering requests logs nothing."""
+        """With no access log, answering requests logs nothing."""
         self.assertEqual(
             self.logged(
                 request("/") + request("/health") + request("/missing"),

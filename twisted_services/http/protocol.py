@@ -58,6 +58,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from twisted_services.http.accesslog import LineSink
 from twisted_services.http.request import HEADER_OVERHEAD, Request
 from twisted_services.http.responses import (
     BUILT,
@@ -121,11 +122,6 @@ by the transport's buffer plus one slice's answers (about 30 KiB for 4 KiB of
 18-byte requests), not ten times the read.
 """
 
-ACCESS_LOG_FORMAT = (
-    '{host} - - [{requestTime}] "{request}" {status} {size} "{referer}" "{agent}"'
-)
-"""Combined Log Format, with each part a field of the log event."""
-
 
 class _Stop(Exception):
     """
@@ -176,7 +172,8 @@ class HTTPProtocol(Protocol):
         self._maxHeaderSize = factory.maxHeaderSize
         self._maxBodyWire = 2 * factory.maxBody + CHUNK_FRAMING
         self._bodyTimeout = factory.bodyTimeout
-        self._logging = factory.accessLog
+        self._accessLog = factory.accessLog
+        self._logging = self._accessLog is not None
         self._peerHost = "-"
         if self._logging:
             peer = self.transport.getPeer()
@@ -542,15 +539,11 @@ class HTTPProtocol(Protocol):
                 line = escapeLogField(self._requestLine(request))
             referer = request.referer
             userAgent = request.userAgent
-        self._log.info(
-            ACCESS_LOG_FORMAT,
-            host=self._peerHost,
-            requestTime=self._responses.logTime,
-            request=line,
-            status=status,
-            size=size or "-",
-            referer=escapeLogField(referer),
-            agent=escapeLogField(userAgent),
+        assert self._accessLog is not None
+        self._accessLog.write(
+            f"{self._peerHost} - - [{self._responses.logTime}] "
+            f'"{line}" {status} {size or "-"} '
+            f'"{escapeLogField(referer)}" "{escapeLogField(userAgent)}"\n'.encode()
         )
 
     # Drainable, for the factory's ConnectionTracker.
@@ -704,7 +697,8 @@ class HTTPFactory(TrackingFactory):
     @ivar bodyTimeout: seconds from the end of a head to the end of its body.
     @ivar idleTimeout: seconds without data before a connection is closed
         (between requests) or answered with 408 (within one); 0 for never.
-    @ivar accessLog: whether each request is logged.
+    @ivar accessLog: where each request is logged, in Combined Log Format;
+        L{None} for nowhere.
     @ivar shutdownTimeout: seconds a drain of L{connections} waits before
         aborting the connections left.
     @ivar connections: the open connections, up to C{maxConnections}; its
@@ -726,7 +720,7 @@ class HTTPFactory(TrackingFactory):
         bodyTimeout: float = BODY_TIMEOUT,
         idleTimeout: float = 60.0,
         maxConnections: int = 10000,
-        accessLog: bool = True,
+        accessLog: LineSink | None = None,
         shutdownTimeout: float = SHUTDOWN_TIMEOUT,
     ) -> None:
         if (
