@@ -25,6 +25,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from twisted_services.core.reporting import ThrottledReport
+from twisted_services.http.responses import escapeLogField
 from twisted_services.server.reopening import IReopenable
 
 FLUSH_SIZE = 64 * 1024
@@ -41,6 +42,73 @@ DROP_REPORT_INTERVAL = 10.0
 
 STOP_TIMEOUT = 5.0
 """Seconds stopping waits for the writer to write what is left."""
+
+
+# Every byte a log field may hold as it is: printable ASCII but the quote
+# and the backslash (as escapeLogField has it).
+_SAFE = bytes(byte for byte in range(0x20, 0x7F) if byte not in b'"\\')
+
+FIELD_CACHE_SIZE = 1024
+FIELD_CACHE_LONGEST = 256
+"""
+How many escaped fields an L{AccessLineFormatter} remembers, and the longest
+it remembers: at most 256 KiB.
+"""
+
+
+class AccessLineFormatter:
+    """
+    Formats access log lines, remembering what it escaped lately: the same
+    request lines and user agents come again and again, and the log time
+    changes once a second.
+    """
+
+    def __init__(self) -> None:
+        self._escaped: dict[bytes, bytes] = {}
+        self._time = ("", b"")
+
+    def field(self, value: bytes | None) -> bytes:
+        """L{escapeLogField} as bytes."""
+        if not value:
+            return b"-"
+        escaped = self._escaped.get(value)
+        if escaped is None:
+            if value.translate(None, _SAFE):
+                escaped = escapeLogField(value).encode("ascii")
+            else:
+                escaped = value
+            if len(value) <= FIELD_CACHE_LONGEST:
+                if len(self._escaped) >= FIELD_CACHE_SIZE:
+                    self._escaped.clear()
+                self._escaped[value] = escaped
+        return escaped
+
+    def line(
+        self,
+        host: bytes,
+        time: str,
+        line: bytes | None,
+        status: int,
+        size: int,
+        referer: bytes | None,
+        agent: bytes | None,
+    ) -> bytes:
+        """
+        One line of Combined Log Format, newline included; C{line} is the
+        request line, or L{None} if it was not complete.
+        """
+        if time is not self._time[0]:
+            self._time = (time, time.encode("ascii"))
+        field = self.field
+        return b'%s - - [%s] "%s" %d %s "%s" "%s"\n' % (
+            host,
+            self._time[1],
+            field(line),
+            status,
+            b"%d" % size if size else b"-",
+            field(referer),
+            field(agent),
+        )
 
 
 class LineSink(Protocol):

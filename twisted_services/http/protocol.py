@@ -58,7 +58,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_services.http.accesslog import LineSink
+from twisted_services.http.accesslog import AccessLineFormatter, LineSink
 from twisted_services.http.request import HEADER_OVERHEAD, Request
 from twisted_services.http.responses import (
     BUILT,
@@ -68,7 +68,6 @@ from twisted_services.http.responses import (
     Connection,
     Kind,
     ResponseTable,
-    escapeLogField,
 )
 from twisted_services.http.routes import ROUTES, routeOf
 from twisted_services.http.strict import headProblem
@@ -179,6 +178,7 @@ class HTTPProtocol(Protocol):
             peer = self.transport.getPeer()
             if isinstance(peer, (IPv4Address, IPv6Address)):
                 self._peerHost = peer.host
+        self._peerHostBytes = self._peerHost.encode("ascii")
         # Half-closing lets the client read the last response before it sees
         # the connection close. A TLS transport only proxies this method to
         # the TCP connection under it, which would skip TLS's own close, so it
@@ -532,18 +532,23 @@ class HTTPProtocol(Protocol):
         One access log line, in Combined Log Format; the request is C{-} if
         its line was not complete.
         """
-        line = "-"
-        referer = userAgent = None
+        line = referer = userAgent = None
         if request is not None:
             if lineKnown:
-                line = escapeLogField(self._requestLine(request))
+                line = self._requestLine(request)
             referer = request.referer
             userAgent = request.userAgent
         assert self._accessLog is not None
         self._accessLog.write(
-            f"{self._peerHost} - - [{self._responses.logTime}] "
-            f'"{line}" {status} {size or "-"} '
-            f'"{escapeLogField(referer)}" "{escapeLogField(userAgent)}"\n'.encode()
+            self.factory.accessLines.line(
+                self._peerHostBytes,
+                self._responses.logTime,
+                line,
+                status,
+                size,
+                referer,
+                userAgent,
+            )
         )
 
     # Drainable, for the factory's ConnectionTracker.
@@ -699,6 +704,7 @@ class HTTPFactory(TrackingFactory):
         (between requests) or answered with 408 (within one); 0 for never.
     @ivar accessLog: where each request is logged, in Combined Log Format;
         L{None} for nowhere.
+    @ivar accessLines: what formats those lines.
     @ivar shutdownTimeout: seconds a drain of L{connections} waits before
         aborting the connections left.
     @ivar connections: the open connections, up to C{maxConnections}; its
@@ -745,6 +751,7 @@ class HTTPFactory(TrackingFactory):
         self.bodyTimeout = bodyTimeout
         self.idleTimeout = idleTimeout
         self.accessLog = accessLog
+        self.accessLines = AccessLineFormatter()
         self.shutdownTimeout = shutdownTimeout
         self.connections = ConnectionTracker(
             "http", clock, maxConnections, drainTimeout=shutdownTimeout
