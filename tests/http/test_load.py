@@ -297,3 +297,32 @@ class AccessLogFileTests(SynchronousTestCase):
             all(b'"GET /health HTTP/1.1" 200 ' in each for each in lines), lines[:3]
         )
         self.assertNotIn("GET /health", twistd.log())
+
+    def test_sighupReopens(self) -> None:
+        """
+        After logrotate renames the file and sends SIGHUP, the next lines go
+        to a new file by the same name; the renamed one keeps the old lines.
+        """
+        path = temporaryDirectory(self) / "access.log"
+        twistd = startTwistd(self, "http", [*LOOPBACK, "--access-log", str(path)])
+        address = twistd.listener("tcp").loopbackAddress
+
+        def get(target: str) -> None:
+            with socket.create_connection(address, timeout=5.0) as client:
+                client.sendall(
+                    f"GET {target} HTTP/1.1\r\nHost: t\r\n"
+                    "Connection: close\r\n\r\n".encode()
+                )
+                client.recv(4096)
+
+        get("/?before")
+        path.rename(path.with_suffix(".log.1"))
+        twistd.process.send_signal(signal.SIGHUP)
+        twistd.waitForLog(r"SIGHUP: reopened the log files of .*AccessLog")
+        get("/?after")
+        status = twistd.stop(signal.SIGTERM, timeout=15.0)
+        self.assertIn(status, (0, -signal.SIGTERM), twistd.log())
+        [old] = path.with_suffix(".log.1").read_bytes().splitlines()
+        [new] = path.read_bytes().splitlines()
+        self.assertIn(b'"GET /?before HTTP/1.1" 200 11', old)
+        self.assertIn(b'"GET /?after HTTP/1.1" 200 11', new)
