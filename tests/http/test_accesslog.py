@@ -63,7 +63,7 @@ class AccessLogTests(SynchronousTestCase):
 
     def test_closeLosesNothing(self) -> None:
         """Every line written before close is in the file, whole and in order."""
-        log = self.started()
+        log = self.started(maxPending=64 * 1024 * 1024)
         lines = [line(n) for n in range(20000)]
         for each in lines:
             log.write(each)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support.files import temporaryDirectory
-from tests.support.twistd import startTwistd
+from tests.support.twistd import Twistd, startTwistd
 from tests.support.waiting import polling
 
 LOOPBACK = ["--port", "0", "--interface", "127.0.0.1"]
@@ -153,6 +153,18 @@ def keepAliveLoad(
 class GracefulStopTests(SynchronousTestCase):
     """SIGTERM under load answers or cleanly closes on every client."""
 
+    def fiftyClients(self) -> tuple[Twistd, list[socket.socket]]:
+        """twistd, and 50 keep-alive connections that each sent a C{GET /}."""
+        twistd = startTwistd(self, "http", [*LOOPBACK, "--no-access-log"])
+        address = twistd.listener("tcp").loopbackAddress
+        clients = []
+        for _ in range(50):
+            client = socket.create_connection(address, timeout=5.0)
+            self.addCleanup(client.close)
+            client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            clients.append(client)
+        return twistd, clients
+
     def test_sigtermUnderKeepAliveLoad(self) -> None:
         """
         50 busy keep-alive clients when SIGTERM arrives: none gets a reset;
@@ -184,15 +196,8 @@ class GracefulStopTests(SynchronousTestCase):
         response. The server is stopped (SIGSTOP) while the requests land,
         so they are in its socket buffers when the SIGTERM is handled.
         """
-        twistd = startTwistd(self, "http", [*LOOPBACK, "--no-access-log"])
-        address = twistd.listener("tcp").loopbackAddress
+        twistd, clients = self.fiftyClients()
         one = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
-        clients = []
-        for _ in range(50):
-            client = socket.create_connection(address, timeout=5.0)
-            self.addCleanup(client.close)
-            client.sendall(one)
-            clients.append(client)
         for client in clients:
             # The response is here, left unread.
             for remaining in polling(5.0, "a response to arrive"):
@@ -234,16 +239,10 @@ class GracefulStopTests(SynchronousTestCase):
         having noticed, sends a request: it finds the connection cleanly
         closed (it can still send, and reads EOF), never reset.
         """
-        twistd = startTwistd(self, "http", [*LOOPBACK, "--no-access-log"])
-        address = twistd.listener("tcp").loopbackAddress
+        twistd, clients = self.fiftyClients()
         one = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
-        clients = []
-        for _ in range(50):
-            client = socket.create_connection(address, timeout=5.0)
-            self.addCleanup(client.close)
-            client.sendall(one)
+        for client in clients:
             self.assertTrue(client.recv(4096).endswith(b"Hello World"))
-            clients.append(client)
         twistd.process.send_signal(signal.SIGTERM)
         for client in clients:
             # The server's FIN is here, not yet read.

@@ -34,8 +34,13 @@ FLUSH_SIZE = 64 * 1024
 FLUSH_INTERVAL = 0.5
 """Seconds a line waits at most before it is handed to the writer."""
 
-MAX_PENDING = 8 * 1024 * 1024
-"""Bytes of lines waiting to be written past which new lines are dropped."""
+MAX_PENDING = 1024 * 1024
+"""
+Bytes of lines waiting to be written past which new lines are dropped: about
+half a second of lines at 40,000 requests a second. More would let a reader
+that stalls (or clients that pipeline and never read, each answer logged)
+pin that much memory.
+"""
 
 DROP_REPORT_INTERVAL = 10.0
 """Seconds between two log lines about dropped access log lines."""
