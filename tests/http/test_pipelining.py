@@ -50,7 +50,7 @@ class SlicedParsingTests(SynchronousTestCase):
 
     def test_readUnderOneSliceAnsweredWhole(self) -> None:
         """A read up to one slice of requests is answered whole, in one go."""
-        one = request("/", headers=[("Host", "h")])
+        one = request("/", host="h")
         count = PARSE_SLICE // len(one)
         self.user.send(one * count)
         self.assertEqual(len(parseResponses(self.transport.value())), count)
@@ -62,9 +62,7 @@ class SlicedParsingTests(SynchronousTestCase):
         resumes as the client drains, and every request is answered once,
         in order.
         """
-        requests = [
-            request(f"/request?n={n}", headers=[("Host", "h")]) for n in range(3000)
-        ]
+        requests = [request(f"/request?n={n}", host="h") for n in range(3000)]
         self.user.send(b"".join(requests))
         answered: list[bytes] = []
         for _ in range(1000):
@@ -79,9 +77,9 @@ class SlicedParsingTests(SynchronousTestCase):
 
     def test_readWhilePausedKept(self) -> None:
         """A read delivered while paused is kept, and parsed after the rest."""
-        self.user.send(request("/request?n=0", headers=[("Host", "h")]) * 2000)
+        self.user.send(request("/request?n=0", host="h") * 2000)
         self.assertEqual(self.transport.producerState, "paused")
-        self.user.send(request("/request?n=last", headers=[("Host", "h")]))
+        self.user.send(request("/request?n=last", host="h"))
         data = b""
         for _ in range(1000):
             data += self.transport.drain()
