@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests.support.listeners import DEFAULT_INTERFACE, defaultListen
 from tests.support.tap import Tap, pluginMaker
 from twisted_services.http import tap as http
+from twisted_services.http.accesslog import AccessLog
 from twisted_services.http.protocol import HTTPFactory
 from twisted_services.http.tap import Options, makeService
 from twisted_services.server.connections import ShutdownService
@@ -125,9 +126,9 @@ class MakeServiceTests(SynchronousTestCase):
         service, reactor = started(
             "--listen", "tcp:0", "--listen", "unix:/tmp/http.sock", "--port", "1"
         )
-        # The shutdown service, three listeners, then the SIGHUP service and
-        # the systemd notifier serviceWith adds.
-        self.assertEqual(len(list(service)), 6)
+        # The shutdown service, the access log, three listeners, then the
+        # SIGHUP service and the systemd notifier serviceWith adds.
+        self.assertEqual(len(list(service)), 7)
         factories = {server[1] for server in reactor.tcpServers + reactor.unixServers}
         self.assertEqual(len(factories), 1)
 
@@ -154,7 +155,7 @@ class MakeServiceTests(SynchronousTestCase):
                 factory.accessLog,
                 factory.shutdownTimeout,
             ],
-            [5, 512, 2.5, 7, 3, False, 1.5],
+            [5, 512, 2.5, 7, 3, None, 1.5],
         )
         self.assertIs(factory.clock, reactor)
         protocol, transport = connect(factory)
@@ -162,12 +163,18 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertTrue(transport.value().endswith(b"\r\n\r\nBonjour"))
 
     def test_accessLogOnByDefault(self) -> None:
-        """Without C{--no-access-log} each request is logged."""
-        _, reactor = started()
-        protocol, _ = connect(reactor.tcpServers[0][1])
-        with capturedLogs() as events:
-            protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        self.assertIn('"GET / HTTP/1.1" 200 11', formatEvent(events[0]))
+        """
+        Without C{--no-access-log} each request is logged to an L{AccessLog}
+        on stdout, a service started first; C{--access-log FILE} names a file.
+        """
+        service, reactor = started()
+        factory = reactor.tcpServers[0][1]
+        self.assertIsInstance(factory.accessLog, AccessLog)
+        self.assertIsNone(factory.accessLog.path)
+        self.assertIn(factory.accessLog, list(service))
+        self.assertTrue(factory.accessLog.running)
+        _, reactor = started("--access-log", "/var/log/x.log")
+        self.assertEqual(reactor.tcpServers[0][1].accessLog.path, "/var/log/x.log")
 
     def test_listenerLogsAddress(self) -> None:
         """Starting logs the address bound, as the integration tests expect."""
@@ -190,15 +197,17 @@ class StopTests(SynchronousTestCase):
     def test_shutdownServiceFirst(self) -> None:
         """
         The shutdown service comes before the listeners, so that stopping,
-        which goes last to first, stops the listeners before it.
+        which goes last to first, stops the listeners before it; the access
+        log starts before the listeners.
         """
         service, _ = started("--listen", "tcp:0", "--listen", "tcp:1")
         children = list(service)
         self.assertIsInstance(children[0], ShutdownService)
-        self.assertTrue(all(isinstance(child, Listener) for child in children[1:-2]))
+        self.assertIsInstance(children[1], AccessLog)
+        self.assertTrue(all(isinstance(child, Listener) for child in children[2:-2]))
         self.assertIsInstance(children[-2], HangupService)
         self.assertIsInstance(children[-1], SystemdNotifier)
-        self.assertEqual(len(children), 5)
+        self.assertEqual(len(children), 6)
 
     def test_stopDrains(self) -> None:
         """

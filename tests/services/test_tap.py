@@ -306,7 +306,7 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(echoFactory.idleTimeout, 7)
         self.assertEqual((chatFactory.maxLine, chatFactory.rate), (8192, 10))
         self.assertEqual(chatFactory.idleTimeout, 3600)
-        self.assertEqual((httpFactory.maxBody, httpFactory.accessLog), (0, False))
+        self.assertEqual((httpFactory.maxBody, httpFactory.accessLog), (0, None))
         self.assertIs(chatFactory.clock, reactor)
 
     def test_temperatureOptionsReachProtocol(self) -> None:

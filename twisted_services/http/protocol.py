@@ -45,6 +45,7 @@ from httptools import (
     HttpParserUpgrade,
     HttpRequestParser,
 )
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import (
     IHalfCloseableProtocol,
@@ -57,6 +58,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from twisted_services.http.accesslog import AccessLineFormatter, LineSink
 from twisted_services.http.request import HEADER_OVERHEAD, Request
 from twisted_services.http.responses import (
     BUILT,
@@ -66,7 +68,6 @@ from twisted_services.http.responses import (
     Connection,
     Kind,
     ResponseTable,
-    escapeLogField,
 )
 from twisted_services.http.routes import ROUTES, routeOf
 from twisted_services.http.strict import headProblem
@@ -104,10 +105,21 @@ _NOT_FOUND = Kind.NOT_FOUND
 _METHOD_NOT_ALLOWED = Kind.METHOD_NOT_ALLOWED
 _PAYLOAD_TOO_LARGE = Kind.PAYLOAD_TOO_LARGE
 
-ACCESS_LOG_FORMAT = (
-    '{host} - - [{requestTime}] "{request}" {status} {size} "{referer}" "{agent}"'
-)
-"""Combined Log Format, with each part a field of the log event."""
+TRANSPORT_BUFFER = 16 * 1024
+"""
+The largest read, and the output a TCP transport queues before it pauses the
+protocol (Twisted's default is 64 KiB of each): with L{PARSE_SLICE} this
+bounds what a client that pipelines and never reads pins in the server to
+about 60 KiB.
+"""
+
+PARSE_SLICE = 4096
+"""
+Bytes of a read parsed at a time: between slices the protocol checks whether
+its transport has paused it, so what one read queues in responses is bounded
+by the transport's buffer plus one slice's answers (about 30 KiB for 4 KiB of
+18-byte requests), not ten times the read.
+"""
 
 
 class _Stop(Exception):
@@ -148,6 +160,7 @@ class HTTPProtocol(Protocol):
     _closing = False
     _draining = False
     _paused = False
+    _unparsed = b""
 
     def connectionMade(self) -> None:
         factory = self.factory
@@ -158,12 +171,14 @@ class HTTPProtocol(Protocol):
         self._maxHeaderSize = factory.maxHeaderSize
         self._maxBodyWire = 2 * factory.maxBody + CHUNK_FRAMING
         self._bodyTimeout = factory.bodyTimeout
-        self._logging = factory.accessLog
+        self._accessLog = factory.accessLog
+        self._logging = self._accessLog is not None
         self._peerHost = "-"
         if self._logging:
             peer = self.transport.getPeer()
             if isinstance(peer, (IPv4Address, IPv6Address)):
                 self._peerHost = peer.host
+        self._peerHostBytes = self._peerHost.encode("ascii")
         # Half-closing lets the client read the last response before it sees
         # the connection close. A TLS transport only proxies this method to
         # the TCP connection under it, which would skip TLS's own close, so it
@@ -183,16 +198,49 @@ class HTTPProtocol(Protocol):
             expired=self._timedOut,
             graceOver=self._graceOver,
         )
+        if isinstance(self.transport, FileDescriptor):
+            # Its reads and the output it queues before pausing us.
+            self.transport.bufferSize = TRANSPORT_BUFFER
         self.transport.registerProducer(self, True)
         self._timer.start(self._clock.seconds())
 
     def dataReceived(self, data: bytes) -> None:
         """
-        Parse C{data}, answering every request it completes, and send the
-        answers in one write. Nothing C{data} holds can raise out of here.
+        Parse C{data}, answering every request it completes. While the
+        client is not reading its responses, keep it unparsed instead.
         """
         if self._closing:
             return
+        if self._unparsed:
+            # A transport may deliver a read after pausing (TLS does): keep
+            # it, in order, for when the client reads again.
+            self._unparsed += data
+            return
+        self._parseSlices(data)
+
+    def _parseSlices(self, data: bytes) -> None:
+        """
+        Parse C{data} a slice at a time, stopping once the transport has
+        paused us: a read of tiny pipelined requests holds about ten times
+        its size in responses, which must not all be queued at once. What is
+        left is kept in C{_unparsed}, for L{resumeProducing}.
+        """
+        if len(data) <= PARSE_SLICE:
+            self._parse(data)
+            return
+        for start in range(0, len(data), PARSE_SLICE):
+            self._parse(data[start : start + PARSE_SLICE])
+            if self._closing:
+                return
+            if self._paused:
+                self._unparsed = data[start + PARSE_SLICE :]
+                return
+
+    def _parse(self, data: bytes) -> None:
+        """
+        Parse C{data}, answering every request it completes, and send the
+        answers in one write. Nothing C{data} holds can raise out of here.
+        """
         now = self._clock.seconds()
         self._timer.lastActivity = now
         responses = self._responses
@@ -484,22 +532,23 @@ class HTTPProtocol(Protocol):
         One access log line, in Combined Log Format; the request is C{-} if
         its line was not complete.
         """
-        line = "-"
-        referer = userAgent = None
+        line = referer = userAgent = None
         if request is not None:
             if lineKnown:
-                line = escapeLogField(self._requestLine(request))
+                line = self._requestLine(request)
             referer = request.referer
             userAgent = request.userAgent
-        self._log.info(
-            ACCESS_LOG_FORMAT,
-            host=self._peerHost,
-            requestTime=self._responses.logTime,
-            request=line,
-            status=status,
-            size=size or "-",
-            referer=escapeLogField(referer),
-            agent=escapeLogField(userAgent),
+        assert self._accessLog is not None
+        self._accessLog.write(
+            self.factory.accessLines.line(
+                self._peerHostBytes,
+                self._responses.logTime,
+                line,
+                status,
+                size,
+                referer,
+                userAgent,
+            )
         )
 
     # Drainable, for the factory's ConnectionTracker.
@@ -514,10 +563,10 @@ class HTTPProtocol(Protocol):
             return
         request = self._request
         if request is None:
-            # Only a paused connection may have unread requests, which a
-            # full close would turn into a reset; the others need not wait
-            # for the client to close its side.
-            self._close(halfClose=self._paused)
+            # Half-close, reading on until the client closes: a request it
+            # sends before it sees our FIN would otherwise draw a reset,
+            # which can destroy the response it has not read yet.
+            self._close()
         elif request.headComplete:
             # Its answer was to keep the connection; a head still arriving
             # sees _draining when it completes.
@@ -527,16 +576,13 @@ class HTTPProtocol(Protocol):
         """The server's shutdown grace period is over: close at once."""
         self.transport.abortConnection()
 
-    def _close(self, halfClose: bool = True) -> None:
+    def _close(self) -> None:
         """
         Send what is pending, then close: half-close first where the
         transport can (RFC 9112 section 9.6), reading and discarding until
         the client closes, so that its unread requests do not turn our close
         into a reset that destroys the response. Past L{CLOSE_GRACE} seconds
         the connection is aborted.
-
-        @param halfClose: whether to half-close; without it the connection
-            closes as soon as what is pending is sent.
         """
         if self._closing:
             return
@@ -550,7 +596,7 @@ class HTTPProtocol(Protocol):
         self._timer.closing(self._clock.seconds())
         # The producer goes first, or the transport would wait for it.
         transport.unregisterProducer()
-        if halfClose and self._canHalfClose:
+        if self._canHalfClose:
             if self._paused:
                 transport.resumeProducing()
             transport.loseWriteConnection()  # type: ignore[attr-defined]
@@ -607,8 +653,17 @@ class HTTPProtocol(Protocol):
         self.transport.pauseProducing()
 
     def resumeProducing(self) -> None:
-        """The client caught up: read requests again."""
+        """
+        The client caught up: parse what was kept, then read requests again
+        unless that paused us anew.
+        """
         self._paused = False
+        unparsed = self._unparsed
+        if unparsed:
+            self._unparsed = b""
+            self._parseSlices(unparsed)
+            if self._paused or self._closing:
+                return
         self.transport.resumeProducing()
 
     def stopProducing(self) -> None:
@@ -647,7 +702,9 @@ class HTTPFactory(TrackingFactory):
     @ivar bodyTimeout: seconds from the end of a head to the end of its body.
     @ivar idleTimeout: seconds without data before a connection is closed
         (between requests) or answered with 408 (within one); 0 for never.
-    @ivar accessLog: whether each request is logged.
+    @ivar accessLog: where each request is logged, in Combined Log Format;
+        L{None} for nowhere.
+    @ivar accessLines: what formats those lines.
     @ivar shutdownTimeout: seconds a drain of L{connections} waits before
         aborting the connections left.
     @ivar connections: the open connections, up to C{maxConnections}; its
@@ -669,7 +726,7 @@ class HTTPFactory(TrackingFactory):
         bodyTimeout: float = BODY_TIMEOUT,
         idleTimeout: float = 60.0,
         maxConnections: int = 10000,
-        accessLog: bool = True,
+        accessLog: LineSink | None = None,
         shutdownTimeout: float = SHUTDOWN_TIMEOUT,
     ) -> None:
         if (
@@ -694,6 +751,7 @@ class HTTPFactory(TrackingFactory):
         self.bodyTimeout = bodyTimeout
         self.idleTimeout = idleTimeout
         self.accessLog = accessLog
+        self.accessLines = AccessLineFormatter()
         self.shutdownTimeout = shutdownTimeout
         self.connections = ConnectionTracker(
             "http", clock, maxConnections, drainTimeout=shutdownTimeout

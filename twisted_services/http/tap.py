@@ -4,9 +4,10 @@ C{twistd http}: options and service for L{twisted_services.http.protocol}.
 
 from __future__ import annotations
 
-from twisted.application.service import MultiService
+from twisted.application.service import IService, MultiService
 from twisted.internet.interfaces import IReactorTCP
 
+from twisted_services.http.accesslog import AccessLog
 from twisted_services.http.protocol import (
     BODY_TIMEOUT,
     SHUTDOWN_TIMEOUT,
@@ -50,12 +51,19 @@ class Options(ListenOptions):
         [
             "no-access-log",
             None,
-            "Do not log each request (Combined Log Format); for benchmarks.",
+            "Do not log each request.",
         ],
     ]
 
     optParameters = [
         ["message", None, "Hello World", "The body GET / answers with."],
+        [
+            "access-log",
+            None,
+            None,
+            "Log each request (Combined Log Format) to this file, reopened "
+            "on SIGHUP for log rotation, instead of to stdout.",
+        ],
         [
             "max-body",
             None,
@@ -110,6 +118,9 @@ def makeService(
     """
     if reactor is None:
         from twisted.internet import reactor
+    accessLog = None
+    if not options["no-access-log"]:
+        accessLog = AccessLog(reactor, options["access-log"])
     factory = HTTPFactory(
         reactor,
         message=options["message"],
@@ -119,7 +130,7 @@ def makeService(
         bodyTimeout=options["body-timeout"],
         idleTimeout=options["idle-timeout"],
         maxConnections=options["max-connections"],
-        accessLog=not options["no-access-log"],
+        accessLog=accessLog,
         shutdownTimeout=options["shutdown-timeout"],
     )
     listeners = streamListeners(
@@ -127,8 +138,11 @@ def makeService(
     )
     # First, so that MultiService, which stops its children last to first,
     # drains the connections once no listener can accept anyone new.
+    # The access log starts before the listeners; it closes after the
+    # reactor has shut down, once the connections have drained.
+    logs: list[IService] = [] if accessLog is None else [accessLog]
     return serviceWith(
-        [ShutdownService(factory.connections), *listeners],
+        [ShutdownService(factory.connections), *logs, *listeners],
         notify=notify,
         connections=options["max-connections"],
     )

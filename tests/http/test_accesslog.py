@@ -1,0 +1,142 @@
+"""
+Tests for L{twisted_services.http.accesslog}: the buffered access log writer,
+on a L{Clock}, writing to real files and pipes through its thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from twisted.internet.task import Clock
+from twisted.logger import capturedLogs, formatEvent
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from tests.support.files import temporaryDirectory
+from twisted_services.http.accesslog import FLUSH_INTERVAL, AccessLog
+from twisted_services.server.reopening import IReopenable
+
+
+def line(number: int) -> bytes:
+    return b'127.0.0.1 - - [x] "GET /%d HTTP/1.1" 200 11 "-" "-"\n' % number
+
+
+class AccessLogTests(SynchronousTestCase):
+    """Lines are buffered, flushed on size, on a timer and on close."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.path = str(temporaryDirectory(self) / "access.log")
+
+    def started(self, **kwargs: object) -> AccessLog:
+        log = AccessLog(self.clock, self.path, **kwargs)  # type: ignore[arg-type]
+        log.startService()
+        self.addCleanup(log.close)
+        return log
+
+    def contents(self, path: str | None = None) -> bytes:
+        with open(path or self.path, "rb") as file:
+            return file.read()
+
+    def test_reopenable(self) -> None:
+        """It is an L{IReopenable} service, for SIGHUP."""
+        self.assertTrue(verifyObject(IReopenable, AccessLog(self.clock)))
+
+    def test_flushOnSize(self) -> None:
+        """Lines wait until C{flushSize} bytes are waiting, then go at once."""
+        log = self.started(flushSize=len(line(0)) * 3)
+        log.write(line(0))
+        log.write(line(1))
+        self.assertEqual(log.buffered, 2 * len(line(0)))
+        log.write(line(2))
+        self.assertEqual(log.buffered, 0)
+
+    def test_flushOnTimer(self) -> None:
+        """A line waits at most C{flushInterval} seconds."""
+        log = self.started()
+        log.write(line(0))
+        self.clock.advance(FLUSH_INTERVAL - 0.01)
+        self.assertEqual(log.buffered, len(line(0)))
+        self.clock.advance(0.01)
+        self.assertEqual(log.buffered, 0)
+
+    def test_closeLosesNothing(self) -> None:
+        """Every line written before close is in the file, whole and in order."""
+        log = self.started(maxPending=64 * 1024 * 1024)
+        lines = [line(n) for n in range(20000)]
+        for each in lines:
+            log.write(each)
+        log.close()
+        self.assertEqual(self.contents(), b"".join(lines))
+        self.assertEqual(log.dropped, 0)
+
+    def test_reopen(self) -> None:
+        """After logrotate renames the file, L{reopen} writes to a new one."""
+        log = self.started()
+        log.write(line(0))
+        os.rename(self.path, self.path + ".1")
+        log.reopen()
+        log.write(line(1))
+        log.close()
+        self.assertEqual(self.contents(self.path + ".1"), line(0))
+        self.assertEqual(self.contents(), line(1))
+
+    def test_reopenFailsWritesOn(self) -> None:
+        """A file that cannot be reopened is logged; lines go to the old one."""
+        log = self.started()
+        os.rename(self.path, self.path + ".1")
+        os.chmod(os.path.dirname(self.path), 0o500)
+        self.addCleanup(os.chmod, os.path.dirname(self.path), 0o700)
+        if os.access(os.path.dirname(self.path), os.W_OK):
+            self.skipTest("running as root: the directory stays writable")
+        with capturedLogs() as events:
+            log.reopen()
+            log.write(line(1))
+            log.close()
+        self.assertIn("could not reopen", formatEvent(events[0]))
+        self.assertEqual(self.contents(self.path + ".1"), line(1))
+
+    def test_behindDropsAndCounts(self) -> None:
+        """
+        A consumer slower than the lines (a pipe nobody reads): up to
+        C{maxPending} bytes wait, later lines are dropped and counted, and
+        one throttled log line says so; the lines that do arrive are whole.
+        """
+        readEnd, writeEnd = os.pipe()
+        self.addCleanup(os.close, readEnd)
+        log = AccessLog(
+            self.clock,
+            f"/proc/self/fd/{writeEnd}",
+            flushSize=4096,
+            maxPending=16 * 1024,
+        )
+        log.startService()
+        os.close(writeEnd)
+        lines = [line(n) for n in range(5000)]  # about 270 KB
+        with capturedLogs() as events:
+            for each in lines:
+                log.write(each)
+            # The pipe (64 KiB) and maxPending hold far less than that.
+            self.assertGreater(log.dropped, 2000)
+            received: list[bytes] = []
+            reader = threading.Thread(
+                target=lambda: received.extend(
+                    iter(lambda: os.read(readEnd, 65536), b"")
+                )
+            )
+            reader.start()
+            log.close()
+            reader.join(10.0)
+        got = b"".join(received).splitlines(keepends=True)
+        self.assertEqual(len(got) + log.dropped, len(lines))
+        # Whole lines, in order; which ones were dropped depends on when the
+        # writer thread ran.
+        numbers = [int(each.split(b"/")[1].split(b" ")[0]) for each in got]
+        self.assertEqual([line(n) for n in numbers], got)
+        self.assertEqual(numbers, sorted(set(numbers)))
+        behind = "http: the access log is behind; dropped {} line(s)"
+        self.assertEqual(
+            [formatEvent(event) for event in events],
+            [behind.format(1), behind.format(log.dropped - 1)],
+        )
