@@ -14,6 +14,7 @@ from twisted_services.server.options import (
     DEFAULT_BACKLOG,
     ListenOptions,
     nonNegativeFloat,
+    nonNegativeInt,
     portNumber,
     positiveFloat,
     positiveInt,
@@ -46,6 +47,12 @@ class CoercionTests(SynchronousTestCase):
         self.assertEqual(positiveInt("1"), 1)
         for bad in ("0", "-3", "two", "1.0"):
             self.assertRaises(ValueError, positiveInt, bad)
+
+    def test_nonNegativeInt(self) -> None:
+        """Non-negative integers start at 0 (chat's and http's "0: off" options)."""
+        self.assertEqual([nonNegativeInt("0"), nonNegativeInt("7")], [0, 7])
+        for bad in ("-1", "two", "1.0"):
+            self.assertRaises(ValueError, nonNegativeInt, bad)
 
     def test_nonNegativeFloat(self) -> None:
         """Non-negative numbers include 0 but not infinity or NaN."""

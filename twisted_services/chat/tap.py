@@ -16,6 +16,7 @@ from twisted_services.server.options import (
     ListenOptions,
     idleTimeoutParameter,
     maxConnectionsParameter,
+    nonNegativeInt,
     positiveFloat,
     positiveInt,
 )
@@ -29,17 +30,6 @@ def textEncoding(value: str) -> str:
 
 
 textEncoding.coerceDoc = "A Python text encoding name."  # type: ignore[attr-defined]
-
-
-def nonNegativeInt(value: str) -> int:
-    """Coerce an option to a whole number, 0 or more."""
-    number = int(value)
-    if number < 0:
-        raise ValueError(f"{value} is not a whole number, 0 or more")
-    return number
-
-
-nonNegativeInt.coerceDoc = "A whole number, 0 or more."  # type: ignore[attr-defined]
 
 
 class Options(ListenOptions):

@@ -20,20 +20,10 @@ from twisted_services.server.options import (
     idleTimeoutParameter,
     maxConnectionsParameter,
     nonNegativeFloat,
+    nonNegativeInt,
     positiveFloat,
     positiveInt,
 )
-
-
-def byteCount(value: str) -> int:
-    """Coerce an option to a number of bytes, 0 or more."""
-    number = int(value)
-    if number < 0:
-        raise ValueError(f"{value} is not a whole number, 0 or more")
-    return number
-
-
-byteCount.coerceDoc = "A whole number of bytes, 0 or more."  # type: ignore[attr-defined]
 
 
 class Options(ListenOptions):
@@ -71,7 +61,7 @@ class Options(ListenOptions):
             "Largest request body read (and discarded), in bytes; a larger "
             "one gets 413, whatever its method and path, as does a chunked "
             "body over twice this plus 64 KiB on the wire.",
-            byteCount,
+            nonNegativeInt,
         ],
         [
             "max-header-size",

@@ -50,6 +50,17 @@ def positiveInt(value: str) -> int:
 positiveInt.coerceDoc = "A whole number, at least 1."  # type: ignore[attr-defined]
 
 
+def nonNegativeInt(value: str) -> int:
+    """Coerce an option to an integer, 0 or more."""
+    number = _number(int, value)
+    if number is None or number < 0:
+        raise ValueError(f"{value!r} is not a whole number, 0 or more")
+    return int(number)
+
+
+nonNegativeInt.coerceDoc = "A whole number, 0 or more."  # type: ignore[attr-defined]
+
+
 def nonNegativeFloat(value: str) -> float:
     """Coerce an option to a number of seconds, 0 or more."""
     number = _number(float, value)
