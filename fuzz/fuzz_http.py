@@ -146,6 +146,17 @@ def checkBounded(protocol: HTTPProtocol) -> None:
     assert request.chunkHeaderFed <= MAX_HEADER_SIZE + MAX_READ
 
 
+class CountingSink:
+    """An access log that checks each line is one whole line, and counts them."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def write(self, line: bytes) -> None:
+        assert line.endswith(b"\n") and line.count(b"\n") == 1, line
+        self.lines += 1
+
+
 def testOneInput(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     clock = Clock()
@@ -156,7 +167,7 @@ def testOneInput(data: bytes) -> None:
         headerTimeout=HEADER_TIMEOUT,
         bodyTimeout=BODY_TIMEOUT,
         idleTimeout=IDLE_TIMEOUT,
-        accessLog=fdp.ConsumeBool(),
+        accessLog=CountingSink() if fdp.ConsumeBool() else None,
     )
     transport = (FuzzTransport if fdp.ConsumeBool() else PlainTransport)(
         peerAddress=peerAddress()
