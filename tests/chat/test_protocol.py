@@ -1793,7 +1793,7 @@ class ChurnTests(SynchronousTestCase):
     def test_tooManyFromOneAddress(self) -> None:
         """Past C{maxPerAddress} connections an address is told so, and closed."""
         factory, _ = chatFactory(maxPerAddress=2)
-        peer = IPv4Address("TCP", "192.0.2.7", 1)
+        peer = IPv4Address("TCP", "127.0.2.7", 1)
         first, _ = connect(factory, peer)
         connect(factory, peer)
         protocol, transport = connect(factory, peer)
@@ -1811,7 +1811,7 @@ class ChurnTests(SynchronousTestCase):
     def test_connectingTooOften(self) -> None:
         """Past the connection burst an address waits for the rate."""
         factory, clock = chatFactory(connectRate=1, connectBurst=3)
-        peer = IPv4Address("TCP", "192.0.2.7", 1)
+        peer = IPv4Address("TCP", "127.0.2.7", 1)
         for _ in range(3):
             protocol, transport = connect(factory, peer)
             transport.loseConnection()
