@@ -15,6 +15,7 @@ from zope.interface.verify import verifyObject
 
 from tests.support.files import temporaryDirectory
 from twisted_services.http.accesslog import FLUSH_INTERVAL, AccessLog
+from twisted_services.server.listeners import StartupFailed
 from twisted_services.server.reopening import IReopenable
 
 
@@ -140,3 +141,23 @@ class AccessLogTests(SynchronousTestCase):
             [formatEvent(event) for event in events],
             [behind.format(1), behind.format(log.dropped - 1)],
         )
+
+
+class UnopenableFileTests(SynchronousTestCase):
+    """A log file that cannot be opened stops start-up cleanly."""
+
+    def test_startupFails(self) -> None:
+        """
+        Opening happens at privileged start; failing there logs one critical
+        line and raises L{StartupFailed}, which ends twistd with status 1 and
+        no traceback (and reaches daemon mode's launching command).
+        """
+        path = os.path.join(temporaryDirectory(self), "missing", "access.log")
+        accessLog = AccessLog(Clock(), path)
+        with capturedLogs() as events:
+            with self.assertRaises(StartupFailed) as raised:
+                accessLog.privilegedStartService()
+        expected = f"http: cannot open access log {path!r}: No such file or directory"
+        self.assertEqual(str(raised.exception), expected)
+        self.assertEqual(raised.exception.code, 1)
+        self.assertEqual([formatEvent(e) for e in events], [expected])

@@ -26,6 +26,7 @@ from zope.interface import implementer
 
 from twisted_services.core.reporting import ThrottledReport
 from twisted_services.http.responses import escapeLogField
+from twisted_services.server.listeners import StartupFailed
 from twisted_services.server.reopening import IReopenable
 
 FLUSH_SIZE = 64 * 1024
@@ -250,20 +251,47 @@ class AccessLog(Service):
         self.dropped = 0
         self._closeScheduled = False
 
+    def privilegedStartService(self) -> None:
+        """
+        Open the file while twistd still has its privileges (a log under
+        C{/var/log} may be writable only by root).
+        """
+        super().privilegedStartService()
+        self._openWriter()
+
     def startService(self) -> None:
         """
-        Open the file (or take stdout), start the writer and the timer, and
-        close once the reactor has shut down: the connections drain in the
-        shutdown's "before" phase, and their last lines count too.
+        Open the file (or take stdout) if not open yet, start the writer and
+        the timer, and close once the reactor has shut down: the connections
+        drain in the shutdown's "before" phase, and their last lines count too.
         """
         super().startService()
-        if self._writer is None:
-            self._writer = _Writer(self.path)
+        self._openWriter()
         if not self._timer.running:
             self._timer.start(self._flushInterval, now=False)
         if not self._closeScheduled and IReactorCore.providedBy(self._reactor):
             self._closeScheduled = True
             self._reactor.addSystemEventTrigger("after", "shutdown", self.close)
+
+    def _openWriter(self) -> None:
+        """
+        Open the file once; a file that cannot be opened stops start-up with
+        one line, as a port that cannot be bound does.
+        """
+        if self._writer is not None:
+            return
+        try:
+            self._writer = _Writer(self.path)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            self._log.critical(
+                "http: cannot open access log {path!r}: {reason}",
+                path=self.path,
+                reason=reason,
+            )
+            raise StartupFailed(
+                f"http: cannot open access log {self.path!r}: {reason}"
+            ) from None
 
     def close(self) -> None:
         """
