@@ -9,6 +9,7 @@ import socket
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.internet.testing import StringTransportWithDisconnection
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_services import testing
@@ -108,6 +109,14 @@ class ConnectTests(SynchronousTestCase):
         host = IPv4Address("TCP", "127.1.0.1", 1)
         _, transport = connect(Factory.forProtocol(Recorder), host=host)
         self.assertEqual(transport.getHost(), host)
+
+    def test_givenTransport(self) -> None:
+        """A transport of the caller's is used as it is, wired to the protocol."""
+        mine = StringTransportWithDisconnection()
+        protocol, transport = connect(Factory.forProtocol(Recorder), transport=mine)
+        self.assertIs(transport, mine)
+        self.assertIs(mine.protocol, protocol)
+        self.assertIs(protocol.transport, mine)
 
     def test_writes(self) -> None:
         """What the protocol writes is in C{transport.value()}."""

@@ -47,12 +47,16 @@ def connect(
     factory: IProtocolFactory,
     peer: IPv4Address | IPv6Address | None = None,
     host: IPv4Address | IPv6Address = SERVER_ADDRESS,
+    transport: StringTransportWithDisconnection | None = None,
 ) -> tuple[IProtocol, StringTransportWithDisconnection]:
     """
     Build a protocol from C{factory} for a client at C{peer} and connect it
     to a L{StringTransportWithDisconnection}: what the protocol writes is in
     C{transport.value()}, and C{transport.loseConnection()} calls the
     protocol's C{connectionLost} as a real transport would.
+
+    @param transport: a transport of the caller's (a subclass that, say,
+        pauses or fails) instead of a new one on C{host} and C{peer}.
 
     @raise ConnectionRefused: if the factory refuses the connection (its
         C{buildProtocol} returns L{None}).
@@ -61,7 +65,8 @@ def connect(
     protocol = factory.buildProtocol(peer)
     if protocol is None:
         raise ConnectionRefused(peer)
-    transport = StringTransportWithDisconnection(hostAddress=host, peerAddress=peer)
+    if transport is None:
+        transport = StringTransportWithDisconnection(hostAddress=host, peerAddress=peer)
     transport.protocol = protocol
     protocol.makeConnection(transport)
     return protocol, transport

@@ -156,12 +156,7 @@ class Client:
         factory: ChatFactory,
         transport: StringTransportWithDisconnection | None = None,
     ) -> None:
-        if transport is None:
-            protocol, transport = connect(factory)
-        else:
-            protocol = factory.buildProtocol(peerAddress())
-            transport.protocol = protocol
-            protocol.makeConnection(transport)
+        protocol, transport = connect(factory, transport=transport)
         self.protocol = protocol
         self.transport = transport
 

@@ -153,12 +153,7 @@ class Client:
         factory: HTTPFactory,
         transport: StringTransportWithDisconnection | None = None,
     ) -> None:
-        if transport is None:
-            protocol, transport = connect(factory)
-        else:
-            protocol = factory.buildProtocol(peerAddress())
-            transport.protocol = protocol
-            protocol.makeConnection(transport)
+        protocol, transport = connect(factory, transport=transport)
         assert isinstance(protocol, HTTPProtocol)
         self.protocol = protocol
         self.transport = transport
