@@ -138,6 +138,9 @@ class LaterBroker:
     def members(self, room: str) -> Deferred[list[str]]:
         return self._later(lambda: self._inner.members(room))
 
+    def nextGuestNick(self) -> str:
+        return self._inner.nextGuestNick()
+
     def roomCounts(self) -> Deferred[dict[str, int]]:
         return self._later(self._inner.roomCounts)
 

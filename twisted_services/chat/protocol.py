@@ -25,7 +25,6 @@ terminal client (L{twisted_services.chat.client}).
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -741,7 +740,6 @@ class ChatFactory(TrackingFactory):
         # No drain timeout: each connection aborts itself CLOSE_GRACE seconds
         # after it starts closing (see ChatProtocol._close).
         self.connections = ConnectionTracker("chat", clock, maxConnections)
-        self._guests = itertools.count(1)
 
     def buildProtocol(self, addr: IAddress) -> IProtocol | None:
         """
@@ -765,11 +763,8 @@ class ChatFactory(TrackingFactory):
 
     def nextGuestNick(self) -> str:
         """
-        The next of C{guest1}, C{guest2}, ... that no one on this server is
-        using (a client may have taken one with C{/nick}); the broker has the
-        last word on the rest of the chat.
+        A guest nick no one on this server is using, as the broker numbers
+        them (servers sharing a chat must not all count from 1); the broker
+        has the last word on the rest of the chat.
         """
-        while True:
-            nick = f"guest{next(self._guests)}"
-            if self.state.lookup(nick) is None:
-                return nick
+        return self.broker.nextGuestNick()

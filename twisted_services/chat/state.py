@@ -23,6 +23,7 @@ case-insensitively; a room keeps the spelling it was created with.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -296,6 +297,13 @@ class IChatBroker(Interface):
             it, or with L{None} if no one has the nick.
         """
 
+    def nextGuestNick() -> str:
+        """
+        A nick for a newcomer that no one on this server is using, and that
+        other servers are unlikely to hand out too (L{enter} has the last
+        word).
+        """
+
 
 @implementer(IChatBroker)
 class LocalBroker:
@@ -309,6 +317,7 @@ class LocalBroker:
 
     def __init__(self, local: IChatState | None = None) -> None:
         self.local: IChatState = local if local is not None else ChatState()
+        self._guests = itertools.count(1)
 
     def enter(self, member: IChatMember, room: str) -> Deferred[str]:
         try:
@@ -353,3 +362,13 @@ class LocalBroker:
             return succeed(None)
         target.send(line)
         return succeed(target.nick)
+
+    def nextGuestNick(self) -> str:
+        """
+        The next of C{guest1}, C{guest2}, ... that no one is using (a client
+        may have taken one with C{/nick}).
+        """
+        while True:
+            nick = f"guest{next(self._guests)}"
+            if self.local.lookup(nick) is None:
+                return nick

@@ -9,6 +9,14 @@ from twisted.internet.interfaces import IReactorTCP
 from twisted.python.usage import UsageError
 
 from twisted_services.chat.protocol import ChatFactory
+from twisted_services.chat.redisurl import (
+    PASSWORD_VARIABLE,
+    RedisAddress,
+    RedisURLError,
+    parseRedisURL,
+    readPassword,
+)
+from twisted_services.chat.state import IChatBroker
 from twisted_services.chat.text import isTextEncoding
 from twisted_services.server.connections import ShutdownService
 from twisted_services.server.listeners import serviceWith, streamListeners
@@ -141,12 +149,63 @@ class Options(ListenOptions):
         ],
         idleTimeoutParameter(3600.0),
         maxConnectionsParameter("more are told the server is full and closed"),
+        [
+            "redis",
+            None,
+            None,
+            "Share the chat with every server using this Redis: "
+            "redis://HOST[:PORT][/DB], rediss://... (TLS) or unix:/PATH[?db=N]. "
+            "Without it the chat is this process's alone.",
+        ],
+        [
+            "redis-password-file",
+            None,
+            None,
+            "Read the Redis password from the first line of this file (else "
+            f"from ${PASSWORD_VARIABLE}, if set).",
+        ],
+        [
+            "redis-presence-ttl",
+            None,
+            15.0,
+            "Seconds a server's nicks and members outlive its last heartbeat "
+            "to Redis (sent every third of this): the nicks of a server that "
+            "dies are free again within this.",
+            positiveFloat,
+        ],
+        [
+            "redis-timeout",
+            None,
+            5.0,
+            "Seconds an answer from Redis is waited for before the link is "
+            "dropped and made again.",
+            positiveFloat,
+        ],
+        [
+            "redis-max-pending",
+            None,
+            4 * 1024 * 1024,
+            "Bytes of published lines that may await Redis's answer; more "
+            "reach this server only, and are counted as dropped.",
+            positiveInt,
+        ],
     ]
 
     def postOptions(self) -> None:
         super().postOptions()
         if self["max-queue"] < self["max-buffer"]:
             raise UsageError("--max-queue must be at least --max-buffer")
+        self["redis-address"] = None
+        self["redis-password"] = None
+        if self["redis"] is None:
+            if self["redis-password-file"] is not None:
+                raise UsageError("--redis-password-file needs --redis")
+            return
+        try:
+            self["redis-address"] = parseRedisURL(self["redis"])
+            self["redis-password"] = readPassword(self["redis-password-file"])
+        except RedisURLError as error:
+            raise UsageError(f"--redis: {error}") from None
 
 
 def makeService(
@@ -158,8 +217,10 @@ def makeService(
     """
     if reactor is None:
         from twisted.internet import reactor
+    broker = None if options["redis-address"] is None else redisBroker(options, reactor)
     factory = ChatFactory(
         reactor,
+        broker=broker,
         maxLine=options["max-line"],
         fallbackEncoding=options["fallback-encoding"],
         rate=options["rate"],
@@ -180,8 +241,38 @@ def makeService(
     )
     # First, so that MultiService, which stops its children last to first,
     # says goodbye once no listener can accept anyone new.
+    # The broker starts first, connecting to Redis, and, stopping with the
+    # rest, gives up this server's part of the chat.
+    shared = [] if broker is None else [broker]
     return serviceWith(
-        [ShutdownService(factory.connections), *listeners],
+        [*shared, ShutdownService(factory.connections), *listeners],
         notify=notify,
         connections=options["max-connections"],
+    )
+
+
+def redisBroker(options: Options, reactor: IReactorTCP) -> IChatBroker:
+    """The broker sharing the chat through the Redis that C{options} names."""
+    # Imported here: txredisapi installs the default reactor when imported,
+    # and a chat without --redis does not need it.
+    from twisted_services.chat.redisbroker import RedisBroker
+    from twisted_services.chat.redislink import RedisLink
+
+    address: RedisAddress = options["redis-address"]
+    timeout = options["redis-timeout"]
+    link = RedisLink(
+        address.endpoint(reactor, timeout),
+        address.describe(),
+        reactor,  # type: ignore[arg-type]
+        timeout,
+        password=options["redis-password"],
+        username=address.username,
+        db=address.db,
+    )
+    return RedisBroker(
+        link,
+        reactor,  # type: ignore[arg-type]
+        presenceTTL=options["redis-presence-ttl"],
+        timeout=timeout,
+        maxPending=options["redis-max-pending"],
     )
