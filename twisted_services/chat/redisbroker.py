@@ -207,8 +207,10 @@ class RedisBroker(Service):
             self._tellEveryone(SHARED_AGAIN)
 
     def _notUp(self, reason: Failure) -> None:
-        self._log.failure(
-            "chat: Redis at {address} did not get ready", reason, address=self.link.name
+        self._log.warn(
+            "chat: Redis at {address} did not get ready ({reason}); reconnecting",
+            address=self.link.name,
+            reason=reason.getErrorMessage() or reason.type.__name__,
         )
         self.link.reset()
 
@@ -268,7 +270,10 @@ class RedisBroker(Service):
     def _failed(self, reason: Failure) -> Failure:
         if not reason.check(NickTaken):
             if self._up:
-                self._log.failure("chat: Redis did not answer", reason)
+                self._log.warn(
+                    "chat: Redis did not answer ({reason}); reconnecting",
+                    reason=reason.getErrorMessage() or reason.type.__name__,
+                )
                 self.link.reset()
         return reason
 
@@ -604,6 +609,9 @@ class RedisBroker(Service):
             )
 
     def _heartbeatFailed(self, reason: Failure) -> Failure:
-        self._log.failure("chat: the heartbeat to Redis failed", reason)
+        self._log.warn(
+            "chat: the heartbeat to Redis failed ({reason}); reconnecting",
+            reason=reason.getErrorMessage() or reason.type.__name__,
+        )
         self.link.reset()
         return reason
