@@ -45,6 +45,7 @@ BUDGETS = {
     "http_bench.py": 75.0,
     "chat_fanout.py": 40.0,
     "temperature_bench.py": 40.0,
+    "chat_redis_bench.py": 30.0,
 }
 DEFAULT_BUDGET = 30.0
 TOTAL_BUDGET = 290.0
