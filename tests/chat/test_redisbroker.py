@@ -13,9 +13,9 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from tests.chat.test_state import Member
 from twisted_services.chat import redisscripts as scripts
 from twisted_services.chat.redisbroker import (
     GUEST_BLOCK,
@@ -23,24 +23,12 @@ from twisted_services.chat.redisbroker import (
     SHARED_AGAIN,
     RedisBroker,
 )
-from twisted_services.chat.state import IChatBroker, IChatMember, NickTaken
+from twisted_services.chat.state import IChatBroker, NickTaken
 from twisted_services.chat.text import nickKey
 
 SID = "feedface0001"
 TTL = 3.0
 TIMEOUT = 2.0
-
-
-@implementer(IChatMember)
-class Member:
-    """A member that keeps what it is sent."""
-
-    def __init__(self, nick: str) -> None:
-        self.nick = nick
-        self.lines: list[bytes] = []
-
-    def send(self, line: bytes) -> None:
-        self.lines.append(line)
 
 
 class FakeLink:
@@ -165,7 +153,7 @@ class BrokerTests(SynchronousTestCase):
         )
         broker.publish("lobby", b"<alice> hi\r\n", exclude=alice)
         self.assertEqual(
-            (alice.lines, bob.lines, carol.lines),
+            (alice.received, bob.received, carol.received),
             ([], [b"<alice> hi\r\n"], [b"<alice> hi\r\n"]),
         )
         channel, payload, _ = link.take("publish")
@@ -185,8 +173,8 @@ class BrokerTests(SynchronousTestCase):
         broker.messageReceived(b"chat:room:lobby", b"other\n<zed> yo\r\n")
         broker.messageReceived(b"chat:room:lobby", SID.encode() + b"\n<alice> hi\r\n")
         broker.messageReceived(b"chat:server:" + SID.encode(), b"Bob\n*zed* psst\r\n")
-        self.assertEqual(alice.lines, [b"<zed> yo\r\n"])
-        self.assertEqual(bob.lines, [b"<zed> yo\r\n", b"*zed* psst\r\n"])
+        self.assertEqual(alice.received, [b"<zed> yo\r\n"])
+        self.assertEqual(bob.received, [b"<zed> yo\r\n", b"*zed* psst\r\n"])
 
     def test_nickTakenElsewhere(self) -> None:
         """A nick Redis says another server holds is refused; nothing stays claimed."""
@@ -209,11 +197,11 @@ class BrokerTests(SynchronousTestCase):
         bob = entered(broker, link, "bob", "games")
         broker.linkLost(Failure(ConnectionError("gone")))
         broker.linkLost(Failure(ConnectionError("gone again")))
-        self.assertEqual(alice.lines, [LOCAL_ONLY])
-        self.assertEqual(bob.lines, [LOCAL_ONLY])
+        self.assertEqual(alice.received, [LOCAL_ONLY])
+        self.assertEqual(bob.received, [LOCAL_ONLY])
         bringUp(broker, link)
-        self.assertEqual(alice.lines, [LOCAL_ONLY, SHARED_AGAIN])
-        self.assertEqual(bob.lines, [LOCAL_ONLY, SHARED_AGAIN])
+        self.assertEqual(alice.received, [LOCAL_ONLY, SHARED_AGAIN])
+        self.assertEqual(bob.received, [LOCAL_ONLY, SHARED_AGAIN])
 
     def test_localWhileDown(self) -> None:
         """
@@ -225,9 +213,9 @@ class BrokerTests(SynchronousTestCase):
         alice, bob = Member("alice"), Member("bob")
         self.assertEqual(self.successResultOf(broker.enter(alice, "lobby")), "lobby")
         clock.advance(TIMEOUT)
-        self.assertEqual(alice.lines, [LOCAL_ONLY])
+        self.assertEqual(alice.received, [LOCAL_ONLY])
         self.successResultOf(broker.enter(bob, "lobby"))
-        self.assertEqual(bob.lines, [LOCAL_ONLY])
+        self.assertEqual(bob.received, [LOCAL_ONLY])
         self.successResultOf(broker.rename(bob, "bobby"))
         self.assertEqual(
             self.successResultOf(broker.join(bob, "games")), ("lobby", "games")
@@ -250,7 +238,7 @@ class BrokerTests(SynchronousTestCase):
         self.assertEqual(broker.dropped, 0)
         broker.publish("lobby", line)
         self.assertEqual(broker.dropped, 1)
-        self.assertEqual(alice.lines, [line] * 3)
+        self.assertEqual(alice.received, [line] * 3)
         link.take("publish")[-1].callback(1)
         broker.publish("lobby", line)
         self.assertEqual(broker.dropped, 1)
@@ -302,8 +290,8 @@ class BrokerTests(SynchronousTestCase):
             ],
         )
         answer.callback([b"alice"])
-        self.assertEqual(len(alice.lines), 1)
-        self.assertIn(b"your nick alice was taken on another server", alice.lines[0])
+        self.assertEqual(len(alice.received), 1)
+        self.assertIn(b"your nick alice was taken on another server", alice.received[0])
 
     def test_guestNicks(self) -> None:
         """

@@ -49,6 +49,7 @@ from twisted_services.chat.state import (
     IChatBroker,
     IChatMember,
     IChatState,
+    LocalBroker,
     NickTaken,
 )
 from twisted_services.chat.text import nickKey
@@ -109,6 +110,9 @@ class RedisBroker(Service):
         if presenceTTL <= 0 or timeout <= 0 or maxPending < 1:
             raise ValueError("presenceTTL, timeout and maxPending must be positive")
         self.local: IChatState = local if local is not None else ChatState()
+        # What this server does on its own: all of it while Redis is away,
+        # and its own part once Redis has agreed.
+        self._alone = LocalBroker(self.local)
         self.link = link
         self.clock = clock
         self.presenceTTL = presenceTTL
@@ -300,7 +304,9 @@ class RedisBroker(Service):
             subscribed = self._subscriptions[key] = self.link.subscribe(
                 self._channel("room:", key)
             )
-            subscribed.addErrback(lambda reason: None)
+            # Subscribing has no reply timeout of its own in txredisapi.
+            subscribed.addTimeout(self.timeout, self.clock)
+            subscribed.addErrback(self._failed).addErrback(lambda reason: None)
         return subscribed
 
     def _unclaim(self, member: IChatMember) -> bool:
@@ -345,31 +351,27 @@ class RedisBroker(Service):
                 raise NickTaken(nick)
             name = _text(reply[1])
             self._claims[member] = name
-            return subscribed.addCallback(lambda _: self._joinHere(member, name))
+            return subscribed.addCallback(lambda _: self._enterHere(member, name))
 
         answer.addCallback(answered)
         answer.addErrback(self._fallBack, lambda: self._enterHere(member, room))
         return answer
 
     def _enterHere(self, member: IChatMember, room: str) -> Deferred[str]:
-        try:
-            name = self._joinHere(member, room)
-        except NickTaken as taken:
-            return fail(taken)
-        if self._toldDown:
-            member.send(LOCAL_ONLY)
-        return succeed(name)
+        """Enter C{member} here alone (Redis did, or cannot, have its say)."""
 
-    def _joinHere(self, member: IChatMember, room: str) -> str:
-        try:
-            self.local.join(member, room)
-        except NickTaken:
+        def entered(name: str) -> str:
+            self._noteClaim(member, name)
+            if not self._up and self._toldDown:
+                member.send(LOCAL_ONLY)
+            return name
+
+        def refused(reason: Failure) -> Failure:
             # Another member here claimed the same nick meanwhile.
             self._unclaim(member)
-            raise
-        name = self.local.roomOf(member) or room
-        self._noteClaim(member, name)
-        return name
+            return reason
+
+        return self._alone.enter(member, room).addCallbacks(entered, refused)
 
     def _noteClaim(self, member: IChatMember, room: str) -> None:
         """C{member} is in C{room} here: claim it, unless that is claimed."""
@@ -385,7 +387,7 @@ class RedisBroker(Service):
         old = member.nick
         room = self._claims.get(member)
         if not self._up or room is None:
-            return self._renameHere(member, nick)
+            return self._alone.rename(member, nick)
         args = [
             self._sid,
             self._ttl,
@@ -404,18 +406,11 @@ class RedisBroker(Service):
                 # It left meanwhile: the nick just claimed goes too.
                 self._release(nickKey(nick), nick, "")
                 return succeed(None)
-            return self._renameHere(member, nick)
+            return self._alone.rename(member, nick)
 
         answer.addCallback(answered)
-        answer.addErrback(self._fallBack, lambda: self._renameHere(member, nick))
+        answer.addErrback(self._fallBack, lambda: self._alone.rename(member, nick))
         return answer
-
-    def _renameHere(self, member: IChatMember, nick: str) -> Deferred[None]:
-        try:
-            self.local.rename(member, nick)
-        except NickTaken as taken:
-            return fail(taken)
-        return succeed(None)
 
     def join(self, member: IChatMember, room: str) -> Deferred[tuple[str | None, str]]:
         old = self._claims.get(member)
@@ -437,14 +432,13 @@ class RedisBroker(Service):
     def _moveHere(
         self, member: IChatMember, room: str
     ) -> Deferred[tuple[str | None, str]]:
-        try:
-            left = self.local.join(member, room)
-        except NickTaken as taken:
-            # Only a member that already left the chat can get here.
-            return fail(taken)
-        name = self.local.roomOf(member) or room
-        self._noteClaim(member, name)
-        return succeed((left, name))
+        """Move C{member} here alone (Redis did, or cannot, have its say)."""
+
+        def moved(move: tuple[str | None, str]) -> tuple[str | None, str]:
+            self._noteClaim(member, move[1])
+            return move
+
+        return self._alone.join(member, room).addCallback(moved)
 
     def leave(self, member: IChatMember) -> Deferred[None]:
         room = self.local.roomOf(member) or self._claims.get(member, "")
