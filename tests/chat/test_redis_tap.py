@@ -10,6 +10,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.files import temporaryDirectory
 from tests.support.tap import Tap
 from twisted_services.chat import tap
 from twisted_services.chat.redisbroker import RedisBroker
@@ -29,12 +30,15 @@ class RedisOptionsTests(SynchronousTestCase):
             [options["redis-presence-ttl"], options["redis-timeout"]], [15.0, 5.0]
         )
         self.assertRaises(
-            UsageError, CHAT.parse, "--redis-password-file", self.mktemp()
+            UsageError,
+            CHAT.parse,
+            "--redis-password-file",
+            str(temporaryDirectory(self) / "password"),
         )
 
     def test_url(self) -> None:
         """The URL is parsed; the password comes from its file."""
-        path = self.mktemp()
+        path = str(temporaryDirectory(self) / "password")
         with open(path, "w") as file:
             file.write("hunter2\n")
         options = CHAT.parse(

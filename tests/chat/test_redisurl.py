@@ -9,6 +9,7 @@ from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.files import temporaryDirectory
 from twisted_services.chat.redisurl import (
     PASSWORD_VARIABLE,
     RedisAddress,
@@ -90,7 +91,7 @@ class PasswordTests(SynchronousTestCase):
 
     def test_file(self) -> None:
         """The file's first line, without its line end, wins over the variable."""
-        path = self.mktemp()
+        path = str(temporaryDirectory(self) / "password")
         with open(path, "w") as file:
             file.write("s3cret\r\nignored\n")
         self.assertEqual(readPassword(path, {PASSWORD_VARIABLE: "other"}), "s3cret")
@@ -102,10 +103,10 @@ class PasswordTests(SynchronousTestCase):
 
     def test_unreadable(self) -> None:
         """A missing file or an empty first line is an error naming the file."""
-        missing = self.mktemp()
+        missing = str(temporaryDirectory(self) / "password")
         error = self.assertRaises(RedisURLError, readPassword, missing, {})
         self.assertIn(missing, str(error))
-        empty = self.mktemp()
+        empty = str(temporaryDirectory(self) / "password")
         with open(empty, "w") as file:
             file.write("\n")
         self.assertRaises(RedisURLError, readPassword, empty, {})
