@@ -107,6 +107,8 @@ class _LinkFactory(Factory):
         )
         protocol.factory = self
         protocol.callLater = self.link.clock.callLater
+        # Fires with the protocol once AUTH and SELECT are done.
+        protocol.whenConnected().addCallback(self.link._ready)
         return protocol
 
     def stopTrying(self) -> None:
@@ -149,14 +151,17 @@ class RedisLink:
         self._subscriber: _Subscriber | None = None
         self._up = False
         self._stopping = False
-        retry = backoffPolicy(RETRY_FIRST, RETRY_MAX, 2.0)
+        self._backoff = backoffPolicy(RETRY_FIRST, RETRY_MAX, 2.0)
+        # Connections closed before they were ready (a wrong password, say):
+        # ClientService counts them as successes, which would reset its
+        # backoff and retry at once, for ever.
+        self._rejected = 0
         self._services = [
             ClientService(
                 endpoint,
                 _LinkFactory(kind, self, password, username, db, timeout),
-                retryPolicy=retry,
+                retryPolicy=self._retryDelay,
                 clock=clock,
-                prepareConnection=self._prepare,
             )
             for kind in (_Commands, _Subscriber)
         ]
@@ -186,29 +191,12 @@ class RedisLink:
             if protocol is not None and protocol.transport is not None:
                 protocol.transport.abortConnection()
 
-    def _prepare(self, protocol: txredisapi.BaseRedisProtocol) -> Deferred[None]:
-        """
-        A new connection is usable once AUTH and SELECT are done; one lost
-        before that fails, and L{ClientService} tries again.
-        """
-        ready: Deferred[None] = Deferred()
-
-        # ClientService hands over a proxy; whenConnected() fires with the
-        # protocol itself, the one that tells the link of its loss.
-        def connected(connection: txredisapi.BaseRedisProtocol) -> None:
-            if not ready.called:
-                ready.callback(None)
-                self._ready(connection)
-
-        def disconnected(_: object) -> None:
-            if not ready.called:
-                ready.errback(LinkDown("lost before it was ready"))
-
-        protocol.whenConnected().addCallback(connected)
-        protocol.whenDisconnected().addCallback(disconnected)
-        return ready
+    def _retryDelay(self, attempt: int) -> float:
+        return self._backoff(max(attempt, self._rejected))
 
     def _ready(self, protocol: txredisapi.BaseRedisProtocol) -> None:
+        """C{protocol} is connected, AUTH and SELECT done: it can be used."""
+        self._rejected = 0
         if isinstance(protocol, _Subscriber):
             self._subscriber = protocol
         else:
@@ -224,7 +212,9 @@ class RedisLink:
         elif protocol is self._subscriber:
             self._subscriber = None
         else:
-            return  # lost before it was ready: nothing depended on it
+            # Lost before it was ready: nothing depended on it.
+            self._rejected += 1
+            return
         if not self._up:
             return
         self._up = False
