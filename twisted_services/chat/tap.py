@@ -18,6 +18,8 @@ from twisted_services.chat.redisurl import (
 )
 from twisted_services.chat.state import IChatBroker
 from twisted_services.chat.text import isTextEncoding
+from twisted_services.chat.web.origin import originOption
+from twisted_services.chat.web.site import webChatFactory
 from twisted_services.server.connections import ShutdownService
 from twisted_services.server.listeners import serviceWith, streamListeners
 from twisted_services.server.options import (
@@ -191,8 +193,38 @@ class Options(ListenOptions):
         ],
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self["web"] = []
+        self["web-origin"] = []
+
+    def opt_web(self, description: str) -> None:
+        self["web"].append(description)
+
+    # One line: usage.Options prints an opt_ docstring's line breaks verbatim.
+    opt_web.__doc__ = (
+        "Also serve the chat page and its WebSocket (browser users join the "
+        "same rooms) on this server endpoint description, e.g. tcp:8081 or "
+        "ssl:8443:privateKey=key.pem:certKey=cert.pem for https; repeatable. "
+        "Off by default."
+    )
+
+    def opt_web_origin(self, origin: str) -> None:
+        try:
+            self["web-origin"].append(originOption(origin))
+        except ValueError as error:
+            raise UsageError(f"--web-origin: {error}") from None
+
+    opt_web_origin.__doc__ = (
+        "Also accept the chat's WebSocket from pages of this origin, e.g. "
+        "https://chat.example.com behind a reverse proxy (the page's own "
+        "origin is always accepted, others never); repeatable."
+    )
+
     def postOptions(self) -> None:
         super().postOptions()
+        if self["web-origin"] and not self["web"]:
+            raise UsageError("--web-origin needs --web")
         if self["max-queue"] < self["max-buffer"]:
             raise UsageError("--max-queue must be at least --max-buffer")
         self["redis-address"] = None
@@ -239,6 +271,16 @@ def makeService(
     listeners = streamListeners(
         "chat", options["listen"], factory, reactor, options["backlog"]
     )
+    if options["web"]:
+        site = webChatFactory(
+            factory,
+            frozenset(options["web-origin"]),
+            reactor,
+            options["max-connections"],
+        )
+        listeners += streamListeners(
+            "webchat", options["web"], site, reactor, options["backlog"]
+        )
     # First, so that MultiService, which stops its children last to first,
     # says goodbye once no listener can accept anyone new.
     # The broker starts first, connecting to Redis, and, stopping with the
