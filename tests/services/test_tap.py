@@ -18,6 +18,7 @@ from tests.support.listeners import DEFAULT_INTERFACE, defaultListen
 from tests.support.tap import Tap, pluginMaker
 from twisted_services.chat import tap as chat
 from twisted_services.chat.protocol import ChatFactory
+from twisted_services.chat.web.guard import GuardedSiteFactory
 from twisted_services.echo import tap as echo
 from twisted_services.echo.protocol import EchoFactory
 from twisted_services.http import tap as http
@@ -236,7 +237,10 @@ class MakeServiceTests(SynchronousTestCase):
     """L{makeService} builds each enabled service with its own plugin."""
 
     def test_defaults(self) -> None:
-        """By default all four listen on their default ports, each its factory."""
+        """
+        By default all four listen on their default ports, each its factory,
+        and chat's page on 8081.
+        """
         _, reactor = started()
         self.assertEqual(
             [
@@ -246,6 +250,7 @@ class MakeServiceTests(SynchronousTestCase):
             [
                 (8888, EchoFactory, DEFAULT_INTERFACE),
                 (12345, ChatFactory, DEFAULT_INTERFACE),
+                (8081, GuardedSiteFactory, DEFAULT_INTERFACE),
                 (8080, HTTPFactory, DEFAULT_INTERFACE),
             ],
         )
@@ -264,7 +269,9 @@ class MakeServiceTests(SynchronousTestCase):
 
     def test_onlyEnabled(self) -> None:
         """Services turned off do not listen."""
-        _, reactor = started("--no-echo", "--no-http", "--no-temperature")
+        _, reactor = started(
+            "--no-echo", "--no-http", "--no-temperature", "--no-chat-web"
+        )
         [(port, factory, _, _)] = reactor.tcpServers
         self.assertEqual(port, 12345)
         self.assertIsInstance(factory, ChatFactory)
@@ -301,6 +308,7 @@ class MakeServiceTests(SynchronousTestCase):
             "--max-line 8192 --rate 10",
             "--http-args",
             "--max-body 0 --no-access-log",
+            "--no-chat-web",
         )
         echoFactory, chatFactory, httpFactory = (s[1] for s in reactor.tcpServers)
         self.assertEqual(echoFactory.idleTimeout, 7)

@@ -24,7 +24,7 @@ from twisted_services.core.twistedprivate import getoptSpecification, optionSyno
 from twisted_services.echo import tap as echo
 from twisted_services.http import tap as http
 from twisted_services.server.listeners import serviceWith
-from twisted_services.server.options import portNumber
+from twisted_services.server.options import portNumber, tcpDescription
 from twisted_services.temperature import tap as temperature
 
 
@@ -39,6 +39,9 @@ class _Part:
     # The service's own options that replace its default listener, as the
     # combined options given above do: both at once would serve on both.
     ownListeners: tuple[str, ...] = ("port",)
+    # More arguments injected the same way that place no listener of the
+    # service's own (chat's web page).
+    extraArguments: Callable[[Options], list[str]] = lambda options: []
 
 
 def _streamListeners(name: str) -> Callable[[Options], list[str]]:
@@ -59,9 +62,25 @@ def _temperatureListener(options: Options) -> list[str]:
     return []
 
 
+CHAT_WEB_PORT = 8081
+"""Where the combined plugin serves the chat page unless told otherwise."""
+
+
+def _chatWeb(options: Options) -> list[str]:
+    """
+    C{--web D} for chat: every C{--chat-web D}; else TCP 8081, unless chat
+    was placed with C{--chat} (under systemd, say, where an extra port of
+    its own is not wanted: add C{--chat-web} then) or C{--no-chat-web}.
+    """
+    web = options["chat-web"]
+    if not web and not options["chat"] and not options["no-chat-web"]:
+        web = [tcpDescription(CHAT_WEB_PORT, None)]
+    return [word for d in web for word in ("--web", d)]
+
+
 PARTS = (
     _Part("echo", echo, _streamListeners("echo")),
-    _Part("chat", chat, _streamListeners("chat")),
+    _Part("chat", chat, _streamListeners("chat"), extraArguments=_chatWeb),
     _Part("http", http, _streamListeners("http")),
     _Part("temperature", temperature, _temperatureListener, ("port", "systemd-socket")),
 )
@@ -83,7 +102,10 @@ class Options(usage.Options):
         "see twistd SERVICE --help for them."
     )
 
-    optFlags = [[f"no-{part.name}", None, f"Do not run {part.name}."] for part in PARTS]
+    optFlags = [
+        *([f"no-{part.name}", None, f"Do not run {part.name}."] for part in PARTS),
+        ["no-chat-web", None, "Do not serve the chat page (TCP 8081 by default)."],
+    ]
 
     optParameters = [
         [
@@ -116,7 +138,7 @@ class Options(usage.Options):
 
     def __init__(self) -> None:
         super().__init__()
-        for name in ("echo", "chat", "http"):
+        for name in ("echo", "chat", "http", "chat-web"):
             self[name] = []
         # Each enabled service's name and its own parsed options, in order.
         self["services"] = {}
@@ -139,6 +161,15 @@ class Options(usage.Options):
     opt_chat.__doc__ = (
         "Serve chat on this server endpoint description (e.g. tcp:12345); "
         "repeatable, replaces the default port."
+    )
+
+    def opt_chat_web(self, description: str) -> None:
+        self._listenOn("chat-web", description)
+
+    opt_chat_web.__doc__ = (
+        "Serve the chat page and its WebSocket on this server endpoint "
+        "description; repeatable, replaces the default (tcp:8081, unless "
+        "--chat is given)."
     )
 
     def opt_http(self, description: str) -> None:
@@ -165,6 +196,9 @@ class Options(usage.Options):
             self["services"][part.name] = self._parse(part)
         if not self["services"]:
             raise usage.UsageError("every service is turned off: nothing to run")
+        if self["chat-web"] and (self["no-chat"] or self["no-chat-web"]):
+            off = "--no-chat" if self["no-chat"] else "--no-chat-web"
+            raise usage.UsageError(f"{off} conflicts with --chat-web")
 
     def _given(self, part: _Part) -> list[str]:
         """The options that configure C{part}, as they were spelt."""
@@ -186,7 +220,7 @@ class Options(usage.Options):
         options = part.tap.Options()
         injected = part.listenArguments(self)
         try:
-            options.parseOptions([*injected, *extra])
+            options.parseOptions([*injected, *part.extraArguments(self), *extra])
         except usage.UsageError as error:
             raise usage.UsageError(f"{option}: {error}") from None
         clashing = sorted(_givenOptions(options, extra) & set(part.ownListeners))
