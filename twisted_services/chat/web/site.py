@@ -6,8 +6,9 @@ WebSocket into the chat, anything else 404.
 from __future__ import annotations
 
 from twisted.internet.interfaces import IReactorTime
-from twisted.web.resource import Resource
-from twisted.web.server import Site
+from twisted.web.pages import notFound
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import Request, Site
 
 from twisted_services.chat.protocol import ChatFactory
 from twisted_services.chat.web.guard import GuardedSiteFactory
@@ -16,6 +17,13 @@ from twisted_services.chat.web.websocket import ChatSocketResource
 
 REQUEST_TIMEOUT = 60.0
 """Seconds an HTTP connection may sit idle (a WebSocket is then the chat's)."""
+
+
+class _Root(Resource):
+    """The page and the socket; anything else is a plain 404."""
+
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return notFound()
 
 
 def webChatFactory(
@@ -29,7 +37,7 @@ def webChatFactory(
     accepting WebSockets from the page's own origin and C{origins}, holding
     at most C{maxConnections} connections.
     """
-    root = Resource()
+    root = _Root()
     root.putChild(b"", ChatPage(loadPage()))
     root.putChild(b"ws", ChatSocketResource(factory, origins))
     site = Site(root, timeout=REQUEST_TIMEOUT, reactor=clock)
