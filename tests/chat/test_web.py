@@ -13,6 +13,7 @@ import re
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransportWithDisconnection
+from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
@@ -38,16 +39,34 @@ SERVER = IPv4Address("TCP", "127.0.0.1", 8081)
 WELCOME = "*** welcome, you are {} in lobby; type /help for commands"
 
 
+class LingeringTransport(StringTransportWithDisconnection):
+    """
+    A transport that, like TCP with data still to send, only starts closing
+    on C{loseConnection}; L{lost} then ends the connection.
+    """
+
+    def loseConnection(self) -> None:
+        self.disconnecting = True
+
+    def lost(self) -> None:
+        StringTransportWithDisconnection.loseConnection(self)
+
+
 class WebClient:
     """
     One browser-like client of the web listener, in memory: HTTP requests
     and WebSocket frames in, what the server wrote decoded back out.
     """
 
-    def __init__(self, site: GuardedSiteFactory, host: str = "127.0.0.1") -> None:
-        self.transport = StringTransportWithDisconnection(
-            hostAddress=SERVER, peerAddress=peerAddress(host)
-        )
+    def __init__(
+        self,
+        site: GuardedSiteFactory,
+        host: str = "127.0.0.1",
+        transport: type[StringTransportWithDisconnection] = (
+            StringTransportWithDisconnection
+        ),
+    ) -> None:
+        self.transport = transport(hostAddress=SERVER, peerAddress=peerAddress(host))
         protocol = site.buildProtocol(self.transport.getPeer())
         assert protocol is not None
         self.protocol = protocol
@@ -336,6 +355,27 @@ class SocketTests(WebTestCase):
         self.factory.connections.drain()
         self.assertEqual(web.received(), ["*** server shutting down"])
         self.assertEqual(web.closeCode, 1000)
+
+    def test_clientCloseHandshake(self) -> None:
+        """
+        Once a browser has sent its close, lines for it are dropped without
+        error until the connection is gone, and the room is told it left.
+        """
+        tcp, tcpTransport = connect(self.factory)
+        web = WebClient(self.site, transport=LingeringTransport)
+        web.open()
+        web.received()
+        with capturedLogs() as events:
+            web.protocol.dataReceived(web.socket.send(CloseConnection(1001)))
+            tcp.dataReceived(b"anyone there?\r\n")
+        self.assertEqual(web.received(), [])
+        self.assertEqual(web.closeCode, 1001)
+        self.assertEqual([e for e in events if e["log_level"] >= LogLevel.warn], [])
+        tcpTransport.clear()
+        web.transport.lost()
+        self.assertEqual(
+            tcpTransport.value(), b"*** guest2 has left (connection lost)\r\n"
+        )
 
     def test_closedByClient(self) -> None:
         """A browser that goes leaves the room, and the room is told."""

@@ -31,11 +31,12 @@ class LineTransport:
     client stops reading, so the chat's slow-reader handling judges the
     real socket's buffer.
 
-    @ivar disconnecting: whether the connection is closing, so that the
-        chat stops handling what is left of a read.
+    A client's close ends the WebSocket at once (Twisted answers it and
+    closes the connection), before C{connectionLost}: from then on, as after
+    L{loseConnection}, the transport is L{disconnecting} and writes nothing.
     """
 
-    disconnecting = False
+    _closing = False
 
     def __init__(
         self,
@@ -48,6 +49,11 @@ class LineTransport:
         self._raw = raw
         self._peer = peer
         self._host = host
+
+    @property
+    def disconnecting(self) -> bool:
+        """Whether the connection is closing, so that nothing more is sent."""
+        return self._closing or bool(self._raw.disconnecting)
 
     def write(self, data: bytes) -> None:
         """Send each line in C{data} as one text message."""
@@ -66,12 +72,12 @@ class LineTransport:
         """Close the WebSocket normally, once what was written is sent."""
         if self.disconnecting:
             return
-        self.disconnecting = True
+        self._closing = True
         self._socket.loseConnection()
 
     def abortConnection(self) -> None:
         """Drop the connection at once, whatever is unsent."""
-        self.disconnecting = True
+        self._closing = True
         self._raw.abortConnection()
 
     def getPeer(self) -> IAddress:
@@ -103,3 +109,9 @@ class LineTransport:
 
     def stopProducing(self) -> None:
         self.abortConnection()
+
+    def closeNow(self, code: int) -> None:
+        """Close the WebSocket with C{code} (e.g. 1009, message too big)."""
+        if not self.disconnecting:
+            self._closing = True
+            self._socket.loseConnection(code)

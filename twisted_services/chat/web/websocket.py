@@ -113,12 +113,11 @@ class ChatWebSocket:
             peer=self._peer,
             limit=self._factory.maxLine + FRAMING_ALLOWANCE,
         )
-        socket, lines = self._socket, self._lines
-        assert socket is not None and lines is not None
+        lines = self._lines
+        assert lines is not None
         if not lines.disconnecting:
             self._refuse(wire.LINE_TOO_LONG)
-            lines.disconnecting = True
-            socket.loseConnection(MESSAGE_TOO_BIG)
+            lines.closeNow(MESSAGE_TOO_BIG)
 
     def pongReceived(self, payload: bytes) -> None:
         """Pongs answer pings this server never sends: ignored."""
