@@ -1,0 +1,122 @@
+"""
+A real headless Chromium for tests of pages, driven by Playwright for
+Python: Debian's C{chromium-headless-shell} (Playwright's own browser
+download cannot be used here), started once per test class and process.
+
+trial runs no C{setUpClass}, so what a class shares is started by its
+first test (L{Shared}) and stopped after the last one of the class this
+process runs, or when the process exits (a filtered or distributed run
+never gets to the last).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+from unittest import TestLoader
+
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
+
+CHROMIUM = "/usr/bin/chromium-headless-shell"
+TIMEOUT_MS = 15_000
+
+T = TypeVar("T")
+
+
+def missing() -> str | None:
+    """Why browser tests cannot run here, or L{None} if they can."""
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"{CHROMIUM} is not installed (Debian's chromium-headless-shell)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright for Python is not installed (the test extra has it)"
+    return None
+
+
+class Shared(Generic[T]):
+    """
+    One C{T} for the tests of one class in this process: made by C{start}
+    for the first test that asks, given to C{stop} after the class's last
+    test or at exit.
+    """
+
+    def __init__(self, start: Callable[[], T], stop: Callable[[T], None]) -> None:
+        self._start = start
+        self._stop = stop
+        self._value: T | None = None
+        self._left = 0
+
+    def get(self, testCase: SynchronousTestCase) -> T:
+        if self._value is None:
+            self._left = len(TestLoader().getTestCaseNames(type(testCase)))
+            self._value = self._start()
+            atexit.register(self.release)
+        self._left -= 1
+        if self._left <= 0:
+            testCase.addCleanup(self.release)
+        return self._value
+
+    def release(self) -> None:
+        value, self._value = self._value, None
+        if value is not None:
+            self._stop(value)
+
+
+class Browser:
+    """A Playwright driver and the Chromium it launched."""
+
+    def __init__(self) -> None:
+        from playwright.sync_api import sync_playwright
+
+        self._driver = sync_playwright().start()
+        try:
+            self.chromium = self._driver.chromium.launch(executable_path=CHROMIUM)
+        except BaseException:
+            self._driver.stop()
+            raise
+
+    def newPage(self, testCase: SynchronousTestCase, **options: Any) -> Any:
+        """A page in a context of its own (its own origin storage), closed after."""
+        context = self.chromium.new_context(**options)
+        context.set_default_timeout(TIMEOUT_MS)
+        testCase.addCleanup(context.close)
+        return context.new_page()
+
+    def close(self) -> None:
+        try:
+            self.chromium.close()
+        finally:
+            self._driver.stop()
+
+
+def sharedBrowser() -> Shared[Browser]:
+    """A L{Shared} Chromium for one test class."""
+    return Shared(Browser, Browser.close)
+
+
+def requireBrowser() -> None:
+    """Skip the test, saying why, where there is no browser to test with."""
+    reason = missing()
+    if reason is not None:
+        raise SkipTest(reason)
+
+
+def artifactPath(name: str) -> Path:
+    """
+    Where a test keeps a file for people to look at afterwards (a
+    screenshot): C{$TEST_ARTIFACTS}, else C{test-artifacts} in the system's
+    temporary directory. The path is printed.
+    """
+    directory = Path(
+        os.environ.get("TEST_ARTIFACTS")
+        or Path(tempfile.gettempdir()) / "test-artifacts"
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    print(f"artifact: {path}")
+    return path
