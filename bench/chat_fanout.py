@@ -1,8 +1,8 @@
 """
 Chat fan-out benchmark, run by hand (not in CI):
 
-    .venv/bin/python bench/chat_fanout.py [--clients 1000] [--talkers 1]
-        [--rate 50] [--duration 10] [--quick] [--json PATH]
+    .venv/bin/python bench/chat_fanout.py [--clients 1000] [--ws-clients 100]
+        [--talkers 1] [--rate 50] [--duration 10] [--quick] [--json PATH]
         [--baseline PYTHON [--rounds 3]]
 
 Starts C{twistd -n chat} on a loopback port (on CPU 0 with C{taskset} when
@@ -19,6 +19,11 @@ deadline, and a watchdog ends the whole run); the server is stopped on the
 way out whatever happens. The load generator is asyncio, on uvloop if it is
 installed.
 
+With C{--ws-clients N} (100 by default) the server also serves the browser
+chat (C{--web}), and N more receivers join the room over WebSocket, framed
+by wsproto as a browser's would be; their delivery rate and latency are
+reported beside the TCP receivers'.
+
 With C{--baseline PYTHON} (the interpreter of another checkout's
 virtualenv, e.g. one of C{main}) the two servers are measured in
 alternating rounds, and the medians and their ratio are printed: how a
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import statistics
 import sys
 import time
@@ -56,6 +62,8 @@ from harness import (
     watchdog,
     writeWorkloads,
 )
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Ping, Request, TextMessage
 
 # Server notices start with "*** " now, and with "* " before issue 12; the
 # baseline of a comparison may be either.
@@ -63,6 +71,7 @@ WELCOMES = (b"*** welcome, you are ", b"* welcome, you are ")
 MARK = b"> B"  # what a talker's line looks like once the server prefixed <nick>
 SYNC = b"> SYNC"
 CONNECT_CONCURRENCY = 32
+WEB_LISTENING = re.compile(r"webchat listening on tcp:(?P<host>[^\s:]+):(?P<port>\d+)")
 
 
 def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -70,6 +79,12 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
         description="Fan-out benchmark for the twisted-services chat server."
     )
     parser.add_argument("--clients", type=int, default=1000, help="receivers (1000)")
+    parser.add_argument(
+        "--ws-clients",
+        type=int,
+        default=100,
+        help="WebSocket receivers besides them (100; none with --baseline)",
+    )
     parser.add_argument("--talkers", type=int, default=1, help="senders (1)")
     parser.add_argument(
         "--rate", type=float, default=50.0, help="lines/s per talker (50)"
@@ -108,6 +123,11 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
         options.duration = 4.0
     if not (1 <= options.clients <= 100_000 and 1 <= options.talkers <= 100):
         parser.error("--clients must be 1-100000 and --talkers 1-100")
+    if not 0 <= options.ws_clients <= 10_000:
+        parser.error("--ws-clients must be 0-10000")
+    if options.baseline is not None:
+        # A baseline from before issue 18 serves no browser chat.
+        options.ws_clients = 0
     if not (0 < options.rate <= 100_000 and 0 < options.duration <= 600):
         parser.error("--rate must be in (0, 100000] and --duration in (0, 600]")
     if not 1 <= options.rounds <= 20:
@@ -148,6 +168,10 @@ class Client(asyncio.Protocol):
         now = time.perf_counter_ns()
         lines = (self.buffer + data).split(b"\r\n")
         self.buffer = lines.pop()
+        self.linesReceived(now, lines)
+
+    def linesReceived(self, now: int, lines: list[bytes]) -> None:
+        """Time the talkers' lines among C{lines}, all received at C{now}."""
         if not self.receiving:
             return
         latencies = self.totals.latencies
@@ -185,8 +209,52 @@ class Client(asyncio.Protocol):
             self.transport.abort()
 
 
+class WebClient(Client):
+    """
+    One receiver over the browser chat's WebSocket: each text message is
+    one line. Framed by wsproto (as Twisted's own WebSocket is), which
+    costs the load generator more per line than TCP's split.
+    """
+
+    def __init__(self, totals: Totals, receiving: bool) -> None:
+        super().__init__(totals, receiving)
+        self.socket = WSConnection(ConnectionType.CLIENT)
+        self.text = ""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        host, port = transport.get_extra_info("peername")[:2]
+        self.socket_write(Request(host=f"{host}:{port}", target="/ws"))
+
+    def socket_write(self, event: object) -> None:
+        assert self.transport is not None
+        self.transport.write(self.socket.send(event))  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter_ns()
+        self.socket.receive_data(data)
+        lines = []
+        for event in self.socket.events():
+            if isinstance(event, TextMessage):
+                self.text += event.data
+                if event.message_finished:
+                    lines.append(self.text.encode("utf-8"))
+                    self.text = ""
+            elif isinstance(event, Ping):
+                self.socket_write(event.response())
+            elif isinstance(event, CloseConnection) and self.transport is not None:
+                self.transport.close()
+            elif not isinstance(event, AcceptConnection):
+                raise ConnectionError(f"unexpected WebSocket event {event!r}")
+        self.linesReceived(now, lines)
+
+
 async def connectAll(
-    address: tuple[str, int], count: int, totals: Totals, receiving: bool
+    address: tuple[str, int],
+    count: int,
+    totals: Totals,
+    receiving: bool,
+    kind: type[Client] = Client,
 ) -> list[Client]:
     """Connect C{count} clients, a few at a time, each up to its welcome."""
     loop = asyncio.get_running_loop()
@@ -195,7 +263,7 @@ async def connectAll(
     async def one() -> Client:
         async with gate:
             _, client = await loop.create_connection(
-                lambda: Client(totals, receiving=True), *address
+                lambda: kind(totals, receiving=True), *address
             )
             await client.welcomed
             client.receiving = receiving
@@ -236,15 +304,23 @@ async def waitUntil(condition, timeout: float) -> bool:  # type: ignore[no-untyp
     return True
 
 
-class SlowReaders:
-    """Counts the server's log lines saying it dropped a reader that fell behind."""
+class ServerLog:
+    """
+    Reads the server's log lines: counts those saying it dropped a reader
+    that fell behind, and finds the browser chat's address.
+    """
 
     def __init__(self) -> None:
-        self.count = 0
+        self.slowReaders = 0
+        self.webAddress: tuple[str, int] | None = None
 
     def __call__(self, line: str) -> None:
         if "is not reading" in line:
-            self.count += 1
+            self.slowReaders += 1
+        elif self.webAddress is None:
+            match = WEB_LISTENING.search(line)
+            if match:
+                self.webAddress = (match["host"], int(match["port"]))
 
 
 @dataclass
@@ -255,6 +331,7 @@ class Measured:
     connectTime: float
     sent: int
     expected: int
+    webExpected: int
     drained: bool
     serverCPU: float  # seconds, while talking and draining
     benchCPU: float
@@ -270,7 +347,7 @@ def serverContender(
     talkers; every client comes from one address, so ours also lifts the
     per-address limits (a baseline from before issue 12 has none).
     """
-    connections = options.clients + options.talkers
+    connections = options.clients + options.talkers + options.ws_clients
     arguments = [
         *["chat", "--port", "0", "--interface", HOST],
         *["--rate", str(max(1000.0, options.rate * 4)), "--burst", "100000"],
@@ -279,6 +356,8 @@ def serverContender(
     if name == "ours":
         arguments += ["--max-per-address", "0"]
         arguments += ["--connect-rate", "100000", "--connect-burst", "100000"]
+        if options.ws_clients:
+            arguments += ["--web", f"tcp:0:interface={HOST}"]
     return Contender(
         name,
         f"twistd -n chat ({python})",
@@ -288,7 +367,13 @@ def serverContender(
     )
 
 
-async def run(options: argparse.Namespace, server: Server, totals: Totals) -> Measured:
+async def run(
+    options: argparse.Namespace,
+    server: Server,
+    totals: Totals,
+    webTotals: Totals,
+    log: ServerLog,
+) -> Measured:
     """Connect everyone, talk for C{options.duration}, wait for the lines."""
     assert server.address is not None
     address = server.address
@@ -300,6 +385,18 @@ async def run(options: argparse.Namespace, server: Server, totals: Totals) -> Me
             options.connect_timeout,
         )
         clients += receivers
+        if options.ws_clients:
+            if not await waitUntil(lambda: log.webAddress is not None, 10):
+                raise RuntimeError("the server logged no webchat address")
+            assert log.webAddress is not None
+            webReceivers = await asyncio.wait_for(
+                connectAll(
+                    log.webAddress, options.ws_clients, webTotals, True, WebClient
+                ),
+                options.connect_timeout,
+            )
+            clients += webReceivers
+            receivers += webReceivers
         talkers = await asyncio.wait_for(
             connectAll(address, options.talkers, totals, receiving=False),
             options.connect_timeout,
@@ -324,13 +421,18 @@ async def run(options: argparse.Namespace, server: Server, totals: Totals) -> Me
         )
         sent = sum(sentCounts)
         expected = sent * options.clients
+        webExpected = sent * options.ws_clients
         drained = await waitUntil(
-            lambda: totals.delivered >= expected or server.process.poll() is not None,
+            lambda: (
+                (totals.delivered >= expected and webTotals.delivered >= webExpected)
+                or server.process.poll() is not None
+            ),
             options.drain_timeout,
         )
         serverCPU = cpuSeconds(server.pid) - serverCPU
         benchCPU = selfCPU() - benchCPU
-        elapsed = (max(totals.lastDelivery, firstSend + 1) - firstSend) / 1e9
+        lastDelivery = max(totals.lastDelivery, webTotals.lastDelivery)
+        elapsed = (max(lastDelivery, firstSend + 1) - firstSend) / 1e9
         memory = peakRss(server.pid)
     finally:
         for client in clients:
@@ -340,6 +442,7 @@ async def run(options: argparse.Namespace, server: Server, totals: Totals) -> Me
         connectTime=connectTime,
         sent=sent,
         expected=expected,
+        webExpected=webExpected,
         drained=drained,
         serverCPU=serverCPU,
         benchCPU=benchCPU,
@@ -352,14 +455,18 @@ def report(
     options: argparse.Namespace,
     plan: CpuPlan,
     totals: Totals,
+    webTotals: Totals,
     measured: Measured,
     slowReaders: int,
 ) -> tuple[list[tuple[str, str]], dict[str, float]]:
     """The run's table rows, and its raw figures for C{--json}."""
     ordered = sorted(totals.latencies)
+    webOrdered = sorted(webTotals.latencies)
     elapsed = measured.elapsed
 
-    def latency(fraction: float) -> float:
+    def latency(fraction: float, ordered: list[int] = ordered) -> float:
+        if not ordered:
+            return float("nan")
         return percentile(ordered, fraction) / 1e6  # nanoseconds to ms
 
     figures = {
@@ -368,6 +475,8 @@ def report(
         "delivered": totals.delivered,
         "expected": measured.expected,
         "serverCPU": 100 * measured.serverCPU / elapsed,
+        "webDeliveredPerSecond": webTotals.delivered / elapsed,
+        "webP99": latency(0.99, webOrdered),
     }
     rows = [
         ("receivers / talkers", f"{options.clients} / {options.talkers}"),
@@ -381,8 +490,25 @@ def report(
         ("latency p50", f"{latency(0.50):.2f} ms"),
         ("latency p99", f"{latency(0.99):.2f} ms"),
         ("latency max", f"{latency(1.0):.2f} ms"),
+    ]
+    if options.ws_clients:
+        rows += [
+            ("WebSocket receivers", f"{options.ws_clients}"),
+            ("WS deliveries", f"{webTotals.delivered} of {measured.webExpected}"),
+            ("WS delivered lines/s", f"{webTotals.delivered / elapsed:,.0f}"),
+            (
+                "lines/s per receiver, TCP / WS",
+                f"{totals.delivered / elapsed / options.clients:,.1f} / "
+                f"{webTotals.delivered / elapsed / options.ws_clients:,.1f}",
+            ),
+            ("WS latency p50", f"{latency(0.50, webOrdered):.2f} ms"),
+            ("WS latency p99", f"{latency(0.99, webOrdered):.2f} ms"),
+            ("WS latency max", f"{latency(1.0, webOrdered):.2f} ms"),
+        ]
+    lost = totals.lost + webTotals.lost
+    rows += [
         ("all drained", "yes" if measured.drained else "NO"),
-        ("connections lost", f"{totals.lost} ({slowReaders} as slow readers)"),
+        ("connections lost", f"{lost} ({slowReaders} as slow readers)"),
         ("server CPU", f"{100 * measured.serverCPU / elapsed:.0f}%"),
         ("load generator CPU", f"{100 * measured.benchCPU / elapsed:.0f}%"),
         ("server peak RSS", f"{measured.memory / 2**20:.0f} MiB"),
@@ -397,17 +523,19 @@ def measure(
     budget = options.connect_timeout * 3 + options.duration + options.drain_timeout
     budget += 60
     runner, _ = loopRunner()
-    totals = Totals()
-    slowReaders = SlowReaders()
+    totals, webTotals = Totals(), Totals()
+    log = ServerLog()
     # The load has its own deadline; this one also covers the server's
     # start and stop.
     with (
         watchdog("chat_fanout", budget + START_TIMEOUT + STOP_TIMEOUT + 10),
-        running(contender, plan, onLine=slowReaders) as server,
+        running(contender, plan, onLine=log) as server,
     ):
-        measured = runner(asyncio.wait_for(run(options, server, totals), budget))
+        measured = runner(
+            asyncio.wait_for(run(options, server, totals, webTotals, log), budget)
+        )
     # After the stop: every line the server logged has been read.
-    return report(options, plan, totals, measured, slowReaders.count)
+    return report(options, plan, totals, webTotals, measured, log.slowReaders)
 
 
 def compare(options: argparse.Namespace, plan: CpuPlan) -> None:
@@ -476,6 +604,24 @@ def main(argv: list[str] | None = None) -> None:
                 "baselines": {},
             },
         ]
+        if options.ws_clients:
+            webLabel = f"{label}, its {options.ws_clients} WebSocket receivers"
+            workloads += [
+                {
+                    "name": webLabel,
+                    "metric": "delivered lines/s",
+                    "higherIsBetter": True,
+                    "ours": figures["webDeliveredPerSecond"],
+                    "baselines": {},
+                },
+                {
+                    "name": webLabel,
+                    "metric": "p99 ms",
+                    "higherIsBetter": False,
+                    "ours": figures["webP99"],
+                    "baselines": {},
+                },
+            ]
         writeWorkloads(options.json, workloads)
 
 
