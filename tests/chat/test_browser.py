@@ -88,9 +88,12 @@ def waitForText(page: Any, selector: str, text: str) -> None:
     )
 
 
-def members(page: Any) -> list[str]:
-    return page.eval_on_selector_all(
-        "#members li", "items => items.map(i => i.textContent)"
+def waitForMembers(page: Any, *nicks: str) -> None:
+    """Wait until the page's members list is C{nicks}, in that order."""
+    page.wait_for_function(
+        """nicks => JSON.stringify([...document.querySelectorAll('#members li')]
+            .map(item => item.textContent)) === JSON.stringify(nicks)""",
+        arg=list(nicks),
     )
 
 
@@ -175,10 +178,9 @@ class BrowserChatTests(SynchronousTestCase):
         bob = self.openPage("bob", "den")
         tcp.expect("*** bob has joined")
         waitForLine(alice, "bob has joined")
-        alice.wait_for_function(
-            "() => document.querySelectorAll('#members li').length === 3"
-        )
-        self.assertEqual(members(alice), ["alice", "bob", "tess"])
+        waitForMembers(alice, "alice", "bob", "tess")
+        typeLine(alice, "/who")
+        waitForLine(alice, "in den: alice, bob, tess")
 
         typeLine(alice, "hello from alice")
         waitForLine(alice, "<alice> hello from alice")
@@ -192,17 +194,14 @@ class BrowserChatTests(SynchronousTestCase):
         waitForText(bob, "#nick", "robert")
         waitForLine(alice, "bob is now known as robert")
         tcp.expect("*** bob is now known as robert")
-        self.assertEqual(members(alice), ["alice", "robert", "tess"])
+        waitForMembers(alice, "alice", "robert", "tess")
 
         typeLine(alice, "/join attic")
         waitForText(alice, "#room", "attic")
         waitForLine(bob, "alice has left (joined attic)")
         tcp.expect("*** alice has left (joined attic)")
-        self.assertEqual(members(bob), ["robert", "tess"])
-        alice.wait_for_function(
-            "() => document.querySelectorAll('#members li').length === 1"
-        )
-        self.assertEqual(members(alice), ["alice"])
+        waitForMembers(bob, "robert", "tess")
+        waitForMembers(alice, "alice")
 
         bob.screenshot(path=str(artifactPath("webchat-browser.png")))
 
