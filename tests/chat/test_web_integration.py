@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
@@ -20,6 +20,7 @@ from wsproto.events import (
 )
 
 from tests.chat.sockets import LineClient
+from tests.support.redis import REDIS_SERVER, SKIP_REASON, RedisServer
 from tests.support.twistd import Twistd, startTwistd
 from tests.support.waiting import polling
 
@@ -174,3 +175,39 @@ class WebIntegrationTests(SynchronousTestCase):
         web.send("x" * 1000, finished=False)
         self.assertEqual(web.readUntilClosed(), ["! line too long"])
         self.assertEqual(web.closeCode, 1009)
+
+
+class WebAcrossServersTests(SynchronousTestCase):
+    """With C{--redis}, a browser on one server chats with TCP users of another."""
+
+    def setUp(self) -> None:
+        if REDIS_SERVER is None:
+            raise SkipTest(SKIP_REASON)
+        redis = RedisServer()
+        self.addCleanup(redis.close)
+        redis.start()
+        common = ["--port", "0", "--interface", "127.0.0.1", "--redis", redis.url]
+        self.withWeb = startTwistd(self, "chat", [*common, "--web", WEB], listeners=2)
+        self.other = startTwistd(self, "chat", common)
+        for server in (self.withWeb, self.other):
+            server.waitForLog("sharing the chat through Redis")
+
+    def test_browserSpansServers(self) -> None:
+        """A nick change and a line each way cross from one server to the other."""
+        tcp = LineClient.connect(self.other.listener().loopbackAddress)
+        self.addCleanup(tcp.close)
+        tcp.readLine()
+        tcp.send("/nick tess")
+        tcp.expect("*** you are now known as tess")
+        [bound] = [b for b in self.withWeb.bound if b.service == "webchat"]
+        web = SocketClient(bound.loopbackAddress)
+        self.addCleanup(web.close)
+        guest = web.readLine().split()[4]  # *** welcome, you are GUEST in ...
+        tcp.waitFor(f"*** {guest} has joined")
+        web.send("/nick wendy")
+        self.assertEqual(web.readLine(), "*** you are now known as wendy")
+        tcp.waitFor(f"*** {guest} is now known as wendy")
+        web.send("hello across")
+        tcp.expect("<wendy> hello across")
+        tcp.send("hi back")
+        self.assertEqual(web.readLine(), "<tess> hi back")
