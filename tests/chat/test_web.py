@@ -118,7 +118,8 @@ class WebClient:
 
 
 def chatFactory(clock: Clock, **limits: object) -> ChatFactory:
-    return ChatFactory(clock, rate=100, burst=100, **limits)  # type: ignore[arg-type]
+    """A chat factory, its flood control out of the way unless C{limits} say."""
+    return ChatFactory(clock, **{"rate": 100, "burst": 100, **limits})  # type: ignore[arg-type]
 
 
 class WebTestCase(SynchronousTestCase):
@@ -128,8 +129,19 @@ class WebTestCase(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.clock = Clock()
-        self.factory = chatFactory(self.clock)
+        self.useLimits()
+
+    def useLimits(self, **limits: object) -> None:
+        """A new chat with C{limits}, and its web listener."""
+        self.factory = chatFactory(self.clock, **limits)
         self.site = webChatFactory(self.factory, self.origins, self.clock, 100)
+
+    def openBrowser(self) -> WebClient:
+        """A browser in the chat, its welcome read."""
+        web = WebClient(self.site)
+        self.assertTrue(web.open())
+        web.received()
+        return web
 
 
 class PageTests(WebTestCase):
@@ -206,9 +218,7 @@ class SocketTests(WebTestCase):
 
     def test_severalLinesSeveralMessages(self) -> None:
         """A write of several lines (C{/help}) is one message a line."""
-        web = WebClient(self.site)
-        web.open()
-        web.received()
+        web = self.openBrowser()
         web.send("/help")
         lines = web.received()
         self.assertGreater(len(lines), 5)
@@ -226,9 +236,7 @@ class SocketTests(WebTestCase):
     def test_lineBreakRefused(self) -> None:
         """A message holding a line break is refused whole; the socket goes on."""
         _, tcpTransport = connect(self.factory)
-        web = WebClient(self.site)
-        web.open()
-        web.received()
+        web = self.openBrowser()
         tcpTransport.clear()
         for text in ("one\ntwo", "one\rtwo"):
             web.send(text)
@@ -239,9 +247,7 @@ class SocketTests(WebTestCase):
 
     def test_binaryRefused(self) -> None:
         """A binary message gets a line saying so."""
-        web = WebClient(self.site)
-        web.open()
-        web.received()
+        web = self.openBrowser()
         web.protocol.dataReceived(web.socket.send(BytesMessage(b"hi")))
         self.assertEqual(web.received(), ["! send text messages, not binary ones"])
 
@@ -250,22 +256,21 @@ class SocketTests(WebTestCase):
         A message of C{--max-line} bytes is said; one byte more gets
         C{! line too long}, as on TCP, and the connection goes on.
         """
-        self.factory = chatFactory(self.clock, maxLine=100)
-        self.site = webChatFactory(self.factory, frozenset(), self.clock, 100)
+        self.useLimits(maxLine=100)
         _, tcpTransport = connect(self.factory)
-        web = WebClient(self.site)
-        web.open()
-        web.received()
+        web = self.openBrowser()
         tcpTransport.clear()
-        # 98 bytes of text: the nick's prefix is not the sender's line.
+        # 100 bytes: é is two in UTF-8, and the limit counts bytes.
         web.send("é" * 50)
         self.assertEqual(
             tcpTransport.value(), ("<guest2> " + "é" * 50 + "\r\n").encode()
         )
+        tcpTransport.clear()
         web.send("x" * 101)
         self.assertEqual(web.received(), ["! line too long"])
+        self.assertEqual(tcpTransport.value(), b"")
         web.send("x" * 100)
-        self.assertEqual(web.closeCode, None)
+        self.assertEqual(tcpTransport.value(), b"<guest2> " + b"x" * 100 + b"\r\n")
 
     def test_unfinishedMessageLimit(self) -> None:
         """
@@ -273,11 +278,8 @@ class SocketTests(WebTestCase):
         allowance are held; past that, the client is told and the socket
         closed with 1009 (message too big).
         """
-        self.factory = chatFactory(self.clock, maxLine=100)
-        self.site = webChatFactory(self.factory, frozenset(), self.clock, 100)
-        web = WebClient(self.site)
-        web.open()
-        web.received()
+        self.useLimits(maxLine=100)
+        web = self.openBrowser()
         limit = 100 + FRAMING_ALLOWANCE
         legal = web.socket.send(TextMessage("x" * (limit - 8), message_finished=False))
         self.assertLessEqual(len(legal), limit)
@@ -292,12 +294,9 @@ class SocketTests(WebTestCase):
 
     def test_floodControl(self) -> None:
         """C{--burst} messages at once are said; the next gets C{! slow down}."""
-        self.factory = ChatFactory(self.clock, rate=1, burst=5)
-        self.site = webChatFactory(self.factory, frozenset(), self.clock, 100)
+        self.useLimits(rate=1, burst=5)
         _, tcpTransport = connect(self.factory)
-        web = WebClient(self.site)
-        web.open()
-        web.received()
+        web = self.openBrowser()
         tcpTransport.clear()
         for n in range(5):
             web.send(f"line {n}")
@@ -312,14 +311,9 @@ class SocketTests(WebTestCase):
         socket's buffer stays full past C{--max-queue} bytes, the browser
         is cut off as a TCP client would be.
         """
-        self.factory = chatFactory(
-            self.clock, maxBuffer=1000, maxQueue=2000, maxLine=500
-        )
-        self.site = webChatFactory(self.factory, frozenset(), self.clock, 100)
+        self.useLimits(maxBuffer=1000, maxQueue=2000, maxLine=500)
         tcp, _ = connect(self.factory)
-        web = WebClient(self.site)
-        web.open()
-        web.received()
+        web = self.openBrowser()
         member = web.transport.producer
         self.assertIsInstance(member, ChatMember)
         member.pauseProducing()
@@ -339,9 +333,10 @@ class SocketTests(WebTestCase):
 
     def test_maxConnections(self) -> None:
         """Past the chat's C{--max-connections} a browser is told, then closed."""
-        self.factory = chatFactory(self.clock, maxConnections=1)
-        self.site = webChatFactory(self.factory, frozenset(), self.clock, 100)
-        WebClient(self.site).open()
+        self.useLimits(maxConnections=1)
+        first = WebClient(self.site)
+        self.assertTrue(first.open())
+        self.assertEqual(first.received(), [WELCOME.format("guest1")])
         web = WebClient(self.site)
         self.assertTrue(web.open())
         self.assertEqual(web.received(), ["! server full, try later"])
@@ -349,9 +344,7 @@ class SocketTests(WebTestCase):
 
     def test_shutdown(self) -> None:
         """Stopping the chat tells browsers too, and closes their sockets."""
-        web = WebClient(self.site)
-        web.open()
-        web.received()
+        web = self.openBrowser()
         self.factory.connections.drain()
         self.assertEqual(web.received(), ["*** server shutting down"])
         self.assertEqual(web.closeCode, 1000)
