@@ -367,6 +367,38 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertTrue(all(t.stopped for t in reactor.udpTransports))
 
 
+class ChatWebTests(SynchronousTestCase):
+    """Where the combined plugin serves the chat page, if anywhere."""
+
+    def test_default(self) -> None:
+        """Chat on its default port: the page on TCP 8081 (IPv6 and IPv4)."""
+        chatOptions = parse()["services"]["chat"]
+        self.assertEqual(chatOptions["web"], defaultListen(8081))
+
+    def test_chatWeb(self) -> None:
+        """C{--chat-web} replaces the default, and repeats."""
+        chatOptions = parse("--chat-web", "tcp:1", "--chat-web", "tcp:2")["services"]
+        self.assertEqual(chatOptions["chat"]["web"], ["tcp:1", "tcp:2"])
+
+    def test_noDefaultWhenChatPlaced(self) -> None:
+        """
+        Chat placed with C{--chat} (on systemd's socket, say) gets no page
+        of its own accord, but does with C{--chat-web}.
+        """
+        placed = ("--chat", "systemd:domain=INET:name=chat")
+        self.assertEqual(parse(*placed)["services"]["chat"]["web"], [])
+        both = parse(*placed, "--chat-web", "tcp:1")["services"]["chat"]
+        self.assertEqual(both["web"], ["tcp:1"])
+
+    def test_noChatWeb(self) -> None:
+        """C{--no-chat-web} serves no page, and conflicts with C{--chat-web}."""
+        self.assertEqual(parse("--no-chat-web")["services"]["chat"]["web"], [])
+        for off in ("--no-chat-web", "--no-chat"):
+            with self.assertRaises(UsageError) as raised:
+                parse(off, "--chat-web", "tcp:1")
+            self.assertIn(f"{off} conflicts with --chat-web", str(raised.exception))
+
+
 class PluginTests(SynchronousTestCase):
     """The dropin offers C{twistd services}."""
 

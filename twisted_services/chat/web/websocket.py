@@ -62,7 +62,10 @@ class ChatWebSocket:
         self._factory = factory
         self._request = request
         self._socket: WebSocketTransport | None = None
-        self._guard: UnframedGuard = request.channel.transport
+        guard = request.channel.transport
+        if not isinstance(guard, UnframedGuard):
+            raise TypeError("serve the chat's WebSocket with webChatFactory")
+        self._guard = guard
         self._peer = describeAddress(request.getClientAddress())
 
     def negotiationStarted(self, transport: WebSocketTransport) -> None:
