@@ -225,6 +225,26 @@ class BrowserChatTests(SynchronousTestCase):
             self.assertIsNone(page.evaluate("() => window.pwned"))
             self.assertEqual(page.locator("#log img, #log script, #log svg").count(), 0)
 
+    def test_phoneAndKeyboard(self) -> None:
+        """
+        On a phone-sized screen the page needs no sideways scrolling, and
+        with the keyboard alone one can type a command and send it.
+        """
+        page = self.browser.newPage(
+            self, viewport={"width": 360, "height": 640}, is_mobile=True
+        )
+        page.goto(pageURL(self.twistd))
+        waitForText(page, "#status", "connected")
+        self.assertTrue(
+            page.evaluate(
+                "() => document.documentElement.scrollWidth <= window.innerWidth"
+            )
+        )
+        self.assertEqual(page.evaluate("() => document.activeElement.id"), "line")
+        page.keyboard.type("/nick kay")
+        page.keyboard.press("Enter")
+        waitForText(page, "#nick", "kay")
+
     def test_otherOriginRefused(self) -> None:
         """
         A page of another origin cannot open the chat's WebSocket (the
