@@ -18,13 +18,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.chat.sockets import LineClient
-from tests.support.browser import (
-    Browser,
-    Shared,
-    artifactPath,
-    requireBrowser,
-    sharedBrowser,
-)
+from tests.support.browser import Shared, artifactPath, browserFor
 from tests.support.twistd import STARTUP_TIMEOUT, Twistd, pluginCommand
 
 FAST = ["--rate", "1000", "--burst", "1000"]
@@ -126,14 +120,12 @@ def otherSite(testCase: SynchronousTestCase) -> str:
 
 
 class BrowserChatTests(SynchronousTestCase):
-    """Pages and a TCP client in one chat, one server and browser for all."""
+    """Pages and a TCP client in one chat, one server for the class."""
 
-    browsers: Shared[Browser] = sharedBrowser()
     servers: Shared[Twistd] = Shared(startChat, Twistd.kill)
 
     def setUp(self) -> None:
-        requireBrowser()
-        self.browser = self.browsers.get(self)
+        self.browser = browserFor(self)
         self.twistd = self.servers.get(self)
 
     def openPage(self, nick: str, room: str) -> Any:
@@ -272,11 +264,8 @@ class BrowserChatTests(SynchronousTestCase):
 class ReconnectTests(SynchronousTestCase):
     """The page comes back by itself after the server restarts."""
 
-    browsers: Shared[Browser] = sharedBrowser()
-
     def setUp(self) -> None:
-        requireBrowser()
-        self.browser = self.browsers.get(self)
+        self.browser = browserFor(self)
 
     def test_reconnectsAfterRestart(self) -> None:
         """

@@ -1,12 +1,13 @@
 """
 A real headless Chromium for tests of pages, driven by Playwright for
 Python: Debian's C{chromium-headless-shell} (Playwright's own browser
-download cannot be used here), started once per test class and process.
+download cannot be used here).
 
-trial runs no C{setUpClass}, so what a class shares is started by its
-first test (L{Shared}) and stopped after the last one of the class this
-process runs, or when the process exits (a filtered or distributed run
-never gets to the last).
+The browser is launched for each test and closed after it: while
+Playwright's sync API runs it leaves its event loop set as the thread's
+running loop, so C{asyncio.run} fails in any later test of the same
+process. What a test class can share safely (a server subprocess) is
+started by its first test (L{Shared}): trial runs no C{setUpClass}.
 """
 
 from __future__ import annotations
@@ -94,16 +95,17 @@ class Browser:
             self._driver.stop()
 
 
-def sharedBrowser() -> Shared[Browser]:
-    """A L{Shared} Chromium for one test class."""
-    return Shared(Browser, Browser.close)
-
-
-def requireBrowser() -> None:
-    """Skip the test, saying why, where there is no browser to test with."""
+def browserFor(testCase: SynchronousTestCase) -> Browser:
+    """
+    A Chromium for C{testCase}, closed when it ends; the test is skipped,
+    saying why, where there is no browser to test with.
+    """
     reason = missing()
     if reason is not None:
         raise SkipTest(reason)
+    browser = Browser()
+    testCase.addCleanup(browser.close)
+    return browser
 
 
 def artifactPath(name: str) -> Path:
