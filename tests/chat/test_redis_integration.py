@@ -193,7 +193,8 @@ class RedisChatTests(SynchronousTestCase):
         grace = self.connect(self.chat.servers[0], "grace", "r3")
         frank.waitFor("*** grace has joined")
         grace.send("/nick frank")
-        grace.expect("! nick frank is taken")
+        # frank's join notice may still be on its way through Redis.
+        grace.waitFor("! nick frank is taken")
         doomed.process.send_signal(signal.SIGKILL)
         doomed.process.wait()
         # Free within the presence TTL; the deadline leaves room for a busy
