@@ -30,6 +30,7 @@ from twisted_services.server.options import (
     positiveFloat,
     positiveInt,
 )
+from twisted_services.server.workers.options import WorkerOptions
 
 
 def textEncoding(value: str) -> str:
@@ -42,7 +43,7 @@ def textEncoding(value: str) -> str:
 textEncoding.coerceDoc = "A Python text encoding name."  # type: ignore[attr-defined]
 
 
-class Options(ListenOptions):
+class Options(WorkerOptions, ListenOptions):
     """Options for C{twistd chat}."""
 
     synopsis = "[--port N | --listen DESCRIPTION ...] [options]"
@@ -220,6 +221,17 @@ class Options(ListenOptions):
         "https://chat.example.com behind a reverse proxy (the page's own "
         "origin is always accepted, others never); repeatable."
     )
+
+    def workersRefusal(self) -> str | None:
+        """
+        Chat's rooms live in one process's memory: workers would each hold
+        rooms of their own. (Shared state, such as a Redis broker, lifts
+        this: here is where to allow it.)
+        """
+        return (
+            "chat keeps its rooms in one process's memory, so it runs in one "
+            "process (--workers 1)"
+        )
 
     def postOptions(self) -> None:
         super().postOptions()

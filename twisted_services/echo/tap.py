@@ -23,9 +23,11 @@ from twisted_services.server.options import (
     positiveInt,
 )
 from twisted_services.server.udpguard import ReflectionGuard
+from twisted_services.server.workers.options import WorkerOptions, supervising
+from twisted_services.server.workers.supervisor import supervisorService
 
 
-class Options(ListenOptions):
+class Options(WorkerOptions, ListenOptions):
     """Options for C{twistd echo}."""
 
     synopsis = "[--port N | --listen DESCRIPTION ...] [options]"
@@ -68,6 +70,8 @@ def makeService(
     """The echo service on every listener C{options} names."""
     if reactor is None:
         from twisted.internet import reactor
+    if supervising(options):
+        return supervisorService(options, reactor)
     factory = EchoFactory(
         reactor,
         idleTimeout=options["idle-timeout"],

@@ -24,9 +24,11 @@ from twisted_services.server.options import (
     positiveFloat,
     positiveInt,
 )
+from twisted_services.server.workers.options import WorkerOptions, supervising
+from twisted_services.server.workers.supervisor import supervisorService
 
 
-class Options(ListenOptions):
+class Options(WorkerOptions, ListenOptions):
     """Options for C{twistd http}."""
 
     synopsis = "[--port N | --listen DESCRIPTION ...] [options]"
@@ -108,6 +110,8 @@ def makeService(
     """
     if reactor is None:
         from twisted.internet import reactor
+    if supervising(options):
+        return supervisorService(options, reactor)
     accessLog = None
     if not options["no-access-log"]:
         accessLog = AccessLog(reactor, options["access-log"])

@@ -13,6 +13,7 @@ L{StartupFailed}).
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Sequence
 
 from twisted.application.service import (
@@ -22,11 +23,13 @@ from twisted.application.service import (
 )
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import (
+    SSL4ServerEndpoint,
     TCP6ServerEndpoint,
     UNIXServerEndpoint,
     serverFromString,
 )
 from twisted.internet.error import CannotListenError
+from twisted.internet.fdesc import setNonBlocking
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
@@ -35,10 +38,15 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
 from twisted_services.core.addresses import describeAddress
-from twisted_services.core.twistedprivate import splitDescription, unixPathOf
+from twisted_services.core.twistedprivate import (
+    splitDescription,
+    sslContextFactoryOf,
+    unixPathOf,
+)
 from twisted_services.server.dualstack import (
     WILDCARD,
     DualStackServerEndpoint,
@@ -52,7 +60,7 @@ from twisted_services.server.tls import prepareTLS
 from twisted_services.server.tree import rootOf, walk
 from twisted_services.systemd.journal import errorLine
 from twisted_services.systemd.notify import SystemdNotifier
-from twisted_services.systemd.sockets import missingSocket
+from twisted_services.systemd.sockets import adoptDatagram, missingSocket
 
 
 class StartupFailed(SystemExit, Exception):
@@ -88,10 +96,17 @@ def failureReason(failure: Failure) -> str:
     return failure.getErrorMessage() or failure.type.__name__
 
 
+Adopt = Callable[[int], IListeningPort]
+
+
 class Listener(Service):
     """
     Listens while running, through a C{listen} callable that returns the
     port (or a L{Deferred} of it), and logs the address bound.
+
+    A listener that knows how to C{adopt} a descriptor can be told to
+    L{inherit} one instead: a worker process serves, that way, the very
+    socket its supervisor bound (see L{twisted_services.server.workers}).
     """
 
     _log = Logger()
@@ -102,13 +117,31 @@ class Listener(Service):
         description: str,
         listen: Callable[[], IListeningPort | Deferred[IListeningPort]],
         reactor: IReactorCore,
+        adopt: Adopt | None = None,
     ) -> None:
+        """
+        @param adopt: serves, given the descriptor of a bound socket of the
+            kind C{listen} would bind, on that socket as C{listen} would on
+            its own; L{None} if the listener cannot.
+        """
         self._reactor = reactor
         self.serviceName = serviceName
         self.description = description
         self._listen = listen
+        self.adopt = adopt
         self.port: IListeningPort | None = None
         self._listening: Deferred[IListeningPort | None] | None = None
+
+    def inherit(self, fd: int) -> None:
+        """
+        Serve the bound socket C{fd} from now on, instead of binding one.
+
+        @raise ValueError: if this listener cannot adopt a socket.
+        """
+        adopt = self.adopt
+        if adopt is None:
+            raise ValueError(f"{self.description} cannot adopt a socket")
+        self._listen = lambda: adopt(fd)
 
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
@@ -191,14 +224,14 @@ def streamListeners(
     listeners: list[IService] = []
     for description in descriptions:
         try:
-            listen = _listenCallable(description, factory, reactor, backlog)
+            listen, adopt = _listenCallable(description, factory, reactor, backlog)
         except Exception as error:
             # Endpoint parsers raise anything from ValueError to SSL errors.
             raise startupExit(
                 f"{serviceName}: bad listen description {description!r}: "
                 f"{_parseError(description, error)}"
             ) from None
-        listeners.append(Listener(serviceName, description, listen, reactor))
+        listeners.append(Listener(serviceName, description, listen, reactor, adopt))
     return listeners
 
 
@@ -207,8 +240,13 @@ def _listenCallable(
     factory: IProtocolFactory,
     reactor: IReactorCore,
     backlog: int,
-) -> Callable[[], Deferred[IListeningPort]]:
-    """What a L{Listener} calls to listen on C{description}."""
+) -> tuple[Callable[[], Deferred[IListeningPort]], Adopt | None]:
+    """
+    What a L{Listener} calls to listen on C{description}, and to adopt a
+    socket bound so (L{None} for a UNIX socket: Twisted's UNIX port removes
+    its file when it stops, so one worker stopping would take the path away
+    from all).
+    """
     args, kwargs = splitDescription(description)
     kind = args[0] if args else ""
     if kind in _BACKLOG_TYPES and "backlog" not in kwargs:
@@ -218,6 +256,15 @@ def _listenCallable(
     else:
         endpoint = serverFromString(reactor, description)
     prepareTLS(endpoint)
+
+    def adopt(fd: int) -> IListeningPort:
+        served = factory
+        if isinstance(endpoint, SSL4ServerEndpoint):
+            # What listenSSL does to the factory, done here for a socket
+            # bound elsewhere.
+            served = TLSMemoryBIOFactory(sslContextFactoryOf(endpoint), False, factory)
+        return adoptStream(reactor, fd, served)
+
     if isinstance(endpoint, TCP6ServerEndpoint) and kwargs.get("interface") == WILDCARD:
         # IPv4 clients too, even where IPv6 sockets are IPv6-only by default.
         dualStack = DualStackServerEndpoint(
@@ -225,7 +272,7 @@ def _listenCallable(
             int(kwargs.get("port", args[1])),
             int(kwargs.get("backlog", backlog)),
         )
-        return lambda: dualStack.listen(factory)
+        return (lambda: dualStack.listen(factory)), adopt
     if isinstance(endpoint, UNIXServerEndpoint):
         path = unixPathOf(endpoint)
 
@@ -237,8 +284,26 @@ def _listenCallable(
                 raise FileNotFoundError(f"directory {directory} does not exist")
             return endpoint.listen(factory)
 
-        return listenUNIX
-    return lambda: endpoint.listen(factory)
+        return listenUNIX, None
+    return (lambda: endpoint.listen(factory)), adopt
+
+
+def adoptStream(
+    reactor: IReactorCore, fd: int, factory: IProtocolFactory
+) -> IListeningPort:
+    """
+    Serve C{factory} on the listening TCP socket C{fd}, which stays open and
+    the caller's (the reactor serves a duplicate of it).
+
+    @raise ValueError: if C{fd} is not a listening IPv4 or IPv6 stream socket.
+    """
+    with socket.socket(fileno=os.dup(fd)) as probe:
+        family, kind = probe.family, probe.type
+    if family not in (socket.AF_INET, socket.AF_INET6) or kind != socket.SOCK_STREAM:
+        raise ValueError(f"descriptor {fd} is not a TCP socket")
+    setNonBlocking(fd)
+    os.set_inheritable(fd, False)
+    return reactor.adoptStreamPort(fd, family, factory)  # type: ignore[attr-defined]
 
 
 def startupExit(message: str) -> SystemExit:
@@ -315,6 +380,7 @@ def datagramListener(
         f"udp:{port}" + (f":interface={interface}" if interface else ""),
         listen,
         reactor,
+        lambda fd: adoptDatagram(reactor, fd, protocol),  # type: ignore[arg-type]
     )
 
 

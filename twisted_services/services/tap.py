@@ -25,6 +25,8 @@ from twisted_services.echo import tap as echo
 from twisted_services.http import tap as http
 from twisted_services.server.listeners import serviceWith
 from twisted_services.server.options import portNumber, tcpDescription
+from twisted_services.server.workers.options import WorkerOptions, supervising
+from twisted_services.server.workers.supervisor import supervisorService
 from twisted_services.temperature import tap as temperature
 
 
@@ -86,7 +88,7 @@ PARTS = (
 )
 
 
-class Options(usage.Options):
+class Options(WorkerOptions):
     """Options for C{twistd services}."""
 
     synopsis = (
@@ -199,6 +201,27 @@ class Options(usage.Options):
         if self["chat-web"] and (self["no-chat"] or self["no-chat-web"]):
             off = "--no-chat" if self["no-chat"] else "--no-chat-web"
             raise usage.UsageError(f"{off} conflicts with --chat-web")
+        self._checkWorkers()
+
+    def _checkWorkers(self) -> None:
+        """
+        C{--workers} is the whole process's: not a service's own, and above
+        1 only if every service enabled can run in several processes.
+        """
+        for name, parsed in self["services"].items():
+            if parsed.get("workers", 1) != 1:
+                raise usage.UsageError(
+                    f"--{name}-args: --workers applies to the whole process: "
+                    "give it to twistd services itself"
+                )
+        if self["workers"] > 1:
+            for name, parsed in self["services"].items():
+                refusal = parsed.workersRefusal()
+                if refusal is not None:
+                    raise usage.UsageError(
+                        f"--workers {self['workers']}: {refusal}; leave {name} "
+                        f"out (--no-{name}) or run it on its own"
+                    )
 
     def _given(self, part: _Part) -> list[str]:
         """The options that configure C{part}, as they were spelt."""
@@ -256,6 +279,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     """
     if reactor is None:
         from twisted.internet import reactor
+    if supervising(options):
+        return supervisorService(options, reactor)
     children: list[IService] = []
     for part in PARTS:
         if part.name not in options["services"]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorSocket, IReactorUDP
-from twisted.python import usage
 
 from twisted_services.server.listeners import (
     Listener,
@@ -20,11 +19,13 @@ from twisted_services.server.listeners import (
 )
 from twisted_services.server.options import portNumber, positiveFloat, positiveInt
 from twisted_services.server.udpguard import ReflectionGuard
+from twisted_services.server.workers.options import WorkerOptions, supervising
+from twisted_services.server.workers.supervisor import supervisorService
 from twisted_services.systemd.sockets import NoSuchSocket, adoptDatagram, descriptorFor
 from twisted_services.temperature.protocol import TemperatureProtocol
 
 
-class Options(usage.Options):
+class Options(WorkerOptions):
     """Options for C{twistd temperature}."""
 
     synopsis = "[--port N] [--interface ADDR] [--systemd-socket SPEC] [options]"
@@ -93,6 +94,8 @@ def makeService(
     """
     if reactor is None:
         from twisted.internet import reactor
+    if supervising(options):
+        return supervisorService(options, reactor)
     guard = ReflectionGuard(
         "temperature",
         reactor,
@@ -122,5 +125,6 @@ def makeService(
             f"systemd socket {spec!r} (descriptor {fd})",
             lambda: adoptDatagram(reactor, fd, protocol),
             reactor,
+            lambda inherited: adoptDatagram(reactor, inherited, protocol),
         )
     return serviceWith([listener], notify=notify)

@@ -1,0 +1,119 @@
+"""
+What a worker process runs: the plugin's own service, built from the same
+command line as its supervisor's, with every listener adopting the socket
+the supervisor bound instead of binding one; its log events go to the
+supervisor, and it says when it serves.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+from twisted.application.service import IService
+from twisted.internet.error import ReactorNotRunning
+from twisted.internet.process import ProcessReader
+from twisted.logger import Logger, globalLogBeginner
+from twisted.python.failure import Failure
+
+from twisted_services.server.listeners import Listener, startupExit
+from twisted_services.server.tree import walk
+from twisted_services.server.workers.channel import RETIRE, LineSplitter, Reporter
+from twisted_services.server.workers.pool import RETIRE_GRACE
+
+
+class SupervisorLink:
+    """
+    The worker's end of the supervisor's pipe (its standard input): on
+    L{RETIRE} it stops accepting, serves what it has accepted for
+    C{grace} seconds, then stops; at the end of the pipe (the supervisor is
+    gone) it stops at once, so that it does not hold the ports alone.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self, reactor: Any, listeners: Sequence[Listener], grace: float = RETIRE_GRACE
+    ) -> None:
+        self._reactor = reactor
+        self._listeners = listeners
+        self._grace = grace
+        self._lines = LineSplitter(len(RETIRE))
+        self.retired = False
+
+    def childDataReceived(self, name: str, data: bytes) -> None:
+        """What L{ProcessReader} reads from the pipe."""
+        if RETIRE.rstrip() in self._lines.feed(data) and not self.retired:
+            self.retire()
+
+    def childConnectionLost(self, name: str, reason: Failure) -> None:
+        """The supervisor closed the pipe, or died."""
+        self._log.info("worker: the supervisor is gone; stopping")
+        self._stop()
+
+    def retire(self) -> None:
+        """Stop accepting now, and stop after the grace period."""
+        self.retired = True
+        self._log.info("worker: retiring; no longer accepting")
+        for listener in self._listeners:
+            listener.stopService()
+        self._reactor.callLater(self._grace, self._stop)
+
+    def _stop(self) -> None:
+        try:
+            self._reactor.stop()
+        except ReactorNotRunning:
+            pass
+
+
+def adoptListeners(
+    service: IService, expected: Sequence[Sequence[Any]]
+) -> list[Listener]:
+    """
+    Make every listener of C{service} adopt its socket from the supervisor:
+    C{expected} lists C{(serviceName, description, fd)} in the order the
+    supervisor found them, which building the same service gives here too.
+
+    @raise SystemExit: if the listeners are not the supervisor's.
+    """
+    listeners = [s for s in walk(service) if isinstance(s, Listener)]
+    found = [(listener.serviceName, listener.description) for listener in listeners]
+    wanted = [(name, description) for name, description, _ in expected]
+    if found != wanted:
+        raise startupExit(
+            f"worker: listeners {found} are not the supervisor's {wanted}"
+        )
+    for listener, (_, _, fd) in zip(listeners, expected, strict=True):
+        listener.inherit(fd)
+    return listeners
+
+
+def runWorker(spec: dict[str, Any], reactor: Any = None) -> int:
+    """Serve as SPEC says until stopped; the process's exit status."""
+    reporter = Reporter(spec["report"])
+    globalLogBeginner.beginLoggingTo([reporter], redirectStandardIO=False)
+    log = Logger(namespace="twisted_services.server.workers.worker")
+    if reactor is None:
+        from twisted.internet import reactor
+    try:
+        tap = importlib.import_module(spec["tap"])
+        options = tap.Options()
+        options.parseOptions(spec["argv"])
+        options["workers"] = 1
+        service = tap.makeService(options, reactor)
+        listeners = adoptListeners(service, spec["listeners"])
+        service.privilegedStartService()
+    except SystemExit as error:
+        log.critical("worker: cannot start: {reason}", reason=str(error.code))
+        return 1
+    except Exception:
+        log.failure("worker: cannot start")
+        return 1
+    link = SupervisorLink(reactor, listeners)
+    ProcessReader(reactor, link, "supervisor", 0)
+    reactor.callWhenRunning(service.startService)
+    reactor.callWhenRunning(reporter.serving)
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    reactor.run()
+    return 0
