@@ -85,12 +85,12 @@ class WorkerProcess(ProcessProtocol):
         self.state = STARTING
         self.startedAt = pool.clock.seconds()
         self.killTimer: IDelayedCall | None = None
-        self.pid = None
+        self.pid: int | None = None
         self._lines = LineSplitter()
 
     def makeConnection(self, transport: Any) -> None:
         # The transport forgets the pid once the process has ended.
-        self.pid: int | None = getattr(transport, "pid", None)
+        self.pid = getattr(transport, "pid", None)
         super().makeConnection(transport)
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
