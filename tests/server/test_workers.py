@@ -61,7 +61,11 @@ from twisted_services.server.workers.supervisor import (
     stopTimeout,
     workerEnvironment,
 )
-from twisted_services.server.workers.workerside import SupervisorLink, adoptListeners
+from twisted_services.server.workers.workerside import (
+    Stopper,
+    SupervisorLink,
+    adoptListeners,
+)
 from twisted_services.services import tap as services
 from twisted_services.temperature import tap as temperature
 from twisted_services.testing import UDPMemoryReactor
@@ -484,7 +488,7 @@ class WorkerSideTests(SynchronousTestCase):
         reactor.running = True
         listener = Listener("echo", "tcp:0", RecordingListen(), reactor)
         listener.startService()
-        link = SupervisorLink(reactor, [listener], grace=1.0)
+        link = SupervisorLink(reactor, [listener], Stopper(reactor), grace=1.0)
         link.childDataReceived("supervisor", RETIRE)
         self.assertFalse(listener.running)
         self.assertFalse(reactor.hasStopped)
@@ -495,9 +499,21 @@ class WorkerSideTests(SynchronousTestCase):
         """The end of the supervisor's pipe stops the worker at once."""
         reactor = MemoryReactorClock()
         reactor.running = True
-        link = SupervisorLink(reactor, [])
+        stopper = Stopper(reactor)
+        link = SupervisorLink(reactor, [], stopper)
         link.childConnectionLost("supervisor", Failure(EOFError()))
         self.assertTrue(reactor.hasStopped)
+        self.assertTrue(stopper.stopping)
+
+    def test_stopOnce(self) -> None:
+        """Asked to stop again while stopping, the worker does nothing more."""
+        reactor = MemoryReactorClock()
+        reactor.running = True
+        stopper = Stopper(reactor)
+        stopper.stop("received SIGTERM")
+        with capturedLogs() as events:
+            stopper.stop("received SIGINT")
+        self.assertEqual(events, [])
 
 
 class ChannelTests(SynchronousTestCase):

@@ -147,6 +147,8 @@ def steadyLoad(
                 load.started += 1
             try:
                 status = get(address).split(b"\r\n", 1)[0]
+                if not status:
+                    raise ConnectionError("closed without a response")
             except OSError as error:
                 with load.changed:
                     load.errors.append(repr(error))
@@ -235,7 +237,8 @@ class HttpWorkersTests(SynchronousTestCase):
     def test_killedWorkerReplaced(self) -> None:
         """
         Under load, a worker killed with SIGKILL is replaced (and says so in
-        the log), while the other goes on answering.
+        the log), while the other goes on answering. (Requests the killed
+        worker had accepted are lost: that is what SIGKILL does.)
         """
         twistd, pids = startHttp(self)
         address = twistd.listener().loopbackAddress

@@ -8,7 +8,9 @@ supervisor, and it says when it serves.
 from __future__ import annotations
 
 import importlib
+import signal
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 from twisted.application.service import IService
@@ -23,6 +25,41 @@ from twisted_services.server.workers.channel import RETIRE, LineSplitter, Report
 from twisted_services.server.workers.pool import RETIRE_GRACE
 
 
+class Stopper:
+    """
+    Stops the worker's reactor once, however many times it is asked: the
+    supervisor's SIGTERM, systemd's own to the whole control group, a
+    terminal's SIGINT to the whole process group and the end of the
+    supervisor's pipe may all come at once.
+    """
+
+    _log = Logger()
+
+    def __init__(self, reactor: Any) -> None:
+        self._reactor = reactor
+        self.stopping = False
+
+    def stop(self, why: str) -> None:
+        """Stop the reactor, unless stopping already; log C{why}."""
+        if self.stopping:
+            return
+        self.stopping = True
+        self._log.info("worker: {why}; stopping", why=why)
+        try:
+            self._reactor.stop()
+        except ReactorNotRunning:
+            pass
+
+    def install(self) -> None:
+        """Stop on SIGTERM and SIGINT, in the reactor's thread."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._received)
+
+    def _received(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        self._reactor.callFromThread(self.stop, f"received {name}")
+
+
 class SupervisorLink:
     """
     The worker's end of the supervisor's pipe (its standard input): on
@@ -34,9 +71,14 @@ class SupervisorLink:
     _log = Logger()
 
     def __init__(
-        self, reactor: Any, listeners: Sequence[Listener], grace: float = RETIRE_GRACE
+        self,
+        reactor: Any,
+        listeners: Sequence[Listener],
+        stopper: Stopper,
+        grace: float = RETIRE_GRACE,
     ) -> None:
         self._reactor = reactor
+        self._stopper = stopper
         self._listeners = listeners
         self._grace = grace
         self._lines = LineSplitter(len(RETIRE))
@@ -49,8 +91,7 @@ class SupervisorLink:
 
     def childConnectionLost(self, name: str, reason: Failure) -> None:
         """The supervisor closed the pipe, or died."""
-        self._log.info("worker: the supervisor is gone; stopping")
-        self._stop()
+        self._stopper.stop("the supervisor is gone")
 
     def retire(self) -> None:
         """Stop accepting now, and stop after the grace period."""
@@ -58,13 +99,7 @@ class SupervisorLink:
         self._log.info("worker: retiring; no longer accepting")
         for listener in self._listeners:
             listener.stopService()
-        self._reactor.callLater(self._grace, self._stop)
-
-    def _stop(self) -> None:
-        try:
-            self._reactor.stop()
-        except ReactorNotRunning:
-            pass
+        self._reactor.callLater(self._grace, self._stopper.stop, "retired")
 
 
 def adoptListeners(
@@ -110,10 +145,11 @@ def runWorker(spec: dict[str, Any], reactor: Any = None) -> int:
     except Exception:
         log.failure("worker: cannot start")
         return 1
-    link = SupervisorLink(reactor, listeners)
-    ProcessReader(reactor, link, "supervisor", 0)
+    stopper = Stopper(reactor)
+    stopper.install()
+    ProcessReader(reactor, SupervisorLink(reactor, listeners, stopper), "supervisor", 0)
     reactor.callWhenRunning(service.startService)
     reactor.callWhenRunning(reporter.serving)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
-    reactor.run()
+    reactor.run(installSignalHandlers=False)
     return 0
