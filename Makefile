@@ -60,7 +60,7 @@ test: install-test lint
 	$(BIN)/python -m pytest -n $(JOBS)
 	$(BIN)/trial -j $(JOBS) tests
 
-# The benchmark suite (bench/README.md): under five minutes on two cores.
+# The benchmark suite (bench/README.md): under six minutes on two cores.
 bench: $(VENV)/.installed-bench
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then \

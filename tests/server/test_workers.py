@@ -32,6 +32,7 @@ from twisted_services.server.hangup import HangupService
 from twisted_services.server.listeners import (
     Listener,
     StartupFailed,
+    acceptOneAtATime,
     adoptStream,
     streamListeners,
 )
@@ -456,6 +457,27 @@ class ListenerAdoptionTests(SynchronousTestCase):
         tcp.adopt(sock.fileno())
         [(fd, family, _)] = reactor.adoptedPorts
         self.assertEqual((fd, family), (sock.fileno(), socket.AF_INET))
+
+    def test_acceptOneAtATime(self) -> None:
+        """
+        An adopted stream port accepts one connection a wake-up, however
+        many Twisted's adaptive count would take, so that a burst is shared
+        by the workers.
+        """
+        seen: list[int] = []
+
+        class Port:
+            numberAccepts = 100
+
+            def doRead(self) -> None:
+                seen.append(self.numberAccepts)
+                self.numberAccepts += 20
+
+        port = Port()
+        acceptOneAtATime(port)  # type: ignore[arg-type]
+        port.doRead()
+        port.doRead()
+        self.assertEqual(seen, [1, 1])
 
     def test_adoptStreamRefusesDatagram(self) -> None:
         sock = boundSocket(self, socket.SOCK_DGRAM)
