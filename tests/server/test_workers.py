@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from twisted.application.service import MultiService
@@ -70,6 +71,8 @@ from twisted_services.server.workers.workerside import (
 from twisted_services.services import tap as services
 from twisted_services.temperature import tap as temperature
 from twisted_services.testing import UDPMemoryReactor
+
+UNITS = "twisted_services/systemd/unitfiles"
 
 
 def boundSocket(
@@ -581,3 +584,15 @@ class ChannelTests(SynchronousTestCase):
         os.close(read)
         self.addCleanup(os.close, write)
         Reporter(write).serving()
+
+
+class UnitFilesTests(SynchronousTestCase):
+    """The shipped units reload with SIGHUP and let the supervisor stop workers."""
+
+    def test_reloadAndKillMode(self) -> None:
+        units = sorted((Path(__file__).resolve().parents[2] / UNITS).glob("*.service"))
+        self.assertTrue(units)
+        for unit in units:
+            lines = unit.read_text().splitlines()
+            self.assertIn("ExecReload=/bin/kill -HUP $MAINPID", lines, unit.name)
+            self.assertIn("KillMode=mixed", lines, unit.name)
