@@ -23,7 +23,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests.support.sockets import receiveFrom, udpClient
 from tests.support.twistd import STARTUP_TIMEOUT, Twistd, startTwistd
 from tests.support.waiting import polling
-from tests.systemd.test_notify_integration import CLEAN_EXIT
+from tests.systemd.test_notify_integration import CLEAN_EXIT, NotifySocket
 from tests.systemd.test_socket_activation import Passed, activate
 
 WORKERS = 2
@@ -322,3 +322,39 @@ class OtherServicesTests(SynchronousTestCase):
             for client in held:
                 client.close()
         self.assertEqual(seen, set(pids))
+
+
+class NotifyTests(SynchronousTestCase):
+    """What systemd hears from a supervisor."""
+
+    def test_readyReloadStopping(self) -> None:
+        """
+        C{READY=1} comes once, when both workers serve, its status counting
+        them; a reload is C{RELOADING=1} then C{READY=1}; the workers say
+        nothing to systemd themselves.
+        """
+        notify = NotifySocket(self)
+        twistd = startTwistd(
+            self,
+            "echo",
+            ["--port", "0", "--interface", "127.0.0.1", "--workers", "2"],
+            env={"NOTIFY_SOCKET": notify.value, "WATCHDOG_USEC": "0"},
+        )
+        _, ready = notify.receive()
+        # The unit tests pin the order (READY=1 only once both serve); here,
+        # that this is the supervisor of two workers.
+        waitForWorkers(twistd)
+        self.assertEqual(ready[0], "READY=1")
+        self.assertTrue(ready[1].endswith("; 2 of 2 workers serving"), ready)
+        twistd.process.send_signal(signal.SIGHUP)
+        _, reloading = notify.receive()
+        self.assertEqual(reloading[0], "RELOADING=1")
+        for _ in polling(STARTUP_TIMEOUT, "READY=1 after the reload"):
+            _, lines = notify.receive()
+            if lines[0] == "READY=1":
+                break
+        waitForWorkers(twistd, generation=2)
+        self.assertIn(twistd.stop(), CLEAN_EXIT)
+        rest = notify.pending()
+        self.assertEqual(rest[-1], ["STOPPING=1"], rest)
+        self.assertNotIn(["READY=1"], [lines[:1] for lines in rest])
