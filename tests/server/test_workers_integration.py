@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support.sockets import receiveFrom, udpClient
-from tests.support.twistd import STARTUP_TIMEOUT, Twistd, startTwistd
+from tests.support.twistd import STARTUP_TIMEOUT, Twistd, runTwistd, startTwistd
 from tests.support.waiting import polling
 from tests.systemd.test_notify_integration import CLEAN_EXIT, NotifySocket
 from tests.systemd.test_socket_activation import Passed, activate
@@ -274,6 +274,23 @@ class HttpWorkersTests(SynchronousTestCase):
         self.assertEqual(set(load.statuses), {b"HTTP/1.1 200 OK"})
         self.assertFalse(set(new.values()) & set(old.values()))
         self.assertIn("SIGHUP: reopened the log files of workers", twistd.log())
+
+
+class FailedStartTests(SynchronousTestCase):
+    """Workers that cannot start end the supervisor, as a single process would end."""
+
+    def test_workersCannotStart(self) -> None:
+        """
+        An access log that cannot be opened: the worker says why, the
+        supervisor says start-up failed and exits with status 1, at once.
+        """
+        result = runTwistd(
+            "http",
+            ["--port", "0", "--workers", "2", "--access-log", "/nonexistent/a.log"],
+        )
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn("cannot open access log '/nonexistent/a.log'", result.stdout)
+        self.assertIn("before serving: start-up failed", result.stdout)
 
 
 class OtherServicesTests(SynchronousTestCase):

@@ -345,19 +345,38 @@ class CrashLoopTests(SynchronousTestCase):
         end(supervised.pool.current[2])
         self.assertEqual(supervised.fatal, 1)
 
-    def test_neverServedAtStart(self) -> None:
-        """Workers that die before serving, at start, end in a crash loop too."""
+    def test_failedStart(self) -> None:
+        """
+        A worker that exits before any worker has served is a failed start:
+        a critical line, nothing restarted, and the supervisor told to exit,
+        once, however many workers follow.
+        """
         supervised = Supervised(2)
-        supervised.start(serve=False)
+        first, second = supervised.start(serve=False)
         ready = supervised.pool.whenServing()
-        for _ in range(CRASH_LIMIT * 2):
-            for worker in list(supervised.pool.current.values()):
-                end(worker)
-            supervised.clock.advance(4 * BACKOFF_BASE * 2)
-            if supervised.fatal:
-                break
+        with capturedLogs() as events:
+            end(first)
+            end(second)
+        supervised.clock.advance(BACKOFF_MAX)
+        self.assertEqual(len(supervised.launched), 2)
         self.assertEqual(supervised.fatal, 1)
         self.assertNoResult(ready)
+        self.assertIn(
+            "start-up failed",
+            next(e for e in events if e["log_level"] == LogLevel.critical)[
+                "log_format"
+            ],
+        )
+
+    def test_startedOnceIsStarted(self) -> None:
+        """Once one worker has served, another that dies before serving is restarted."""
+        supervised = Supervised(2)
+        first, second = supervised.start(serve=False)
+        serving(first)
+        end(second)
+        supervised.clock.advance(BACKOFF_BASE)
+        self.assertEqual(len(supervised.launched), 3)
+        self.assertEqual(supervised.fatal, 0)
 
 
 class ReloadTests(SynchronousTestCase):

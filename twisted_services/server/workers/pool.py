@@ -171,6 +171,10 @@ class WorkerPool(Service):
         self.current: dict[int, WorkerProcess] = {}
         self.next: dict[int, WorkerProcess] | None = None
         self.gaveUp = False
+        # Whether any worker has served yet: until one has, a worker that
+        # exits is a start-up failure (a bad option, a file that cannot be
+        # opened) that restarting would only repeat.
+        self.started = False
         self.observer: PoolObserver | None = None
         self._launch = launch
         self._stopTimeout = stopTimeout
@@ -182,6 +186,7 @@ class WorkerPool(Service):
         self._deaths: deque[float] = deque()
         self._ready: list[Deferred[None]] = []
         self._stopped: Deferred[None] | None = None
+        self._failed = False
 
     # Starting and stopping.
 
@@ -309,6 +314,7 @@ class WorkerPool(Service):
         if worker.state != STARTING:
             return
         worker.state = SERVING
+        self.started = True
         self._log.info(
             "{service}: {worker} of generation {generation} serving",
             service=self.serviceName,
@@ -365,6 +371,16 @@ class WorkerPool(Service):
 
     def _died(self, worker: WorkerProcess, reason: Failure) -> None:
         """A current worker ended unasked: restart it, or stop restarting."""
+        if not self.started:
+            self._log.critical(
+                "{service}: {worker} exited ({how}) before serving: start-up "
+                "failed (its own log lines above say why)",
+                service=self.serviceName,
+                worker=str(worker),
+                how=exitDescription(reason),
+            )
+            self._giveUp(worker, reason, startup=True)
+            return
         now = self.clock.seconds()
         self._deaths.append(now)
         while self._deaths and self._deaths[0] <= now - CRASH_WINDOW:
@@ -392,12 +408,20 @@ class WorkerPool(Service):
         )
         self._changed()
 
-    def _giveUp(self, worker: WorkerProcess, reason: Failure) -> None:
-        """A crash loop: restart nothing more; exit if nobody is left."""
+    def _giveUp(
+        self, worker: WorkerProcess, reason: Failure, startup: bool = False
+    ) -> None:
+        """
+        A crash loop, or a failed start: restart nothing more; exit if nobody
+        is left (or, at start, at once).
+        """
         self.gaveUp = True
         for timer in self._restarts.values():
             timer.cancel()
         self._restarts.clear()
+        if startup:
+            self._fail()
+            return
         self._log.critical(
             "{service}: {worker} exited ({how}): {deaths} workers died within "
             "{window} s, a crash loop; restarts stopped, {left} worker(s) left "
@@ -411,9 +435,15 @@ class WorkerPool(Service):
         )
         self._changed()
         if not self.current and self.next is None:
-            self._fatal()
+            self._fail()
             return
         self._checkReady()
+
+    def _fail(self) -> None:
+        """Tell the supervisor, once, that it must exit with an error."""
+        if not self._failed:
+            self._failed = True
+            self._fatal()
 
     def _restart(self, slot: int) -> None:
         del self._restarts[slot]

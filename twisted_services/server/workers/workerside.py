@@ -19,7 +19,7 @@ from twisted.internet.process import ProcessReader
 from twisted.logger import Logger, globalLogBeginner
 from twisted.python.failure import Failure
 
-from twisted_services.server.listeners import Listener, startupExit
+from twisted_services.server.listeners import Listener, StartupFailed, startupExit
 from twisted_services.server.tree import walk
 from twisted_services.server.workers.channel import RETIRE, LineSplitter, Reporter
 from twisted_services.server.workers.pool import RETIRE_GRACE
@@ -139,6 +139,8 @@ def runWorker(spec: dict[str, Any], reactor: Any = None) -> int:
         service = tap.makeService(options, reactor)
         listeners = adoptListeners(service, spec["listeners"])
         service.privilegedStartService()
+    except StartupFailed:
+        return 1  # already logged, as a single process logs it
     except SystemExit as error:
         log.critical("worker: cannot start: {reason}", reason=str(error.code))
         return 1
