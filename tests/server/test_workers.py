@@ -144,17 +144,34 @@ class PluginOptionsTests(SynchronousTestCase):
         self.assertTrue(str(error).startswith("--workers: '0' is neither"))
 
     def test_chatRefusesWorkers(self) -> None:
-        """Chat's rooms are in one process: C{--workers 2} is a usage error."""
+        """
+        Without Redis, chat's rooms are in one process: C{--workers 2} is a
+        usage error.
+        """
         error = self.assertRaises(usage.UsageError, Tap(chat).parse, "--workers", "2")
         self.assertIn("chat keeps its rooms in one process's memory", str(error))
         self.assertEqual(Tap(chat).parse("--workers", "1")["workers"], 1)
 
+    def test_chatWithRedis(self) -> None:
+        """With C{--redis}, chat runs workers: each is a server sharing the chat."""
+        options = Tap(chat).parse("--workers", "2", "--redis", "redis://127.0.0.1")
+        self.assertTrue(supervising(options))
+        service = chat.makeService(options, MemoryReactorClock())
+        self.assertIsInstance(service, SupervisorService)
+
     def test_servicesWithChat(self) -> None:
-        """The combined plugin refuses workers while chat is in it."""
+        """
+        The combined plugin refuses workers while chat is in it without
+        Redis.
+        """
         error = self.assertRaises(
             usage.UsageError, Tap(services).parse, "--workers", "2"
         )
         self.assertIn("--no-chat", str(error))
+        options = Tap(services).parse(
+            "--workers", "2", "--chat-args", "--redis redis://127.0.0.1"
+        )
+        self.assertTrue(supervising(options))
         options = Tap(services).parse("--workers", "2", "--no-chat")
         self.assertTrue(supervising(options))
 

@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.chat.sockets import LineClient
+from tests.support.redis import REDIS_SERVER, SKIP_REASON, RedisServer
 from tests.support.sockets import receiveFrom, udpClient
 from tests.support.twistd import STARTUP_TIMEOUT, Twistd, runTwistd, startTwistd
 from tests.support.waiting import polling
@@ -274,6 +276,49 @@ class HttpWorkersTests(SynchronousTestCase):
         self.assertEqual(set(load.statuses), {b"HTTP/1.1 200 OK"})
         self.assertFalse(set(new.values()) & set(old.values()))
         self.assertIn("SIGHUP: reopened the log files of workers", twistd.log())
+
+
+class ChatRedisTests(SynchronousTestCase):
+    """Chat with C{--redis} runs workers, each one more server of the chat."""
+
+    def test_usersOnTwoWorkers(self) -> None:
+        """Users whom two different workers serve are in one room."""
+        if REDIS_SERVER is None:
+            raise SkipTest(SKIP_REASON)
+        redis = RedisServer()
+        redis.start()
+        self.addCleanup(redis.close)
+        twistd = startTwistd(
+            self,
+            "chat",
+            [
+                "--port",
+                "0",
+                "--interface",
+                "127.0.0.1",
+                "--redis",
+                redis.url,
+                "--workers",
+                "2",
+            ],
+        )
+        pids = waitForWorkers(twistd)
+        address = twistd.listener().loopbackAddress
+        bySlot: dict[int, LineClient] = {}
+        for _ in range(40):
+            client = LineClient.connect(address)
+            self.addCleanup(client.close)
+            bySlot.setdefault(accepting(address[1], client.socket, pids), client)
+            if len(bySlot) == WORKERS:
+                break
+        self.assertEqual(set(bySlot), set(pids))
+        alice, bob = bySlot[1], bySlot[2]
+        alice.send("/nick alice")
+        alice.waitFor("*** you are now known as alice")
+        bob.send("/nick bob")
+        bob.waitFor("*** you are now known as bob")
+        alice.send("hello from worker 1")
+        bob.waitFor("<alice> hello from worker 1")
 
 
 class FailedStartTests(SynchronousTestCase):

@@ -30,7 +30,8 @@ from twisted_services.server.options import (
     positiveFloat,
     positiveInt,
 )
-from twisted_services.server.workers.options import WorkerOptions
+from twisted_services.server.workers.options import WorkerOptions, supervising
+from twisted_services.server.workers.supervisor import supervisorService
 
 
 def textEncoding(value: str) -> str:
@@ -224,13 +225,15 @@ class Options(WorkerOptions, ListenOptions):
 
     def workersRefusal(self) -> str | None:
         """
-        Chat's rooms live in one process's memory: workers would each hold
-        rooms of their own. (Shared state, such as a Redis broker, lifts
-        this: here is where to allow it.)
+        Without C{--redis}, chat's rooms live in one process's memory, and
+        workers would each hold rooms of their own. With it, every worker is
+        one more server sharing the chat through Redis.
         """
+        if self["redis"] is not None:
+            return None
         return (
             "chat keeps its rooms in one process's memory, so it runs in one "
-            "process (--workers 1)"
+            "process (--workers 1) unless they are shared through --redis"
         )
 
     def postOptions(self) -> None:
@@ -261,6 +264,8 @@ def makeService(
     """
     if reactor is None:
         from twisted.internet import reactor
+    if supervising(options):
+        return supervisorService(options, reactor)
     broker = None if options["redis-address"] is None else redisBroker(options, reactor)
     factory = ChatFactory(
         reactor,
