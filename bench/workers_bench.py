@@ -450,9 +450,7 @@ def parseArguments(argv: list[str]) -> argparse.Namespace:
         "mode", nargs="?", default="bench", choices=["bench", "generate"]
     )
     parser.add_argument("--rounds", type=int, default=5, help="rounds (5)")
-    parser.add_argument(
-        "--duration", type=float, default=3.0, help="seconds per run (3)"
-    )
+    parser.add_argument("--duration", type=int, default=3, help="seconds per run (3)")
     parser.add_argument("--warmup", type=int, default=1, help="seconds before (1)")
     parser.add_argument("--quick", action="store_true", help="2 rounds of 1+2 s")
     parser.add_argument("--json", type=Path, help="also write the workloads here")
