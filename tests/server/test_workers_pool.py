@@ -464,6 +464,25 @@ class ReloadTests(SynchronousTestCase):
         self.assertFalse(supervised.pool.gaveUp)
         self.assertEqual(sorted(supervised.pool.current), [1, 2])
 
+    def test_restartDuringReload(self) -> None:
+        """
+        An old worker that dies while the new generation starts is replaced
+        in the old generation, and retired with it.
+        """
+        supervised = Supervised(2)
+        old = supervised.start()
+        supervised.pool.reopen()
+        new = supervised.launched[2:]
+        end(old[0])
+        supervised.clock.advance(BACKOFF_BASE)
+        replacement = supervised.launched[-1]
+        self.assertEqual((replacement.slot, replacement.generation), (1, 1))
+        serving(replacement)
+        for worker in new:
+            serving(worker)
+        self.assertEqual(written(replacement), RETIRE)
+        self.assertEqual(list(supervised.pool.current.values()), new)
+
     def test_pendingRestartDropped(self) -> None:
         """A restart scheduled for the old generation is cancelled by the switch."""
         supervised = Supervised(2)

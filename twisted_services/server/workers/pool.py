@@ -404,7 +404,7 @@ class WorkerPool(Service):
             delay=delay,
         )
         self._restarts[worker.slot] = self.clock.callLater(
-            delay, self._restart, worker.slot
+            delay, self._restart, worker.slot, worker.generation
         )
         self._changed()
 
@@ -445,10 +445,14 @@ class WorkerPool(Service):
             self._failed = True
             self._fatal()
 
-    def _restart(self, slot: int) -> None:
+    def _restart(self, slot: int, generation: int) -> None:
+        """
+        Replace the worker of C{slot}, in its own C{generation} (a reload
+        may be starting the next one meanwhile).
+        """
         del self._restarts[slot]
         if self.running and not self.gaveUp and slot not in self.current:
-            self.current[slot] = self._spawn(slot, self.generation)
+            self.current[slot] = self._spawn(slot, generation)
             self._changed()
 
     # Helpers.
