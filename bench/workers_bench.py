@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -35,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,6 +47,7 @@ from harness import (
     START_TIMEOUT,
     STOP_TIMEOUT,
     Contender,
+    Server,
     childrenCPU,
     cpuPlan,
     cpuSeconds,
@@ -238,7 +241,7 @@ class Run:
         return self.serverSeconds / max(1, self.requests) * 1e6
 
 
-def waitForWorkers(server, count: int, seen: list[int]) -> None:  # type: ignore[no-untyped-def]
+def waitForWorkers(server: Server, count: int, seen: list[int]) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while len(seen) < count:
         server.checkAlive()
@@ -249,7 +252,9 @@ def waitForWorkers(server, count: int, seen: list[int]) -> None:  # type: ignore
         time.sleep(0.05)
 
 
-def measureHttp(setup: Setup, number: int, options: argparse.Namespace) -> Run:
+@contextlib.contextmanager
+def serving(setup: Setup) -> Iterator[tuple[Server, tuple[str, int]]]:
+    """C{setup}'s server, unpinned, once every one of its workers serves."""
     seen: list[int] = []
 
     def onLine(line: str) -> None:
@@ -262,6 +267,11 @@ def measureHttp(setup: Setup, number: int, options: argparse.Namespace) -> Run:
         address = server.waitReady()
         if setup.workers > 1:
             waitForWorkers(server, setup.workers, seen)
+        yield server, address
+
+
+def measureHttp(setup: Setup, number: int, options: argparse.Namespace) -> Run:
+    with serving(setup) as (server, address):
         checkResponse(address)
         url = f"http://{address[0]}:{address[1]}/"
         subprocess.run(
@@ -315,18 +325,7 @@ def measureHttp(setup: Setup, number: int, options: argparse.Namespace) -> Run:
 
 
 def measureEcho(setup: Setup, number: int, options: argparse.Namespace) -> Run:
-    seen: list[int] = []
-
-    def onLine(line: str) -> None:
-        if _SERVING.search(line):
-            seen.append(1)
-
-    with running(
-        setup.contender(), cpuPlan(pin=False), listening("tcp"), onLine=onLine
-    ) as server:
-        address = server.waitReady()
-        if setup.workers > 1:
-            waitForWorkers(server, setup.workers, seen)
+    with serving(setup) as (server, address):
         checkEcho(address)
         command = [
             sys.executable,

@@ -100,6 +100,26 @@ def accepting(serverPort: int, client: socket.socket, pids: dict[int, int]) -> i
     raise AssertionError("unreachable")
 
 
+def acceptingWorkers(address: tuple[str, int], pids: dict[int, int]) -> set[int]:
+    """
+    The slots of the workers that accept connections to C{address}: new
+    connections are held open until every worker has one, 200 at most.
+    """
+    held: list[socket.socket] = []
+    seen: set[int] = set()
+    try:
+        for _ in range(200):
+            client = socket.create_connection(address, timeout=REQUEST_TIMEOUT)
+            held.append(client)
+            seen.add(accepting(address[1], client, pids))
+            if seen == set(pids):
+                break
+    finally:
+        for client in held:
+            client.close()
+    return seen
+
+
 def get(address: tuple[str, int]) -> bytes:
     """One C{GET /} on a new connection: the whole response."""
     with socket.create_connection(address, timeout=REQUEST_TIMEOUT) as client:
@@ -217,19 +237,7 @@ class HttpWorkersTests(SynchronousTestCase):
         """
         twistd, pids = startHttp(self)
         address = twistd.listener().loopbackAddress
-        held: list[socket.socket] = []
-        seen: set[int] = set()
-        try:
-            for _ in range(200):
-                client = socket.create_connection(address, timeout=REQUEST_TIMEOUT)
-                held.append(client)
-                seen.add(accepting(address[1], client, pids))
-                if seen == set(pids):
-                    break
-        finally:
-            for client in held:
-                client.close()
-        self.assertEqual(seen, set(pids))
+        self.assertEqual(acceptingWorkers(address, pids), set(pids))
         self.assertIn(twistd.stop(), CLEAN_EXIT)
         self.assertTrue(all(gone(pid) for pid in pids.values()))
         self.assertEqual(
@@ -369,21 +377,7 @@ class OtherServicesTests(SynchronousTestCase):
         pids = waitForWorkers(twistd)
         first.sendall(b"hello\n")
         self.assertEqual(first.recv(64), b"hello\n")
-        seen = {accepting(sockets[0].port, first, pids)}
-        held = []
-        try:
-            for _ in range(200):
-                client = socket.create_connection(
-                    sockets[0].address, timeout=REQUEST_TIMEOUT
-                )
-                held.append(client)
-                seen.add(accepting(sockets[0].port, client, pids))
-                if seen == set(pids):
-                    break
-        finally:
-            for client in held:
-                client.close()
-        self.assertEqual(seen, set(pids))
+        self.assertEqual(acceptingWorkers(sockets[0].address, pids), set(pids))
 
 
 class NotifyTests(SynchronousTestCase):
