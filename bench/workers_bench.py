@@ -68,6 +68,8 @@ from http_bench import checkResponse, parseWrk
 CONNECTIONS = 50
 MESSAGE = 64
 GOAL = 1.3
+# Cores' worth of other processes' work under which a run counts as quiet.
+QUIET = 0.3
 _SERVING = re.compile(r"worker \d+ \(pid (?P<pid>\d+)\) of generation 1 serving")
 
 
@@ -387,7 +389,25 @@ def summarize(setup: Setup, runs: list[Run]) -> Summary:
     )
 
 
-def table(summaries: dict[str, Summary]) -> str:
+def quietRatios(runs: list[Run], service: str) -> list[float]:
+    """
+    2 workers / 1 worker, round by round, for the rounds in which neither
+    run shared the machine with more than L{QUIET} of a core's worth of
+    other work.
+    """
+    byRound: dict[int, dict[int, Run]] = {}
+    for run in runs:
+        setup, _, workers = run.setup.partition(" --workers ")
+        if setup == service:
+            byRound.setdefault(run.round, {})[int(workers)] = run
+    return [
+        pair[2].rate / pair[1].rate
+        for pair in byRound.values()
+        if len(pair) == 2 and max(pair[1].othersCPU, pair[2].othersCPU) <= QUIET
+    ]
+
+
+def table(summaries: dict[str, Summary], runs: list[Run]) -> str:
     lines = [
         f"{'setup':<18} {'req/s':>10} {'server CPU us/req':>18}  "
         "connections per process",
@@ -411,6 +431,12 @@ def table(summaries: dict[str, Summary]) -> str:
             f"{service}: 2 workers / 1 = {ratio:.2f}x throughput ({verdict} the "
             f"{GOAL}x goal), {two.cpuPerRequest / one.cpuPerRequest:.2f}x CPU "
             "per request"
+        )
+        quiet = quietRatios(runs, service)
+        lines.append(
+            f"  in the {len(quiet)} round(s) with others under {QUIET} CPU: "
+            + (f"median {median(quiet):.2f}x" if quiet else "none")
+            + "".join(f", {r:.2f}x" for r in quiet)
         )
     return "\n".join(lines)
 
@@ -498,7 +524,7 @@ def main(argv: list[str]) -> int:
             )
     summaries = {setup.name: summarize(setup, runs) for setup in SETUPS}
     print()
-    print(table(summaries))
+    print(table(summaries, runs))
     options.results.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     path = options.results / f"workers-{stamp}.json"
