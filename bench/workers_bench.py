@@ -17,8 +17,11 @@ and, for both, the server's CPU seconds per request (the supervisor and
 its workers together, from C{/proc}) and how the connections spread over
 the workers. Nothing is pinned: the servers and the load generator share
 the machine's cores, as they would share a host; on two cores the load
-generator takes part of what a second worker could use. Contenders are
-interleaved round by round; the table gives medians.
+generator takes part of what a second worker could use. Each round runs
+each service with 1 and 2 workers back to back (see L{pairedRounds}); the
+table gives medians, and, since other processes on a shared machine swing
+the figures by half, the ratios of the rounds and runs in which the rest of
+the machine was quiet (under L{QUIET} of a core, interrupts included).
 
 Everything is bounded: start-up, each load run, each stop, and a watchdog
 over the whole run; servers are killed on the way out. Loopback only.
@@ -52,7 +55,6 @@ from harness import (
     cpuPlan,
     cpuSeconds,
     dieWithParent,
-    interleave,
     listening,
     machine,
     median,
@@ -220,6 +222,20 @@ def generate(options: argparse.Namespace) -> None:
 
 
 # The bench.
+
+
+def pairedRounds(rounds: int) -> Iterator[tuple[int, Setup]]:
+    """
+    C{(round, setup)}: in each round, each service with 1 and with 2
+    workers one right after the other, so that the two runs compared share
+    what the machine was doing; which goes first alternates by round.
+    """
+    for number in range(1, rounds + 1):
+        services = ("http", "echo") if number % 2 else ("echo", "http")
+        counts = (1, 2) if (number + 1) % 4 < 2 else (2, 1)
+        for service in services:
+            for workers in counts:
+                yield number, Setup(service, workers)
 
 
 @dataclass
@@ -434,10 +450,29 @@ def table(summaries: dict[str, Summary], runs: list[Run]) -> str:
         )
         quiet = quietRatios(runs, service)
         lines.append(
-            f"  in the {len(quiet)} round(s) with others under {QUIET} CPU: "
-            + (f"median {median(quiet):.2f}x" if quiet else "none")
-            + "".join(f", {r:.2f}x" for r in quiet)
+            f"  rounds with others under {QUIET} CPU in both runs: "
+            + (f"median {median(quiet):.2f}x (" if quiet else "none")
+            + ", ".join(f"{r:.2f}x" for r in quiet)
+            + (")" if quiet else "")
         )
+        calm = {
+            workers: [
+                run
+                for run in runs
+                if run.setup == f"{service} --workers {workers}"
+                and run.othersCPU <= QUIET
+            ]
+            for workers in (1, 2)
+        }
+        if calm[1] and calm[2]:
+            rates = {w: median(run.rate for run in calm[w]) for w in (1, 2)}
+            cpu = {w: median(run.cpuPerRequest for run in calm[w]) for w in (1, 2)}
+            lines.append(
+                f"  runs with others under {QUIET} CPU ({len(calm[1])} and "
+                f"{len(calm[2])}, not paired): {rates[1]:,.0f} and "
+                f"{rates[2]:,.0f}/s, {rates[2] / rates[1]:.2f}x; CPU per "
+                f"request {cpu[1]:.1f} and {cpu[2]:.1f} us"
+            )
     return "\n".join(lines)
 
 
@@ -512,7 +547,7 @@ def main(argv: list[str]) -> int:
     )
     runs: list[Run] = []
     with watchdog("workers_bench", options.rounds * len(SETUPS) * perRun + 60):
-        for number, setup in interleave(options.rounds, SETUPS, rotate=True):
+        for number, setup in pairedRounds(options.rounds):
             measure = measureHttp if setup.service == "http" else measureEcho
             run = measure(setup, number, options)
             runs.append(run)
