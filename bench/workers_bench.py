@@ -345,23 +345,16 @@ def measureHttp(setup: Setup, number: int, options: argparse.Namespace) -> Run:
 def measureEcho(setup: Setup, number: int, options: argparse.Namespace) -> Run:
     with serving(setup) as (server, address):
         checkEcho(address)
-        command = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "generate",
-            "--host",
-            address[0],
-            "--port",
-            str(address[1]),
-            "--server-pid",
-            str(server.pid),
-            "--warmup",
-            str(options.warmup),
-            "--duration",
-            str(options.duration),
-        ]
+        told = {
+            "host": address[0],
+            "port": address[1],
+            "server-pid": server.pid,
+            "warmup": options.warmup,
+            "duration": options.duration,
+        }
+        arguments = [word for k, v in told.items() for word in (f"--{k}", str(v))]
         result = subprocess.run(
-            command,
+            [sys.executable, str(Path(__file__).resolve()), "generate", *arguments],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
