@@ -10,6 +10,11 @@ To a worker, on its standard input: L{RETIRE}, one line, which asks it to
 stop accepting and then to stop as on SIGTERM; and the end of the pipe, the
 supervisor being gone, which asks it to stop at once, so that no worker
 outlives its supervisor holding the ports.
+
+Both ways are lines, so a request and its answer fit here too: a
+supervisor's C{--metrics} can ask each worker for its exposition on its
+standard input and read it back as a control line, summing or labelling
+them by worker, without a listener of the workers' own.
 """
 
 from __future__ import annotations
