@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 
+from hypothesis import given, settings, strategies
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
@@ -139,6 +140,63 @@ class ReflectionGuardTests(SynchronousTestCase):
         self.assertEqual(clock.getDelayedCalls(), [])
 
 
+class ReceiverTests(SynchronousTestCase):
+    """
+    L{ReflectionGuard.receiver} applies the rules of L{ReflectionGuard.allows},
+    which it repeats inline for speed, after the service's own.
+    """
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        strategies.lists(
+            strategies.tuples(
+                strategies.sampled_from(["127.0.0.5", "127.0.0.6", "::1"]),
+                strategies.sampled_from([0, 19, 1023, 1024, 1314, 40000]),
+                strategies.sampled_from([b"hi", b"NO"]),
+                strategies.floats(-1, 2),
+            ),
+            max_size=60,
+        )
+    )
+    def test_sameAnswersAsAllows(
+        self, datagrams: list[tuple[str, int, bytes, float]]
+    ) -> None:
+        """
+        Datagram by datagram, the receiver answers exactly those that
+        C{answerable} and then L{ReflectionGuard.allows} (of a twin guard on
+        the same clock) let through, and counts the same drops.
+        """
+        fast, clock = guard(rate=2, burst=3)
+        twin = ReflectionGuard("twin", clock, 2, 3, 100)
+        twin.ownPort = 1314
+        sent: list[tuple[bytes, tuple[str, int]]] = []
+        receive = fast.receiver(
+            lambda data: not data.startswith(b"NO"),
+            bytes.upper,
+            lambda data, address: sent.append((data, address)),
+        )
+        for host, port, data, step in datagrams:
+            clock.advance(step)
+            before = len(sent)
+            receive(data, (host, port))
+            expected = not data.startswith(b"NO") and twin.allows((host, port))
+            if data.startswith(b"NO"):
+                twin.drop()
+            self.assertEqual(len(sent) - before, int(expected))
+        self.assertEqual(fast.dropped, twin.dropped)
+
+    def test_ownPortReadWhenMade(self) -> None:
+        """The receiver refuses the own port the guard knew when it was made."""
+        reflectionGuard, _ = guard()
+        sent: list[bytes] = []
+        receive = reflectionGuard.receiver(
+            lambda data: True, bytes.upper, lambda data, address: sent.append(data)
+        )
+        receive(b"hi", ("127.0.0.5", 1314))
+        receive(b"hi", SOURCE)
+        self.assertEqual((sent, reflectionGuard.dropped), ([b"HI"], 1))
+
+
 class GuardedDatagramProtocolTests(SynchronousTestCase):
     """L{GuardedDatagramProtocol} answers only what its rules and guard allow."""
 
@@ -220,6 +278,21 @@ class GuardedDatagramProtocolTests(SynchronousTestCase):
         self.assertEqual(len(events), 1)
         self.assertIn("dropped 1 datagram(s)", formatEvent(events[0]))
         self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_notStartedDrops(self) -> None:
+        """
+        Before its port starts it, and after the port stops, the protocol has
+        nowhere to answer from: a datagram is dropped, and counted.
+        """
+        reflectionGuard = ReflectionGuard("test", Clock(), 10.0, 10)
+        protocol = Shout(reflectionGuard)
+        protocol.datagramReceived(b"hi", SOURCE)
+        transport = attachDatagram(protocol)
+        protocol.datagramReceived(b"hi", SOURCE)
+        protocol.doStop()
+        protocol.datagramReceived(b"hi", SOURCE)
+        self.assertEqual(transport.written, [(b"HI", SOURCE)])
+        self.assertEqual(reflectionGuard.dropped, 2)
 
     def test_quiet(self) -> None:
         """The protocol does not log each start and stop of its port."""

@@ -256,6 +256,11 @@ class AnswerableTests(SynchronousTestCase):
         for data in [b"100", b"98.6F\r\n", b" ", b"hot", b"\xff", b" " * 509 + b"100"]:
             self.assertTrue(answerable(data), data[:20])
 
+    def test_nearlyErrors(self) -> None:
+        """Requests that start as C{ERROR} does, but are not one, are answered."""
+        for data in [b"E", b"ERRO", b"Error", b"ERRAND", b"EROR 5"]:
+            self.assertTrue(answerable(data), data)
+
     def test_emptyAndOversize(self) -> None:
         """An empty datagram, and one of L{MAX_REQUEST} + 1 bytes, get nothing."""
         self.assertFalse(answerable(b""))

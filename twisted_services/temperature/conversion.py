@@ -35,6 +35,7 @@ REPLY_SEPARATOR = " = "
 
 _ERROR_BYTES = ERROR_PREFIX.encode()
 _ERROR_LENGTH = len(_ERROR_BYTES)
+_ERROR_FIRST = _ERROR_BYTES[0]
 # An int: "61 in data" is a memchr, about a tenth of what "b'=' in data" costs.
 (_REPLY_MARK,) = REPLY_SEPARATOR.strip().encode()
 
@@ -139,11 +140,13 @@ def answerable(data: bytes) -> bool:
     holding C{=}), so that converters and echoes cannot be made to trade
     replies.
     """
-    # Runs for every datagram: a slice compare is cheaper than startswith.
+    # Runs for every datagram: comparing the first byte (an int) settles
+    # nearly every request, and is cheaper than a slice (a new bytes object)
+    # or startswith (a method call).
     return (
         0 < len(data) <= MAX_REQUEST
         and _REPLY_MARK not in data
-        and data[:_ERROR_LENGTH] != _ERROR_BYTES
+        and (data[0] != _ERROR_FIRST or data[:_ERROR_LENGTH] != _ERROR_BYTES)
     )
 
 
