@@ -8,13 +8,21 @@ from __future__ import annotations
 import os
 import threading
 
+from hypothesis import given, settings, strategies
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from tests.support.files import temporaryDirectory
-from twisted_services.http.accesslog import FLUSH_INTERVAL, AccessLog
+from twisted_services.http.accesslog import (
+    FIELD_CACHE_LONGEST,
+    FIELD_CACHE_SIZE,
+    FLUSH_INTERVAL,
+    AccessLineFormatter,
+    AccessLog,
+)
+from twisted_services.http.responses import escapeLogField
 from twisted_services.server.listeners import StartupFailed
 from twisted_services.server.reopening import IReopenable
 
@@ -140,6 +148,96 @@ class AccessLogTests(SynchronousTestCase):
         self.assertEqual(
             [formatEvent(event) for event in events],
             [behind.format(1), behind.format(log.dropped - 1)],
+        )
+
+
+TIME = "06/Nov/1994:08:49:37 +0000"
+
+
+class AccessLineFormatterTests(SynchronousTestCase):
+    """
+    L{AccessLineFormatter} writes Combined Log Format lines, escaping each
+    field as L{escapeLogField} does, from what it remembers when it can.
+    """
+
+    def test_line(self) -> None:
+        """Host, time, request line, status, size, referer and user agent."""
+        formatter = AccessLineFormatter()
+        self.assertEqual(
+            formatter.line(
+                b"127.0.2.7", TIME, b"GET", b"/?q=1", "1.1", 200, 11, b"r", b"curl"
+            ),
+            b'127.0.2.7 - - [06/Nov/1994:08:49:37 +0000] "GET /?q=1 HTTP/1.1" '
+            b'200 11 "r" "curl"\n',
+        )
+
+    def test_noRequestLine(self) -> None:
+        """Without a complete request line (no method) the request is C{-}."""
+        formatter = AccessLineFormatter()
+        self.assertEqual(
+            formatter.line(b"::1", TIME, None, b"/x", "", 400, 0, None, None),
+            b'::1 - - [06/Nov/1994:08:49:37 +0000] "-" 400 - "-" "-"\n',
+        )
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        method=strategies.sampled_from([b"GET", b"HEAD", b"M-SEARCH"])
+        | strategies.binary(max_size=8),
+        url=strategies.binary(max_size=40),
+        version=strategies.sampled_from(["1.1", "1.0", "2.0"]) | strategies.text(),
+        referer=strategies.none() | strategies.binary(max_size=20),
+        agent=strategies.none() | strategies.binary(max_size=20),
+        repeats=strategies.integers(1, 3),
+    )
+    def test_sameAsEscapingTheWholeLine(
+        self,
+        method: bytes,
+        url: bytes,
+        version: str,
+        referer: bytes | None,
+        agent: bytes | None,
+        repeats: int,
+    ) -> None:
+        """
+        Escaping the request line piece by piece, from memory or not, gives
+        what escaping it whole gives: no field can forge another.
+        """
+        formatter = AccessLineFormatter()
+        requestLine = (
+            method + b" " + url + b" HTTP/" + version.encode("utf-8", "surrogateescape")
+        )
+        quoted = [escapeLogField(each) for each in (requestLine, referer, agent)]
+        expected = (
+            f'127.0.0.1 - - [{TIME}] "{quoted[0]}" 200 11 "{quoted[1]}" "{quoted[2]}"\n'
+        ).encode("ascii")
+        for _ in range(repeats):
+            line = formatter.line(
+                b"127.0.0.1", TIME, method, url, version, 200, 11, referer, agent
+            )
+            self.assertEqual(line, expected)
+
+    def test_memoryBounded(self) -> None:
+        """
+        At most L{FIELD_CACHE_SIZE} escaped fields are remembered, none
+        longer than L{FIELD_CACHE_LONGEST}, however many distinct ones come.
+        """
+        formatter = AccessLineFormatter()
+        for number in range(FIELD_CACHE_SIZE * 3):
+            formatter.line(
+                b"127.0.0.1",
+                TIME,
+                b"GET",
+                b"/%d" % number,
+                str(number),
+                200,
+                11,
+                b"x" * (FIELD_CACHE_LONGEST + 1 + number),
+                None,
+            )
+        self.assertLessEqual(len(formatter._escaped), FIELD_CACHE_SIZE)
+        self.assertLessEqual(len(formatter._versions), FIELD_CACHE_SIZE)
+        self.assertTrue(
+            all(len(each) <= FIELD_CACHE_LONGEST for each in formatter._escaped)
         )
 
 

@@ -62,21 +62,32 @@ it remembers: at most 256 KiB.
 """
 
 
+_LINE = b'%s - - [%s] "%s %s HTTP/%s" %d %s "%s" "%s"\n'
+_NO_REQUEST_LINE = b'%s - - [%s] "-" %d %s "%s" "%s"\n'
+
+
 class AccessLineFormatter:
     """
     Formats access log lines, remembering what it escaped lately: the same
-    request lines and user agents come again and again, and the log time
+    targets, methods and user agents come again and again, and the log time
     changes once a second.
+
+    It runs on the reactor for every request, so a line is one C{%} format
+    over fields looked up in that memory, with no call per field for what
+    was seen before.
     """
 
     def __init__(self) -> None:
         self._escaped: dict[bytes, bytes] = {}
-        self._time = ("", b"")
+        self._versions: dict[str, bytes] = {}
+        self._time = ""
+        self._timeBytes = b""
 
-    def field(self, value: bytes | None) -> bytes:
-        """L{escapeLogField} as bytes."""
-        if not value:
-            return b"-"
+    def _escape(self, value: bytes) -> bytes:
+        """
+        C{value} escaped as L{escapeLogField} does (but an empty one is left
+        empty: it may be a piece of the request line), as bytes.
+        """
         escaped = self._escaped.get(value)
         if escaped is None:
             if value.translate(None, _SAFE):
@@ -89,31 +100,59 @@ class AccessLineFormatter:
                 self._escaped[value] = escaped
         return escaped
 
+    def _version(self, version: str) -> bytes:
+        """C{version} as escaped bytes; the few there are, remembered."""
+        escaped = self._versions.get(version)
+        if escaped is None:
+            escaped = self._escape(version.encode("utf-8", "surrogateescape"))
+            if len(self._versions) < FIELD_CACHE_SIZE:
+                self._versions[version] = escaped
+        return escaped
+
     def line(
         self,
         host: bytes,
         time: str,
-        line: bytes | None,
+        method: bytes | None,
+        url: bytes,
+        version: str,
         status: int,
         size: int,
         referer: bytes | None,
         agent: bytes | None,
     ) -> bytes:
         """
-        One line of Combined Log Format, newline included; C{line} is the
-        request line, or L{None} if it was not complete.
+        One line of Combined Log Format, newline included. The request line
+        is C{method}, C{url} and C{version} as received, or C{-} if
+        C{method} is L{None} (the line was not complete).
         """
-        if time is not self._time[0]:
-            self._time = (time, time.encode("ascii"))
-        field = self.field
-        return b'%s - - [%s] "%s" %d %s "%s" "%s"\n' % (
+        if time is not self._time:
+            self._time = time
+            self._timeBytes = time.encode("ascii")
+        escaped = self._escaped.get
+        escape = self._escape
+        sizeField = b"%d" % size if size else b"-"
+        refererField = (escaped(referer) or escape(referer)) if referer else b"-"
+        agentField = (escaped(agent) or escape(agent)) if agent else b"-"
+        if method is None:
+            return _NO_REQUEST_LINE % (
+                host,
+                self._timeBytes,
+                status,
+                sizeField,
+                refererField,
+                agentField,
+            )
+        return _LINE % (
             host,
-            self._time[1],
-            field(line),
+            self._timeBytes,
+            (escaped(method) or escape(method)) if method else b"",
+            (escaped(url) or escape(url)) if url else b"",
+            self._versions.get(version) or self._version(version),
             status,
-            b"%d" % size if size else b"-",
-            field(referer),
-            field(agent),
+            sizeField,
+            refererField,
+            agentField,
         )
 
 

@@ -377,6 +377,8 @@ class HTTPProtocol(Protocol):
                 kind = _METHOD_NOT_ALLOWED
         request.kind = kind
         version = parser.get_http_version()
+        request.method = method
+        request.version = version
         if version != "1.1" or request.hosts != 1 or not request.hostValid:
             problem = headProblem(version, request.hosts, request.hostValid)
             if problem is not None:
@@ -532,10 +534,18 @@ class HTTPProtocol(Protocol):
         One access log line, in Combined Log Format; the request is C{-} if
         its line was not complete.
         """
-        line = referer = userAgent = None
+        method = referer = userAgent = None
+        url, version = b"", ""
         if request is not None:
             if lineKnown:
-                line = self._requestLine(request)
+                url = request.url
+                if request.headComplete:
+                    # Kept from the head: the parser's getters cost more
+                    # than the rest of the line.
+                    method, version = request.method, request.version
+                else:
+                    parser = self._parser
+                    method, version = parser.get_method(), parser.get_http_version()
             referer = request.referer
             userAgent = request.userAgent
         assert self._accessLog is not None
@@ -543,7 +553,9 @@ class HTTPProtocol(Protocol):
             self.factory.accessLines.line(
                 self._peerHostBytes,
                 self._responses.logTime,
-                line,
+                method,
+                url,
+                version,
                 status,
                 size,
                 referer,

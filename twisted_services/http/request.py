@@ -78,6 +78,8 @@ class Request:
     @ivar connectionHeader: whether it sent a C{Connection} header.
     @ivar userAgent: its C{User-Agent}, for the access log.
     @ivar referer: its C{Referer}, for the access log.
+    @ivar method: its method, once the head is complete (for the access log).
+    @ivar version: its HTTP version, such as C{"1.1"}, likewise.
     """
 
     __slots__ = (
@@ -100,9 +102,11 @@ class Request:
         "hosts",
         "inChunkHeader",
         "kind",
+        "method",
         "referer",
         "url",
         "userAgent",
+        "version",
     )
 
     def __init__(self) -> None:
@@ -128,6 +132,8 @@ class Request:
         self.connectionHeader = False
         self.userAgent: bytes | None = None
         self.referer: bytes | None = None
+        self.method = b""
+        self.version = ""
 
     def addHeader(self, name: bytes, value: bytes) -> None:
         """Keep a header for the echo, and note what it means for us."""
