@@ -6,17 +6,21 @@ and L{GuardedDatagramProtocol} on a fake UDP port.
 from __future__ import annotations
 
 import errno
+import socket
 
 from hypothesis import given, settings, strategies
+from twisted.internet.interfaces import ISystemHandle
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 from tests.support.udp import RefusingDatagramTransport
 from twisted_services.server.udpguard import (
     DROP_LOG_INTERVAL,
     GuardedDatagramProtocol,
     ReflectionGuard,
+    replySender,
 )
 from twisted_services.testing import FakeDatagramTransport, attachDatagram
 
@@ -138,6 +142,64 @@ class ReflectionGuardTests(SynchronousTestCase):
         self.assertEqual(len(events), 1)
         self.assertIn("dropped 1 datagram(s)", formatEvent(events[0]))
         self.assertEqual(clock.getDelayedCalls(), [])
+
+
+@implementer(ISystemHandle)
+class SocketPort(FakeDatagramTransport):
+    """
+    A fake port over a real UDP socket on loopback, its handle, as a real
+    reactor's port is: C{write} is not what replies should go through.
+    """
+
+    def __init__(self, handle: socket.socket) -> None:
+        host, port = handle.getsockname()
+        super().__init__(host, port)
+        self.handle = handle
+
+    def getHandle(self) -> socket.socket:
+        return self.handle
+
+    def write(self, data: bytes, addr: tuple[str, int]) -> None:
+        raise AssertionError("replies should go out by the socket's sendto")
+
+
+def loopbackSocket(case: SynchronousTestCase) -> socket.socket:
+    """A UDP socket on a free loopback port, closed after the test."""
+    handle = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    case.addCleanup(handle.close)
+    handle.bind(("127.0.0.1", 0))
+    handle.settimeout(5.0)
+    return handle
+
+
+class ReplySenderTests(SynchronousTestCase):
+    """Replies leave by the port's socket where it has one."""
+
+    def test_bySocket(self) -> None:
+        """
+        A port whose handle is a socket sends replies with that socket's
+        C{sendto}, which reaches the source on loopback.
+        """
+        server, client = loopbackSocket(self), loopbackSocket(self)
+        protocol = Shout(ReflectionGuard("test", Clock(), 10.0, 10))
+        attachDatagram(protocol, SocketPort(server))
+        protocol.datagramReceived(b"hi", client.getsockname())
+        self.assertEqual(client.recvfrom(100), (b"HI", server.getsockname()))
+
+    def test_refusedSendCounted(self) -> None:
+        """A send the system refuses through the socket is counted as a drop."""
+        reflectionGuard = ReflectionGuard("test", Clock(), 10.0, 10)
+        protocol = Shout(reflectionGuard)
+        attachDatagram(protocol, SocketPort(loopbackSocket(self)))
+        with capturedLogs():
+            # No SO_BROADCAST: the system refuses (EACCES).
+            protocol.datagramReceived(b"hi", ("255.255.255.255", 5000))
+        self.assertEqual(reflectionGuard.dropped, 1)
+
+    def test_otherwiseByWrite(self) -> None:
+        """A transport with no socket handle gets replies by C{write}."""
+        transport = FakeDatagramTransport()
+        self.assertEqual(replySender(transport), transport.write)
 
 
 class ReceiverTests(SynchronousTestCase):
