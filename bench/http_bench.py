@@ -3,6 +3,7 @@ HTTP hello-world benchmark, run by hand (not in CI):
 
     .venv/bin/python bench/http_bench.py [--rounds 5] [--duration 5]
         [--warmup 1] [--aiohttp-uvloop] [--no-ceiling] [--quick] [--json PATH]
+    .venv/bin/python bench/http_bench.py --micro
 
 For each contender, round by round: start the server on CPU 0 with
 C{taskset}, check that it answers C{GET /} with C{200 Hello World}, run a
@@ -24,6 +25,10 @@ Everything is bounded in time (start-up, each C{wrk} run, each stop, and a
 watchdog over the whole run); every server is killed on the way out, and
 dies with this process should it be killed. Loopback only. Exits non-zero if
 C{taskset}, C{wrk} or a second CPU is missing, or if any run failed.
+
+C{--micro} measures instead, with no network, the CPU time per request of
+the protocol with the access log off and on (see L{microCost}): what the
+log costs, in a figure a busy machine hardly moves.
 """
 
 from __future__ import annotations
@@ -148,6 +153,11 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--json", type=Path, help="also write the workloads here (for run_all.py)"
+    )
+    parser.add_argument(
+        "--micro",
+        action="store_true",
+        help="instead: CPU time per request in this process, log off and on",
     )
     options = parser.parse_args(argv)
     if options.quick:
@@ -362,6 +372,7 @@ class Summary:
     responseBytes: int
     errors: int
     rounds: list[float] = field(default_factory=list)  # req/s per round
+    cpuRounds: list[float] = field(default_factory=list)  # server CPU per round
 
 
 def medianShares(shares: list[CoreShares]) -> CoreShares:
@@ -387,6 +398,7 @@ def summarize(contender: Contender, runs: list[Run]) -> Summary:
         responseBytes=mine[0].responseBytes,
         errors=sum(r.result.socketErrors + r.result.non2xx for r in mine),
         rounds=[r.result.requestsPerSecond for r in mine],
+        cpuRounds=[r.serverCPU for r in mine],
     )
 
 
@@ -414,6 +426,26 @@ def ratios(summaries: list[Summary], mine: str = OURS) -> dict[str, dict[str, fl
             "highestRound": max(perRound),
         }
     return found
+
+
+def logCostRatio(summaries: list[Summary]) -> str:
+    """
+    Requests per second of server CPU with the access log on over off: the
+    ratio of the medians, and the lowest and highest per-round ratio.
+    """
+    byName = {summary.contender: summary for summary in summaries}
+
+    def perCPU(summary: Summary) -> list[float]:
+        return [
+            rate / cpu if cpu else 0.0
+            for rate, cpu in zip(summary.rounds, summary.cpuRounds, strict=True)
+        ]
+
+    on, off = perCPU(byName[OURS_LOG]), perCPU(byName[OURS])
+    perRound = [mine / theirs for mine, theirs in zip(on, off, strict=True) if theirs]
+    if not perRound or not median(off):
+        return "-"
+    return f"{median(on) / median(off):.2f}x ({min(perRound):.2f}-{max(perRound):.2f})"
 
 
 def table(
@@ -488,6 +520,10 @@ def table(
         )
         + f" (goals: >= 0.85x {OURS}, >= 2x twisted.web)"
     )
+    lines.append(
+        "  per second of server CPU (what one request costs it, which a busy "
+        f"machine disturbs less): ours+log/ours {logCostRatio(summaries)}"
+    )
     fastest = max(
         (s for s in summaries if s.contender != CEILING),
         key=lambda s: s.requestsPerSecond,
@@ -539,8 +575,68 @@ def workloads(summaries: list[Summary]) -> list[dict[str, object]]:
     ]
 
 
+# What wrk sends, request after request on each connection.
+WRK_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+
+
+def microCost(count: int = 4000, repeats: int = 60) -> dict[str, float]:
+    """
+    CPU microseconds per keep-alive C{GET /} (what wrk sends) handled by the
+    protocol in this process, on an in-memory transport: with the access log
+    off, and on (a real L{AccessLog} to a file, its writer thread's CPU
+    included). Repeats interleave the two; each figure is the least
+    disturbed (minimum) run, so a busy machine hardly moves it.
+    """
+    from twisted.internet import reactor
+
+    from twisted_services.http.accesslog import AccessLog
+    from twisted_services.http.protocol import HTTPFactory
+    from twisted_services.testing import connect
+
+    with tempfile.TemporaryDirectory() as directory:
+        accessLog = AccessLog(reactor, os.path.join(directory, "access.log"))
+        accessLog.startService()
+        try:
+            connections = {
+                "off": connect(HTTPFactory(reactor)),
+                "on": connect(HTTPFactory(reactor, accessLog=accessLog)),
+            }
+            best = {name: float("inf") for name in connections}
+            for _ in range(repeats):
+                for name, (protocol, transport) in connections.items():
+                    receive, clear = protocol.dataReceived, transport.clear
+                    started = time.process_time()
+                    for _ in range(count):
+                        receive(WRK_REQUEST)
+                        clear()
+                    # The lines still buffered are written (and paid for) now.
+                    accessLog.flush()
+                    used = time.process_time() - started
+                    best[name] = min(best[name], used / count * 1e6)
+        finally:
+            accessLog.close()
+        if accessLog.dropped:
+            raise RuntimeError(f"the access log dropped {accessLog.dropped} lines")
+    return best
+
+
+def micro() -> int:
+    """Print L{microCost}."""
+    cpuPlan().pinSelf()
+    cost = microCost()
+    print(
+        "http: CPU per keep-alive GET / in this process, no network (min of 60):\n"
+        f"  access log off {cost['off']:.2f} us, on {cost['on']:.2f} us "
+        f"(+{cost['on'] - cost['off']:.2f} us); as rates, on/off "
+        f"{cost['off'] / cost['on']:.2f}x"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parseArguments(argv)
+    if options.micro:
+        return micro()
     missing = [tool for tool in ("taskset", "wrk") if shutil.which(tool) is None]
     if missing:
         raise SystemExit(f"http_bench: {' and '.join(missing)} not found on PATH")
