@@ -17,7 +17,10 @@ that window that never got a reply. The contenders:
     its per-source limit never drops a request;
   - C{twisted}: a bare Twisted C{DatagramProtocol} on the same reactor
     calling the same conversion with no guard and no checks
-    (C{bench/baselines/temperature_twisted.py}): what the guard costs;
+    (C{bench/baselines/temperature_twisted.py}), replying by
+    C{transport.write}: ours pays for its guard but sends by the port's
+    socket, skipping C{Port.write}'s address checks (C{--micro} shows
+    each part);
   - C{asyncio}: a plain asyncio C{DatagramProtocol} calling the same
     L{twisted_services.temperature.conversion.convertDatagram}, so only the I/O stack
     differs (C{bench/baselines/temperature_asyncio.py});
