@@ -17,6 +17,7 @@ import time
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from tests.support.files import temporaryDirectory
+from tests.support.shared import SharedTwistdTestCase, sharedTwistd
 from tests.support.sockets import (
     MiB,
     canBind,
@@ -65,20 +66,26 @@ class EchoTestCase(SynchronousTestCase):
         raise AssertionError("unreachable")  # polling() raises first
 
 
-class ServingTests(EchoTestCase):
+class ServingTests(EchoTestCase, SharedTwistdTestCase):
     """What C{twistd -n echo} serves, and to how many clients."""
+
+    def sharedEcho(self) -> Bound:
+        """
+        The listener of an echo with default options that the tests of this
+        class share: each uses connections of its own and leaves none open.
+        """
+        return sharedTwistd(self, "echo", ["--port", "0", *LOOPBACK]).listener("tcp")
 
     def test_logsBoundPortAndServesIt(self) -> None:
         """C{--port 0} binds a free port, logs it, and echoes on it."""
-        twistd = self.startEcho(["--port", "0", *LOOPBACK])
-        bound = twistd.listener("tcp")
+        bound = self.sharedEcho()
         self.assertEqual((bound.service, bound.host), ("echo", "127.0.0.1"))
         self.assertNotEqual(bound.port, 0)
         self.assertEchoes(self.connect(bound), b"hello, echo\r\n\x00\xff")
 
     def test_concurrentClients(self) -> None:
         """Fifty clients sending in turn each get back exactly their own bytes."""
-        bound = self.startEcho(["--port", "0", *LOOPBACK]).listener("tcp")
+        bound = self.sharedEcho()
         clients = [self.connect(bound) for _ in range(50)]
         sent = [b""] * len(clients)
         # Small enough in all that no one blocks on unread echoes.
@@ -95,7 +102,7 @@ class ServingTests(EchoTestCase):
         16 MiB sent while reading the echo comes back whole and in order,
         then the server closes after the client's half-close.
         """
-        bound = self.startEcho(["--port", "0", *LOOPBACK]).listener("tcp")
+        bound = self.sharedEcho()
         client = self.connect(bound)
         client.setblocking(False)
         payload = memoryview(os.urandom(16 * MiB))
@@ -119,7 +126,7 @@ class ServingTests(EchoTestCase):
 
     def test_halfClose(self) -> None:
         """After the client shuts down writing, its data is echoed, then EOF."""
-        bound = self.startEcho(["--port", "0", *LOOPBACK]).listener("tcp")
+        bound = self.sharedEcho()
         client = self.connect(bound)
         client.sendall(b"hi\n")
         client.shutdown(socket.SHUT_WR)
