@@ -896,10 +896,15 @@ class TerminalClientTests(SynchronousTestCase):
     def test_pastePaced(self) -> None:
         """
         A paste of 40 lines, twice the server's burst, reaches the room
-        whole and in order, with no error on alice's screen: with its
-        defaults the client sends under the server's default rate.
+        whole and in order, with no error on alice's screen: the client
+        paces what it sends under the server's limits. Both run ten times
+        their default pace, kept in the same ratio, so that the paste takes
+        about a second rather than eight (that the defaults themselves keep
+        the client under the server is L{PacingTests.test_defaultsUnderServer}).
         """
-        alice = self.start([])
+        alice = self.start(
+            ["--rate", "50", "--burst", "20"], "--rate", "40", "--burst", "10"
+        )
         lines = [f"pasted line {n}" for n in range(40)]
         alice.type(b"".join(line.encode() + b"\r" for line in lines))
         self.assertEqual(self.bobReads(40), [f"<alice> {line}" for line in lines])
