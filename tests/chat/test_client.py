@@ -708,7 +708,8 @@ class RawClient:
 class ClientProcessTests(SynchronousTestCase):
     """The client as a user runs it, against the real C{twistd -n chat}."""
 
-    def setUp(self) -> None:
+    def startServer(self) -> None:
+        """Start the server (the tests without one start no twistd)."""
         self.twistd = startTwistd(
             self, "chat", ["--port", "0", "--interface", "127.0.0.1"]
         )
@@ -732,6 +733,7 @@ class ClientProcessTests(SynchronousTestCase):
         Typed lines reach the room, the room's lines are printed while the
         client is still reading input, and EOF quits with status 0.
         """
+        self.startServer()
         bob = self.rawClient("bob")
         host, port = self.address
         alice = self.client("--nick", "alice", f"{host}:{port}")
@@ -760,6 +762,7 @@ class ClientProcessTests(SynchronousTestCase):
 
     def test_typedQuit(self) -> None:
         """C{/quit REASON} typed leaves with that reason and status 0."""
+        self.startServer()
         bob = self.rawClient("bob")
         alice = self.client("--nick", "alice", "tcp:{}:{}".format(*self.address))
         alice.waitForLine("*** you are now known as alice")
@@ -770,6 +773,7 @@ class ClientProcessTests(SynchronousTestCase):
 
     def test_serverShutsDown(self) -> None:
         """When the server stops, the client prints its last line and exits 0."""
+        self.startServer()
         alice = self.client(f"127.0.0.1:{self.address[1]}")
         alice.waitForLine(
             "*** welcome, you are guest1 in lobby; type /help for commands"
