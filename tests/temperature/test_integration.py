@@ -17,6 +17,7 @@ import time
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.support.shared import SharedTwistdTestCase, sharedTwistd
 from tests.support.sockets import (
     assertNothingWaiting,
     canBind,
@@ -57,6 +58,20 @@ def startTemperature(
     return twistd.listener("udp")
 
 
+def sharedTemperature(testCase: SynchronousTestCase) -> Bound:
+    """
+    A C{twistd -n temperature} with its default limits on a free loopback
+    port, shared by the tests of C{testCase}'s class (see
+    L{tests.support.shared}). Its rate limit is per source address, and
+    every client here is 127.0.0.1: the class's tests together stay inside
+    the default burst (40), with the rate (20/s) refilling it.
+    """
+    twistd = sharedTwistd(
+        testCase, "temperature", ["--port", "0", "--interface", "127.0.0.1"]
+    )
+    return twistd.listener("udp")
+
+
 def exchange(client: socket.socket, server: tuple[str, int], request: bytes) -> bytes:
     """Send C{request} to C{server} and return its reply."""
     client.sendto(request, server)
@@ -93,12 +108,12 @@ def runClient(*arguments: str, stdin: str = "") -> tuple[int, str, str]:
     return finishClient(startClient(*arguments), stdin)
 
 
-class ExchangeTests(SynchronousTestCase):
+class ExchangeTests(SharedTwistdTestCase):
     """Requests from a plain UDP socket, and what comes back."""
 
     def test_tutorial(self) -> None:
         """The tutorial's exchange: C{100} gets C{212 F}, sent to the sender."""
-        server = startTemperature(self).loopbackAddress
+        server = sharedTemperature(self).loopbackAddress
         client = udpClient(self)
         self.assertEqual(exchange(client, server, b"100"), b"100 C = 212 F\n")
         # As from "echo 100 | nc -u", and the other examples of the issue.
@@ -113,7 +128,7 @@ class ExchangeTests(SynchronousTestCase):
         Garbage gets a short C{ERROR} reply and the service goes on serving;
         the longest datagram still answered is 512 bytes.
         """
-        server = startTemperature(self).loopbackAddress
+        server = sharedTemperature(self).loopbackAddress
         client = udpClient(self)
         for request, reply in [
             (b"\n", b"ERROR empty\n"),
@@ -139,7 +154,7 @@ class ExchangeTests(SynchronousTestCase):
         else is (the service answers in order, so a reply to either would
         have come first).
         """
-        server = startTemperature(self).loopbackAddress
+        server = sharedTemperature(self).loopbackAddress
         client = udpClient(self)
         for request in [
             b"",
@@ -236,7 +251,7 @@ class IPv6Tests(SynchronousTestCase):
         self.assertEqual((status, stdout, stderr), (0, "100 C = 212 F\n", ""))
 
 
-class ClientProgramTests(SynchronousTestCase):
+class ClientProgramTests(SharedTwistdTestCase):
     """C{python -m twisted_services.temperature}: output and exit status."""
 
     def test_statuses(self) -> None:
@@ -245,7 +260,7 @@ class ClientProgramTests(SynchronousTestCase):
         standard error with status 1, and a name such as C{localhost} is
         resolved; a negative VALUE is not taken for an option.
         """
-        port = startTemperature(self).port
+        port = sharedTemperature(self).port
         server = f"127.0.0.1:{port}"
         # Started together: each waits for its interpreter, not for the others.
         clients = [
@@ -285,7 +300,7 @@ class ClientProgramTests(SynchronousTestCase):
         VALUE C{-} converts each line of standard input in order, errors on
         standard error; any C{ERROR} makes the status 1.
         """
-        port = startTemperature(self).port
+        port = sharedTemperature(self).port
         status, stdout, stderr = runClient(
             "-", "--server", f"127.0.0.1:{port}", stdin="100\nxyz\r\n98.6F\n0K"
         )
