@@ -21,9 +21,10 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from twisted.trial.unittest import SkipTest, SynchronousTestCase
+from twisted.trial.unittest import SkipTest
 
 import twisted_services
+from tests.support.shared import SharedTwistdTestCase, sharedTwistd
 from tests.support.twistd import Twistd, runCommand, startTwistd
 from tests.support.waiting import polling
 
@@ -134,11 +135,20 @@ class HTTPSocket:
         return True
 
 
-class HTTPIntegrationTestCase(SynchronousTestCase):
+class HTTPIntegrationTestCase(SharedTwistdTestCase):
     """Starting C{twistd -n http} and connecting to it, for the tests below."""
 
     def startHTTP(self, *arguments: str) -> Twistd:
         self.twistd = startTwistd(self, "http", [*LOOPBACK, *arguments])
+        return self.twistd
+
+    def sharedHTTP(self) -> Twistd:
+        """
+        C{twistd -n http} with its defaults, shared by the tests of this
+        class (L{tests.support.shared}): for tests that look only at their
+        own connections' answers, not at its log or its counters.
+        """
+        self.twistd = sharedTwistd(self, "http", LOOPBACK)
         return self.twistd
 
     @property
@@ -258,7 +268,7 @@ class WireTests(HTTPIntegrationTestCase):
         order, C{HEAD} without a body, and C{Connection: close} on the last
         one closes the connection after its response.
         """
-        self.startHTTP()
+        self.sharedHTTP()
         client = self.connect()
         burst = [request("GET", f"/request?n={number}") for number in range(6)]
         burst += [
@@ -295,7 +305,7 @@ class WireTests(HTTPIntegrationTestCase):
         another method is 405 with C{Allow}, and the query string does not
         change the route; each answer comes back quickly.
         """
-        self.startHTTP()
+        self.sharedHTTP()
         client = self.connect()
 
         def roundTrip(data: bytes, head: bool = False) -> Response:
@@ -335,7 +345,7 @@ class WireTests(HTTPIntegrationTestCase):
         HTTP/1.0 closes after the response unless it asks for keep-alive,
         and then the response says C{Connection: keep-alive}.
         """
-        self.startHTTP()
+        self.sharedHTTP()
         kept = self.connect()
         for _ in range(2):
             kept.send(request("GET", "/", "Connection: keep-alive", version="HTTP/1.0"))

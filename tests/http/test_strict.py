@@ -325,7 +325,7 @@ class StrictOverLoopbackTests(HTTPIntegrationTestCase):
         A 2 MB POST to C{/} and a 5 MB PUT to C{/x} get 413 from their
         C{Content-Length} alone; 1 MiB exactly gets the route's answer.
         """
-        self.startHTTP()
+        self.sharedHTTP()
         for head, status in [
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n", 413),
             (b"PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5000000\r\n\r\n", 413),
@@ -340,7 +340,7 @@ class StrictOverLoopbackTests(HTTPIntegrationTestCase):
 
     def test_noStore(self) -> None:
         """C{/health} and C{/request} say C{Cache-Control: no-store}."""
-        self.startHTTP()
+        self.sharedHTTP()
         connection = self.connect()
         for path in [b"/health", b"/request"]:
             connection.send(b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n\r\n")
