@@ -8,6 +8,8 @@ sent.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
 import subprocess
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.chat.test_client import ClientProcess, RawClient
+from tests.support.shared import SharedTwistdTestCase, sharedTwistd
 from tests.support.tls import makeCA, selfSigned, writePEM
 from tests.support.twistd import Twistd, startTwistd
 
@@ -74,36 +77,69 @@ def tlsServer(twistd: Twistd) -> str:
     return f"tls:localhost:{twistd.bound[0].port}"
 
 
-class EchoClientTLSTests(SynchronousTestCase):
-    """The echo client over TLS."""
+@functools.cache
+def echoPKI() -> tuple[str, list[str]]:
+    """
+    The test CA's file and the C{ssl:} listen descriptions of the echo that
+    L{EchoClientTLSTests} share: the CA's certificates for localhost and for
+    example.org, and a self-signed one for localhost. Made once a process
+    (as the shared server is), removed when it exits.
+    """
+    directory = tempfile.mkdtemp()
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    ca = makeCA("TLS Clients Test CA")
+    caFile = writePEM(directory, "ca.pem", ca.certPEM)
+    listeners = []
+    for name, (certPEM, keyPEM) in [
+        ("localhost", ca.issue("localhost")),
+        ("other", ca.issue("example.org")),
+        ("self-signed", selfSigned("localhost")),
+    ]:
+        certFile = writePEM(directory, f"{name}.crt", certPEM)
+        keyFile = writePEM(directory, f"{name}.key", keyPEM)
+        listeners.append(
+            f"ssl:0:interface=127.0.0.1:privateKey={keyFile}:certKey={certFile}"
+        )
+    return caFile, listeners
+
+
+class EchoClientTLSTests(SharedTwistdTestCase):
+    """
+    The echo client over TLS, against one echo these tests share
+    (L{tests.support.shared}), listening with each of L{echoPKI}'s
+    certificates.
+    """
 
     def setUp(self) -> None:
-        self.servers = TLSServers(self)
+        self.caFile, listeners = echoPKI()
+        arguments = [word for listen in listeners for word in ("--listen", listen)]
+        twistd = sharedTwistd(self, "echo", arguments, listeners=len(listeners))
+        # Listeners start, and log their ports, in the order they are given.
+        self.localhost, self.otherHost, self.selfSigned = [
+            f"tls:localhost:{bound.port}" for bound in twistd.bound
+        ]
 
     def test_roundTrip(self) -> None:
         """
         Bytes, including a few hundred KiB of random binary, come back
         byte-exact over TLS with C{--ca}, and the client exits 0.
         """
-        twistd = self.servers.start("echo", self.servers.ca.issue("localhost"))
         data = b"hello\r\n\x00\xff" + os.urandom(300 * 1024)
-        result = runEcho(data, "--ca", self.servers.caFile, tlsServer(twistd))
+        result = runEcho(data, "--ca", self.caFile, self.localhost)
         self.assertEqual((result.returncode, result.stderr), (0, b""))
         self.assertEqual(len(result.stdout), len(data))
         self.assertEqual(result.stdout, data)
 
     def test_emptyInput(self) -> None:
         """With nothing to send, the client exits 0 having printed nothing."""
-        twistd = self.servers.start("echo", self.servers.ca.issue("localhost"))
-        result = runEcho(b"", "--ca", self.servers.caFile, tlsServer(twistd))
+        result = runEcho(b"", "--ca", self.caFile, self.localhost)
         self.assertEqual(
             (result.returncode, result.stdout, result.stderr), (0, b"", b"")
         )
 
     def test_otherHostName(self) -> None:
         """A certificate for another host name is refused: status 1, one line."""
-        twistd = self.servers.start("echo", self.servers.ca.issue("example.org"))
-        result = runEcho(b"secret", "--ca", self.servers.caFile, tlsServer(twistd))
+        result = runEcho(b"secret", "--ca", self.caFile, self.otherHost)
         self.assertEqual(result.returncode, 1)
         self.assertEqual(result.stdout, b"")
         self.assertEqual(
@@ -114,9 +150,8 @@ class EchoClientTLSTests(SynchronousTestCase):
 
     def test_untrustedSelfSigned(self) -> None:
         """A self-signed certificate is refused, with and without C{--ca}."""
-        twistd = self.servers.start("echo", selfSigned("localhost"))
-        for arguments in [["--ca", self.servers.caFile], []]:
-            result = runEcho(b"secret", *arguments, tlsServer(twistd))
+        for arguments in [["--ca", self.caFile], []]:
+            result = runEcho(b"secret", *arguments, self.selfSigned)
             self.assertEqual(result.returncode, 1)
             self.assertEqual(result.stdout, b"")
             self.assertRegex(
