@@ -67,13 +67,15 @@ test: install-test lint
 	$(SUBMAKE) -j $(JOBS) $(addprefix test-fuzz-,$(FUZZ_HARNESSES))
 	$(SUBMAKE) -j 2 test-pytest test-trial
 
-test-fuzz-%:
+test-fuzz-%: install-test
 	$(BIN)/python fuzz/run.py --seconds 5 $*
 
-test-pytest:
-	$(BIN)/python -m pytest -n $(JOBS)
+# --dist loadscope: a class's tests run in one process, so those that share
+# a twistd (tests/support/shared.py) start it once.
+test-pytest: install-test
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope
 
-test-trial:
+test-trial: install-test
 	$(BIN)/trial -j $(JOBS) tests
 
 # The benchmark suite (bench/README.md): under six minutes on two cores.
