@@ -29,7 +29,14 @@ STOP_TIMEOUT = 10.0
 _LISTENING = re.compile(
     r"(?P<service>\w+) listening on (?P<kind>tcp|udp|unix):(?P<address>\S+)"
 )
-_TWISTD = "from twisted.scripts.twistd import run; run()"
+# A shell without job control starts background commands with SIGINT
+# ignored, their children too, and Twisted then leaves SIGINT ignored (it
+# handles it only where Python's own handler is in place): give twistd
+# Python's handler back, as it has when started from a terminal.
+_TWISTD = (
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from twisted.scripts.twistd import run; run()"
+)
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
