@@ -18,6 +18,7 @@ from twisted_services.chat.tap import Options, makeService
 from twisted_services.server.connections import ShutdownService
 from twisted_services.server.hangup import HangupService
 from twisted_services.server.listeners import Listener
+from twisted_services.server.metrics.exposition import MetricsSource
 from twisted_services.systemd.notify import SystemdNotifier
 from twisted_services.testing import connect
 
@@ -159,10 +160,11 @@ class MakeServiceTests(SynchronousTestCase):
         service, _ = started("--listen", "tcp:0", "--listen", "tcp:1")
         children = list(service)
         self.assertIsInstance(children[0], ShutdownService)
-        self.assertTrue(all(isinstance(child, Listener) for child in children[1:-2]))
+        self.assertTrue(all(isinstance(child, Listener) for child in children[1:-3]))
+        self.assertIsInstance(children[-3], MetricsSource)
         self.assertIsInstance(children[-2], HangupService)
         self.assertIsInstance(children[-1], SystemdNotifier)
-        self.assertEqual(len(children), 5)
+        self.assertEqual(len(children), 6)
 
     def test_stopSaysGoodbye(self) -> None:
         """Stopping the service tells every client, closes, and stops listening."""

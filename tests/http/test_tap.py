@@ -19,6 +19,7 @@ from twisted_services.http.tap import Options, makeService
 from twisted_services.server.connections import ShutdownService
 from twisted_services.server.hangup import HangupService
 from twisted_services.server.listeners import Listener
+from twisted_services.server.metrics.exposition import MetricsSource
 from twisted_services.systemd.notify import SystemdNotifier
 from twisted_services.testing import connect
 
@@ -126,9 +127,10 @@ class MakeServiceTests(SynchronousTestCase):
         service, reactor = started(
             "--listen", "tcp:0", "--listen", "unix:/tmp/http.sock", "--port", "1"
         )
-        # The shutdown service, the access log, three listeners, then the
-        # SIGHUP service and the systemd notifier serviceWith adds.
-        self.assertEqual(len(list(service)), 7)
+        # The shutdown service, the access log, three listeners, the metrics
+        # source, then the SIGHUP service and the systemd notifier
+        # serviceWith adds.
+        self.assertEqual(len(list(service)), 8)
         factories = {server[1] for server in reactor.tcpServers + reactor.unixServers}
         self.assertEqual(len(factories), 1)
 
@@ -204,10 +206,11 @@ class StopTests(SynchronousTestCase):
         children = list(service)
         self.assertIsInstance(children[0], ShutdownService)
         self.assertIsInstance(children[1], AccessLog)
-        self.assertTrue(all(isinstance(child, Listener) for child in children[2:-2]))
+        self.assertTrue(all(isinstance(child, Listener) for child in children[2:-3]))
+        self.assertIsInstance(children[-3], MetricsSource)
         self.assertIsInstance(children[-2], HangupService)
         self.assertIsInstance(children[-1], SystemdNotifier)
-        self.assertEqual(len(children), 6)
+        self.assertEqual(len(children), 7)
 
     def test_stopDrains(self) -> None:
         """

@@ -14,7 +14,9 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from twisted_services.chat.metrics import ChatCounters
 from twisted_services.chat.state import IChatMember
+from twisted_services.server.metrics.counters import StreamCounters
 
 
 @implementer(IChatMember, IPushProducer)
@@ -39,6 +41,8 @@ class ChatMember:
     @ivar unsent: bytes written since the transport paused us.
     @ivar gone: whether the connection is closing or closed, so that sending
         is pointless.
+    @ivar counters: where lines sent and dropped are counted.
+    @ivar stream: where bytes sent are counted.
     """
 
     _log = Logger()
@@ -52,6 +56,8 @@ class ChatMember:
         sendTimeout: float,
         maxQueue: int,
         nick: str = "",
+        counters: ChatCounters | None = None,
+        stream: StreamCounters | None = None,
     ) -> None:
         self.nick = nick
         self.transport = transport
@@ -63,20 +69,28 @@ class ChatMember:
         self.paused = False
         self.unsent = 0
         self.gone = False
+        self.counters = ChatCounters() if counters is None else counters
+        self.stream = StreamCounters() if stream is None else stream
+        self._cutOffAsSlow = False
         self._timer: IDelayedCall | None = None
 
     def send(self, line: bytes) -> None:
         """Write C{line}, unless the client has let too much pile up."""
         if self.gone:
+            if self._cutOffAsSlow:
+                self.counters.slowReader += 1
             return
         if self.paused:
             self.unsent += len(line)
             if self.unsent > self.maxQueue:
                 self._cutOff("more than {maxQueue} bytes queued")
+                self.counters.slowReader += 1
                 return
             if self.unsent > self.maxBuffer and self._timer is None:
                 self._timer = self.clock.callLater(self.sendTimeout, self._timedOut)
         self.transport.write(line)
+        self.counters.deliveries += 1
+        self.stream.bytesSent += len(line)
 
     def _timedOut(self) -> None:
         self._timer = None
@@ -84,6 +98,8 @@ class ChatMember:
 
     def _cutOff(self, why: str) -> None:
         self.stop()
+        self._cutOffAsSlow = True
+        self.counters.slowReaders += 1
         self._log.warn(
             "chat: {nick} ({peer}) is not reading: " + why + ", disconnecting",
             nick=self.nick,

@@ -43,8 +43,9 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 
 from twisted_services.chat import wire
-from twisted_services.chat.admission import AddressAdmission
+from twisted_services.chat.admission import TOO_MANY, AddressAdmission
 from twisted_services.chat.member import ChatMember
+from twisted_services.chat.metrics import ChatCounters
 from twisted_services.chat.notices import ChurnNotices
 from twisted_services.chat.state import (
     LOBBY,
@@ -67,6 +68,12 @@ from twisted_services.core.addresses import describeAddress
 from twisted_services.core.lines import BoundedLineReceiver
 from twisted_services.core.ratelimit import TokenBucket
 from twisted_services.server.connections import ConnectionTracker, TrackingFactory
+from twisted_services.server.metrics.counters import (
+    CONNECT_RATE,
+    MAX_CONNECTIONS,
+    PER_ADDRESS,
+    StreamCounters,
+)
 
 _T = TypeVar("_T")
 
@@ -159,7 +166,11 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
             factory.maxBuffer,
             factory.sendTimeout,
             factory.maxQueue,
+            counters=factory.counters,
+            stream=factory.connections.counters,
         )
+        self._counters = factory.counters
+        self._stream = factory.connections.counters
         self.transport.registerProducer(self.member, True)
         self.setTimeout(factory.idleTimeout or None)
         self._enter()
@@ -301,6 +312,7 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         if self._closing or self.member.gone:
             return
         self.resetTimeout()
+        self._stream.bytesReceived += len(data)
         factory = self.factory
         wait = self._input.spend(len(data), factory.clock.seconds())
         if wait and self._readAgain is None:
@@ -346,6 +358,9 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
 
     def longLineDropped(self) -> None:
         """An over-long line was dropped: tell the client, once per line."""
+        counters = self._counters
+        counters.linesReceived += 1
+        counters.tooLong += 1
         self.member.send(wire.LINE_TOO_LONG)
 
     def completeLineReceived(self, line: bytes) -> None:
@@ -359,12 +374,15 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         if not line:
             # Empty lines are ignored, and cost nothing: not even a token.
             return
+        self._counters.linesReceived += 1
         factory = self.factory
         if len(line) > factory.maxLine:
             # MAX_LENGTH allows for a CR that this line did not have.
+            self._counters.tooLong += 1
             self.member.send(wire.LINE_TOO_LONG)
             return
         if not self._bucket.take(factory.clock.seconds()):
+            self._counters.flood += 1
             if not self._flooded:
                 self._flooded = True
                 self.member.send(wire.SLOW_DOWN)
@@ -417,6 +435,7 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
         self._knownAs = nick
         member.send(encodeNotice(f"you are now known as {nick}"))
         if nick != old:
+            self._counters.nickChanges += 1
             self._log.info(
                 "chat: {old} ({peer}) is now known as {nick}",
                 old=old,
@@ -574,6 +593,7 @@ class ChatProtocol(BoundedLineReceiver, TimeoutMixin):
             nick=self.member.nick,
             peer=self._peer,
         )
+        self._stream.timedOut += 1
         self.member.send(wire.IDLE_CLOSING)
         self._close()
 
@@ -683,7 +703,9 @@ class ChatFactory(TrackingFactory):
         connection is closed; 0 for never.
     @ivar connections: the open connections, up to C{maxConnections}; its
         C{drain} tells every client the server is shutting down, after which
-        departures are no longer announced.
+        departures are no longer announced. Its C{counters} count
+        connections, refusals and bytes.
+    @ivar counters: lines received, delivered and dropped, and nick changes.
     """
 
     protocol = ChatProtocol
@@ -739,7 +761,13 @@ class ChatFactory(TrackingFactory):
         self.notices = ChurnNotices(clock, broker, noticeRate, noticeBurst)
         # No drain timeout: each connection aborts itself CLOSE_GRACE seconds
         # after it starts closing (see ChatProtocol._close).
-        self.connections = ConnectionTracker("chat", clock, maxConnections)
+        self.connections = ConnectionTracker(
+            "chat",
+            clock,
+            maxConnections,
+            counters=StreamCounters((MAX_CONNECTIONS, PER_ADDRESS, CONNECT_RATE)),
+        )
+        self.counters = ChatCounters()
 
     def buildProtocol(self, addr: IAddress) -> IProtocol | None:
         """
@@ -750,6 +778,8 @@ class ChatFactory(TrackingFactory):
         if host is not None and not self.connections.shuttingDown:
             refusal = self.admission.refusal(host)
             if refusal is not None:
+                reason = PER_ADDRESS if refusal is TOO_MANY else CONNECT_RATE
+                self.connections.counters.refused[reason] += 1
                 return Refused(encodeError(f"{refusal}, try later"))
         return super().buildProtocol(addr)
 

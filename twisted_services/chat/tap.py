@@ -8,6 +8,7 @@ from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTCP
 from twisted.python.usage import UsageError
 
+from twisted_services.chat.metrics import ChatCollector
 from twisted_services.chat.protocol import ChatFactory
 from twisted_services.chat.redisurl import (
     PASSWORD_VARIABLE,
@@ -22,6 +23,7 @@ from twisted_services.chat.web.origin import originOption
 from twisted_services.chat.web.site import webChatFactory
 from twisted_services.server.connections import ShutdownService
 from twisted_services.server.listeners import serviceWith, streamListeners
+from twisted_services.server.metrics.exposition import metricsServices
 from twisted_services.server.options import (
     ListenOptions,
     idleTimeoutParameter,
@@ -303,8 +305,13 @@ def makeService(
     # The broker starts first, connecting to Redis, and, stopping with the
     # rest, gives up this server's part of the chat.
     shared = [] if broker is None else [broker]
+    metrics = metricsServices(
+        ChatCollector(factory.counters, factory.connections, factory.state),
+        options["metrics"],
+        reactor,
+    )
     return serviceWith(
-        [*shared, ShutdownService(factory.connections), *listeners],
+        [*shared, ShutdownService(factory.connections), *listeners, *metrics],
         notify=notify,
         connections=options["max-connections"],
     )

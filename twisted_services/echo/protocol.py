@@ -43,12 +43,17 @@ class Echo(Protocol, TimeoutMixin):
         self.factory.connections.opened(self)
         self._peer = describeAddress(self.transport.getPeer())
         self._log.info("echo: {peer} connected", peer=self._peer)
+        self._counters = self.factory.connections.counters
         self.transport.registerProducer(self, True)
         self.setTimeout(self.factory.idleTimeout or None)
 
     def dataReceived(self, data: bytes) -> None:
         self.resetTimeout()
         self.transport.write(data)
+        # Sent as soon as written: what the echo queues is the client's.
+        counters = self._counters
+        counters.bytesReceived += len(data)
+        counters.bytesSent += len(data)
 
     def readConnectionLost(self) -> None:
         """
@@ -90,6 +95,7 @@ class Echo(Protocol, TimeoutMixin):
         reading, and a graceful close would wait on it forever.
         """
         self._log.info("echo: {peer} idle, closing", peer=self._peer)
+        self._counters.timedOut += 1
         self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTCP
 
+from twisted_services.echo.metrics import EchoCollector
 from twisted_services.echo.protocol import DatagramEcho, EchoFactory
 from twisted_services.server.connections import ShutdownService
 from twisted_services.server.listeners import (
@@ -14,6 +15,7 @@ from twisted_services.server.listeners import (
     serviceWith,
     streamListeners,
 )
+from twisted_services.server.metrics.exposition import metricsServices
 from twisted_services.server.options import (
     ListenOptions,
     idleTimeoutParameter,
@@ -80,6 +82,7 @@ def makeService(
     listeners = streamListeners(
         "echo", options["listen"], factory, reactor, options["backlog"]
     )
+    guard = None
     if options["udp-port"] is not None:
         guard = ReflectionGuard(
             "echo", reactor, options["udp-rate"], options["udp-burst"]
@@ -95,8 +98,11 @@ def makeService(
         )
     # First, so that MultiService, which stops its children last to first,
     # drains the connections once no listener can accept anyone new.
+    metrics = metricsServices(
+        EchoCollector(factory.connections, guard), options["metrics"], reactor
+    )
     return serviceWith(
-        [ShutdownService(factory.connections), *listeners],
+        [ShutdownService(factory.connections), *listeners, *metrics],
         notify=notify,
         connections=options["max-connections"],
     )

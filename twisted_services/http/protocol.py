@@ -59,6 +59,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_services.http.accesslog import AccessLineFormatter, LineSink
+from twisted_services.http.metrics import GET, HEAD, OTHER, HTTPCounters
 from twisted_services.http.request import HEADER_OVERHEAD, Request
 from twisted_services.http.responses import (
     BUILT,
@@ -173,6 +174,9 @@ class HTTPProtocol(Protocol):
         self._bodyTimeout = factory.bodyTimeout
         self._accessLog = factory.accessLog
         self._logging = self._accessLog is not None
+        self._counters = factory.counters
+        self._answered = factory.counters.answered
+        self._stream = factory.connections.counters
         self._peerHost = "-"
         if self._logging:
             peer = self.transport.getPeer()
@@ -211,6 +215,7 @@ class HTTPProtocol(Protocol):
         """
         if self._closing:
             return
+        self._stream.bytesReceived += len(data)
         if self._unparsed:
             # A transport may deliver a read after pausing (TLS does): keep
             # it, in order, for when the client reads again.
@@ -247,6 +252,9 @@ class HTTPProtocol(Protocol):
         if not responses.validFrom <= now < responses.validUntil:
             responses.refresh(now)
         answered = self.factory.requests
+        # Begun in an earlier read, if any: every other request answered in
+        # this one began in it.
+        earlier = self._request
         try:
             self._feed(data)
         except HttpParserCallbackError as error:
@@ -267,8 +275,13 @@ class HTTPProtocol(Protocol):
         out = self._out
         if out:
             # A one-item join is that item, not a copy.
-            self.transport.write(b"".join(out))
+            written = b"".join(out)
+            self.transport.write(written)
+            self._stream.bytesSent += len(written)
             out.clear()
+        done = self.factory.requests - answered
+        if done:
+            self._timeAnswered(now, done, earlier)
         request = self._request
         if request is not None and not self._closing:
             if not request.headComplete:
@@ -282,6 +295,24 @@ class HTTPProtocol(Protocol):
                 )
             else:
                 self._bodyContinues(request, now, len(data))
+
+    def _timeAnswered(self, now: float, done: int, earlier: Request | None) -> None:
+        """
+        Record how long the C{done} requests answered in the read that came
+        at C{now} took: the first since it began, if it began in an earlier
+        read (C{earlier}), the others since C{now}. One observation for all
+        of those, so that pipelined requests cost one.
+        """
+        end = self._clock.seconds()
+        duration = self._counters.duration
+        if earlier is not None:
+            started = earlier.headStart
+            if started is None:
+                started = earlier.bodyStart
+            duration.observe(end - (now if started is None else started))
+            done -= 1
+        if done:
+            duration.observe(end - now, done)
 
     def _headContinues(
         self, request: Request, now: float, received: int, wholeRead: bool
@@ -442,6 +473,9 @@ class HTTPProtocol(Protocol):
         if request.bodyStart is not None:
             self._timer.bodyDone()
         key = (request.kind, request.headOnly, request.connection)
+        self._answered[key] += 1
+        if request.kind is _NOT_FOUND and not request.headOnly:
+            self._countNotFound()
         response = self._responses.fixed.get(key)
         if response is not None:
             self._out.append(response)
@@ -465,6 +499,21 @@ class HTTPProtocol(Protocol):
         if request.connection is _CLOSE:
             self._close()
             raise _Stop()
+
+    def _countNotFound(self) -> None:
+        """A 404 to a method other than C{GET} or C{HEAD} is counted as such."""
+        if self._parser.get_method() != b"GET":
+            self._counters.otherNotFound += 1
+
+    def _methodClass(self, request: Request | None) -> str:
+        """C{GET}, C{HEAD} or C{other} (too for a method not yet parsed)."""
+        # The method is parsed once the URL has begun.
+        if request is None or not request.url:
+            return OTHER
+        method = self._parser.get_method()
+        if method == b"GET":
+            return GET
+        return HEAD if method == b"HEAD" else OTHER
 
     def _builtBody(self, request: Request) -> bytes:
         """The body of a L{Kind.HEALTH} or L{Kind.REQUEST_ECHO} response."""
@@ -514,6 +563,7 @@ class HTTPProtocol(Protocol):
         headOnly = request is not None and request.headComplete and request.headOnly
         key = (kind, headOnly, _CLOSE)
         self.factory.requests += 1
+        self._counters.rejected[kind, self._methodClass(request)] += 1
         responses = self._responses
         self._out.append(responses.current(self._clock.seconds())[key])
         if self._logging:
@@ -602,7 +652,9 @@ class HTTPProtocol(Protocol):
         out = self._out
         transport = self.transport
         if out:
-            transport.write(b"".join(out))
+            written = b"".join(out)
+            transport.write(written)
+            self._stream.bytesSent += len(written)
             out.clear()
         # Before closing, which may call connectionLost at once.
         self._timer.closing(self._clock.seconds())
@@ -643,10 +695,13 @@ class HTTPProtocol(Protocol):
         The idle or head deadline passed: close quietly between requests,
         else answer 408.
         """
-        if self._request is None:
+        self._stream.timedOut += 1
+        request = self._request
+        if request is None:
             self._close()
         else:
             self._reject(Kind.REQUEST_TIMEOUT)
+            self._timeAnswered(self._clock.seconds(), 1, request)
 
     def _graceOver(self) -> None:
         """The client did not close within L{CLOSE_GRACE} of our closing."""
@@ -722,6 +777,8 @@ class HTTPFactory(TrackingFactory):
     @ivar connections: the open connections, up to C{maxConnections}; its
         C{drain} stops the service gracefully.
     @ivar requests: requests answered so far, errors included.
+    @ivar counters: requests by response and method, and their durations,
+        for metrics (the connections and bytes are C{connections.counters}).
     @ivar started: when the factory was made, for the uptime.
     """
 
@@ -769,6 +826,7 @@ class HTTPFactory(TrackingFactory):
             "http", clock, maxConnections, drainTimeout=shutdownTimeout
         )
         self.requests = 0
+        self.counters = HTTPCounters()
         self.started = clock.seconds()
 
     def protocolWhenFull(self) -> ServiceUnavailable:

@@ -8,6 +8,7 @@ from twisted.application.service import IService, MultiService
 from twisted.internet.interfaces import IReactorTCP
 
 from twisted_services.http.accesslog import AccessLog
+from twisted_services.http.metrics import HTTPCollector
 from twisted_services.http.protocol import (
     BODY_TIMEOUT,
     SHUTDOWN_TIMEOUT,
@@ -15,6 +16,7 @@ from twisted_services.http.protocol import (
 )
 from twisted_services.server.connections import ShutdownService
 from twisted_services.server.listeners import serviceWith, streamListeners
+from twisted_services.server.metrics.exposition import metricsServices
 from twisted_services.server.options import (
     ListenOptions,
     idleTimeoutParameter,
@@ -135,8 +137,13 @@ def makeService(
     # The access log starts before the listeners; it closes after the
     # reactor has shut down, once the connections have drained.
     logs: list[IService] = [] if accessLog is None else [accessLog]
+    metrics = metricsServices(
+        HTTPCollector(factory.counters, factory.connections),
+        options["metrics"],
+        reactor,
+    )
     return serviceWith(
-        [ShutdownService(factory.connections), *logs, *listeners],
+        [ShutdownService(factory.connections), *logs, *listeners, *metrics],
         notify=notify,
         connections=options["max-connections"],
     )

@@ -18,6 +18,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from twisted_services.core.reporting import ThrottledReport
+from twisted_services.server.metrics.counters import MAX_CONNECTIONS, StreamCounters
 
 REFUSAL_LOG_INTERVAL = 10.0
 
@@ -81,6 +82,8 @@ class ConnectionTracker:
     @ivar shuttingDown: set by L{drain}: no connection is admitted any more.
     @ivar drainTimeout: seconds L{drain} gives the connections before it
         aborts those left; L{None} to leave that to each connection.
+    @ivar counters: the service's connection and byte counts, for metrics:
+        this counts the connections, the protocols the rest.
     """
 
     _log = Logger()
@@ -91,12 +94,14 @@ class ConnectionTracker:
         clock: IReactorTime,
         maxConnections: int,
         drainTimeout: float | None = None,
+        counters: StreamCounters | None = None,
     ) -> None:
         if drainTimeout is not None and drainTimeout < 0:
             raise ValueError("drainTimeout must be 0 or more")
         self.serviceName = serviceName
         self.limit = ConnectionLimit(maxConnections, clock, serviceName)
         self.drainTimeout = drainTimeout
+        self.counters = StreamCounters() if counters is None else counters
         self.shuttingDown = False
         self._clock = clock
         self._open: set[Drainable] = set()
@@ -107,12 +112,19 @@ class ConnectionTracker:
         return len(self._open)
 
     def admits(self) -> bool:
-        """Whether one more connection fits (a refusal is logged, throttled)."""
-        return self.limit.admits()
+        """
+        Whether one more connection fits (a refusal is counted, and logged,
+        throttled).
+        """
+        if self.limit.admits():
+            return True
+        self.counters.refused[MAX_CONNECTIONS] += 1
+        return False
 
     def opened(self, connection: Drainable) -> None:
         """Count C{connection} (from its C{connectionMade})."""
         self.limit.opened()
+        self.counters.accepted += 1
         self._open.add(connection)
 
     def closed(self, connection: Drainable) -> None:

@@ -128,6 +128,20 @@ def maxConnectionsParameter(whenFull: str) -> list[object]:
     ]
 
 
+def metricsParameter() -> list[object]:
+    """
+    The C{--metrics} option every plugin has: where to serve Prometheus
+    metrics; off by default.
+    """
+    return [
+        "metrics",
+        None,
+        None,
+        "Serve Prometheus metrics (GET /metrics) on this server endpoint "
+        "description, e.g. tcp:9100:interface=127.0.0.1 (default: off).",
+    ]
+
+
 def tcpDescription(port: int, interface: str | None, ipv6: bool | None = None) -> str:
     """
     The endpoint description for TCP C{port} on C{interface} (IPv6 allowed).
@@ -180,6 +194,7 @@ class ListenOptions(usage.Options):
             "backlog= wins.",
             forOption("backlog", positiveInt),
         ],
+        metricsParameter(),
     ]
 
     def __init__(self) -> None:

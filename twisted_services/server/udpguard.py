@@ -23,6 +23,7 @@ from twisted.logger import Logger
 
 from twisted_services.core.ratelimit import SourceRateLimiter
 from twisted_services.core.reporting import ThrottledReport
+from twisted_services.server.metrics.counters import DatagramCounters
 
 DROP_LOG_INTERVAL = 10.0
 
@@ -36,6 +37,8 @@ class ReflectionGuard:
     """
     Decides whether a datagram from C{(host, port)} may be answered, and
     counts the ones that may not, logging the count at most once per interval.
+
+    @ivar counters: the datagrams answered, and dropped by reason, for metrics.
     """
 
     _log = Logger()
@@ -54,11 +57,17 @@ class ReflectionGuard:
         self._drops = ThrottledReport(clock, DROP_LOG_INTERVAL, self._logDropped)
         self.ownPort = 0
         self.dropped = 0
+        self.counters = DatagramCounters()
 
     def allows(self, address: Address) -> bool:
         """Whether a reply to C{address} is allowed now; a refusal is counted."""
         port = address[1]
-        if port < RESERVED_PORTS or port == self.ownPort or not self._allow(address[0]):
+        if port < RESERVED_PORTS or port == self.ownPort:
+            self.counters.reservedPort += 1
+            self.drop()
+            return False
+        if not self._allow(address[0]):
+            self.counters.rateLimited += 1
             self.drop()
             return False
         return True
@@ -73,9 +82,9 @@ class ReflectionGuard:
         The handling of one datagram, as one function over locals: unless
         C{answerable} refuses it (before any token is spent) or L{allows}
         would refuse its source, C{send} its C{reply} back to that source; a
-        send that fails with C{OSError} is dropped. Every datagram left
-        unanswered is counted. L{ownPort} is read now, so call this once it
-        is known.
+        send that fails with C{OSError} is dropped. Every datagram is
+        counted, answered or left unanswered by reason (L{counters}).
+        L{ownPort} is read now, so call this once it is known.
 
         It repeats the rules of L{allows} inline rather than calling it: on
         the path of every datagram, each Python call and attribute lookup
@@ -85,13 +94,20 @@ class ReflectionGuard:
         ownPort = self.ownPort
         allow = self._allow
         drop = self.drop
+        counters = self.counters
 
         def receive(data: bytes, address: Address) -> None:
             if not answerable(data):
+                counters.unanswerable += 1
                 drop()
                 return
             host, port = address
-            if port < RESERVED_PORTS or port == ownPort or not allow(host):
+            if port < RESERVED_PORTS or port == ownPort:
+                counters.reservedPort += 1
+                drop()
+                return
+            if not allow(host):
+                counters.rateLimited += 1
                 drop()
                 return
             try:
@@ -99,7 +115,10 @@ class ReflectionGuard:
             except OSError:
                 # A spoofed broadcast source (EACCES) or a full send buffer
                 # (EAGAIN) would otherwise log a traceback per datagram.
+                counters.sendFailed += 1
                 drop()
+            else:
+                counters.answered += 1
 
         return receive
 
@@ -168,9 +187,10 @@ class GuardedDatagramProtocol(DatagramProtocol):
     def datagramReceived(self, data: bytes, addr: Address) -> None:
         """
         Not started (or stopped): there is no port to answer from, so the
-        datagram is dropped; once started, L{ReflectionGuard.receiver}'s
-        function takes this method's place.
+        datagram is dropped (its reply could not be sent); once started,
+        L{ReflectionGuard.receiver}'s function takes this method's place.
         """
+        self.guard.counters.sendFailed += 1
         self.guard.drop()
 
 

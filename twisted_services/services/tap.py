@@ -24,7 +24,8 @@ from twisted_services.core.twistedprivate import getoptSpecification, optionSyno
 from twisted_services.echo import tap as echo
 from twisted_services.http import tap as http
 from twisted_services.server.listeners import serviceWith
-from twisted_services.server.options import portNumber, tcpDescription
+from twisted_services.server.metrics.exposition import MetricsExporter
+from twisted_services.server.options import metricsParameter, portNumber, tcpDescription
 from twisted_services.server.workers.options import WorkerOptions, supervising
 from twisted_services.server.workers.supervisor import supervisorService
 from twisted_services.temperature import tap as temperature
@@ -126,6 +127,7 @@ class Options(WorkerOptions):
             "FileDescriptorName= (or index), as twistd temperature "
             "--systemd-socket does",
         ],
+        metricsParameter(),
         *(
             [
                 f"{part.name}-args",
@@ -246,6 +248,11 @@ class Options(WorkerOptions):
             options.parseOptions([*injected, *part.extraArguments(self), *extra])
         except usage.UsageError as error:
             raise usage.UsageError(f"{option}: {error}") from None
+        if options["metrics"] is not None:
+            raise usage.UsageError(
+                f"{option}: --metrics is an option of services itself, which "
+                "serves every service's metrics on one endpoint"
+            )
         clashing = sorted(_givenOptions(options, extra) & set(part.ownListeners))
         if injected and clashing:
             raise usage.UsageError(
@@ -292,6 +299,9 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         )
         child.setName(part.name)
         children.append(child)
+    if options["metrics"] is not None:
+        # It collects from every service in the tree it is part of.
+        children.append(MetricsExporter([options["metrics"]], reactor))
     connections = sum(
         parsed.get("max-connections", 0) for parsed in options["services"].values()
     )

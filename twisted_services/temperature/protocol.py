@@ -11,8 +11,15 @@ port and datagrams over the per-source rate limit all go unanswered.
 
 from __future__ import annotations
 
-from twisted_services.server.udpguard import GuardedDatagramProtocol
-from twisted_services.temperature.conversion import answerable, convertDatagram
+from twisted_services.server.udpguard import GuardedDatagramProtocol, ReflectionGuard
+from twisted_services.temperature.conversion import (
+    ERROR_PREFIX,
+    answerable,
+    convertDatagram,
+)
+from twisted_services.temperature.metrics import TemperatureCounters
+
+_ERROR_BYTES = ERROR_PREFIX.encode()
 
 
 class TemperatureProtocol(GuardedDatagramProtocol):
@@ -20,8 +27,22 @@ class TemperatureProtocol(GuardedDatagramProtocol):
     Answers each temperature request with its conversion, sent back to the
     sender's address, unless its guard or the size and loop rules say the
     datagram must go unanswered.
+
+    @ivar results: the requests answered, by result, for metrics.
     """
 
-    # Plain functions, not methods: one call less per datagram.
+    # A plain function, not a method: one call less per datagram.
     answerable = staticmethod(answerable)
-    reply = staticmethod(convertDatagram)
+
+    def __init__(self, guard: ReflectionGuard) -> None:
+        super().__init__(guard)
+        self.results = TemperatureCounters()
+
+    def reply(self, data: bytes) -> bytes:
+        """The conversion of C{data}, or an error; counted by result."""
+        answer = convertDatagram(data)
+        if answer.startswith(_ERROR_BYTES):
+            self.results.errors += 1
+        else:
+            self.results.ok += 1
+        return answer

@@ -17,11 +17,18 @@ from twisted_services.server.listeners import (
     serviceWith,
     startupExit,
 )
-from twisted_services.server.options import portNumber, positiveFloat, positiveInt
+from twisted_services.server.metrics.exposition import metricsServices
+from twisted_services.server.options import (
+    metricsParameter,
+    portNumber,
+    positiveFloat,
+    positiveInt,
+)
 from twisted_services.server.udpguard import ReflectionGuard
 from twisted_services.server.workers.options import WorkerOptions, supervising
 from twisted_services.server.workers.supervisor import supervisorService
 from twisted_services.systemd.sockets import NoSuchSocket, adoptDatagram, descriptorFor
+from twisted_services.temperature.metrics import TemperatureCollector
 from twisted_services.temperature.protocol import TemperatureProtocol
 
 
@@ -77,6 +84,7 @@ class Options(WorkerOptions):
             "LISTEN_FDNAMES) or its index among the passed sockets, from 0. "
             "--port and --interface are then unused",
         ],
+        metricsParameter(),
     ]
 
 
@@ -127,4 +135,9 @@ def makeService(
             reactor,
             lambda inherited: adoptDatagram(reactor, inherited, protocol),
         )
-    return serviceWith([listener], notify=notify)
+    metrics = metricsServices(
+        TemperatureCollector(protocol.results, guard.counters),
+        options["metrics"],
+        reactor,
+    )
+    return serviceWith([listener, *metrics], notify=notify)
