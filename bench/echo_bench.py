@@ -65,10 +65,12 @@ from harness import (
     stopOnTerm,
     twistdCommand,
     watchdog,
+    withMetrics,
     writeWorkloads,
 )
 
 OURS = "ours"
+OURS_METRICS = "ours+metrics"
 MINIMAL = "twisted-minimal"
 UVLOOP = "uvloop"
 # (connections, message bytes)
@@ -86,14 +88,16 @@ NOISY = 0.15
 def contenders() -> list[Contender]:
     python = sys.executable
     echo = str(BASELINES / "echo_asyncio.py")
-    return [
-        Contender(
-            OURS,
-            "twistd -n echo",
-            twistdCommand(
-                "echo", "--port", "0", "--interface", HOST, "--max-connections", "30000"
-            ),
+    ours = Contender(
+        OURS,
+        "twistd -n echo",
+        twistdCommand(
+            "echo", "--port", "0", "--interface", HOST, "--max-connections", "30000"
         ),
+    )
+    return [
+        ours,
+        withMetrics(ours, OURS_METRICS),
         Contender(
             MINIMAL,
             "5-line Twisted echo (Protocol.dataReceived -> transport.write)",

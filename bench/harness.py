@@ -72,11 +72,69 @@ def twistdCommand(plugin: str, *arguments: str) -> list[str]:
 
 @dataclass
 class Contender:
-    """A server to measure: its name, what it is, and how to start it."""
+    """
+    A server to measure: its name, what it is, and how to start it; and,
+    for one run with C{--metrics}, the URL scraped while it runs.
+    """
 
     name: str
     description: str
     command: list[str]
+    scrape: str = ""
+
+
+SCRAPE_INTERVAL = 1.0
+"""
+Seconds between scrapes of a contender with metrics on: Prometheus's usual
+interval is 15 s, so this puts fifteen times the usual rendering load on it.
+"""
+
+
+def withMetrics(contender: Contender, name: str) -> Contender:
+    """
+    C{contender} (one of our plugins) with C{--metrics} on a free loopback
+    port, scraped every L{SCRAPE_INTERVAL} seconds while it runs.
+    """
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    return Contender(
+        name,
+        f"{contender.description}, --metrics scraped every {SCRAPE_INTERVAL:g} s",
+        [*contender.command, "--metrics", f"tcp:{port}:interface={HOST}"],
+        scrape=f"http://{HOST}:{port}/metrics",
+    )
+
+
+class Scraper:
+    """
+    Fetches C{url} every L{SCRAPE_INTERVAL} seconds from a thread until
+    stopped, as Prometheus would, counting the scrapes that got a 200.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.scrapes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from urllib.request import urlopen
+
+        while not self._stop.is_set():
+            with contextlib.suppress(OSError):
+                with urlopen(self.url, timeout=5.0) as response:
+                    response.read()
+                    if response.status == 200:
+                        self.scrapes += 1
+            self._stop.wait(SCRAPE_INTERVAL)
+
+    def stop(self) -> int:
+        """Stop scraping; the number of successful scrapes."""
+        self._stop.set()
+        self._thread.join(10.0)
+        return self.scrapes
 
 
 # Processes.
@@ -243,11 +301,17 @@ def running(
         ready=listening("tcp") if ready is None else ready,
         **keywords,
     )
+    scraper: Scraper | None = None
     try:
         server.waitReady()
+        if contender.scrape:
+            scraper = Scraper(contender.scrape)
         yield server
     finally:
+        scrapes = 0 if scraper is None else scraper.stop()
         server.stop()
+    if scraper is not None and not scrapes:
+        raise RuntimeError(f"{contender.name}: no scrape of {contender.scrape} worked")
 
 
 # Cores.

@@ -65,12 +65,14 @@ from harness import (
     stopOnTerm,
     twistdCommand,
     watchdog,
+    withMetrics,
     writeWorkloads,
 )
 
 BODY = b"Hello World"
 CONNECTIONS = 50
 OURS = "ours"
+OURS_METRICS = "ours+metrics"
 OURS_LOG = "ours+log"
 # The access log of the ours+log contender: a file, so its cost is our
 # writer's and not that of whoever reads the server's stdout.
@@ -85,14 +87,14 @@ def contenders(options: argparse.Namespace) -> list[Contender]:
     aiohttp = [python, str(BASELINES / "aiohttp_hello.py"), "--interface", HOST]
     if options.aiohttp_uvloop:
         aiohttp.append("--uvloop")
+    ours = Contender(
+        OURS,
+        "twistd -n http --no-access-log",
+        twistdCommand("http", "--port", "0", "--interface", HOST, "--no-access-log"),
+    )
     found = [
-        Contender(
-            OURS,
-            "twistd -n http --no-access-log",
-            twistdCommand(
-                "http", "--port", "0", "--interface", HOST, "--no-access-log"
-            ),
-        ),
+        ours,
+        withMetrics(ours, OURS_METRICS),
         Contender(
             OURS_LOG,
             "twistd -n http --access-log FILE (the access log on)",

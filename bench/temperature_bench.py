@@ -75,6 +75,7 @@ from harness import (
     stopOnTerm,
     twistdCommand,
     watchdog,
+    withMetrics,
     writeWorkloads,
 )
 
@@ -88,6 +89,7 @@ WARMUP = 0.5
 # Requests cycled through by every socket, with the reply each must get.
 REQUESTS = [b"100", b"98.6F", b"0 K", b"-40", b"37.5 C", b"451 F"]
 OURS = "ours"
+OURS_METRICS = "ours+metrics"
 CEILING = "ceiling"
 TWISTED = "twisted"
 LISTENING = listening("udp")
@@ -96,15 +98,17 @@ LISTENING = listening("udp")
 def contenders() -> list[Contender]:
     python = sys.executable
     baseline = [python, str(BASELINES / "temperature_asyncio.py"), "--port", "0"]
-    return [
-        Contender(
-            OURS,
-            "twistd -n temperature, rate limit raised",
-            twistdCommand(
-                *["temperature", "--port", "0", "--interface", HOST],
-                *["--rate", "1e9", "--burst", "1000000000"],
-            ),
+    ours = Contender(
+        OURS,
+        "twistd -n temperature, rate limit raised",
+        twistdCommand(
+            *["temperature", "--port", "0", "--interface", HOST],
+            *["--rate", "1e9", "--burst", "1000000000"],
         ),
+    )
+    return [
+        ours,
+        withMetrics(ours, OURS_METRICS),
         Contender(
             TWISTED,
             "bare Twisted DatagramProtocol, same convertDatagram, no guard",
