@@ -60,6 +60,7 @@ from harness import (
     selfCPU,
     stopOnTerm,
     watchdog,
+    withMetrics,
     writeWorkloads,
 )
 from wsproto import ConnectionType, WSConnection
@@ -116,7 +117,15 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="the Python of another checkout's venv, measured in turn with ours",
     )
     parser.add_argument(
-        "--rounds", type=int, default=3, help="rounds each with --baseline (3)"
+        "--metrics",
+        action="store_true",
+        help="measure ours with --metrics on (scraped every second) in turn with ours",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds each with --baseline or --metrics (3)",
     )
     options = parser.parse_args(argv)
     if options.quick:
@@ -538,17 +547,22 @@ def measure(
     return report(options, plan, totals, webTotals, measured, log.slowReaders)
 
 
-def compare(options: argparse.Namespace, plan: CpuPlan) -> None:
-    """Ours and the baseline in alternating rounds; medians and ratios."""
-    contenders = [
-        serverContender(options),
-        serverContender(options, str(options.baseline), "baseline"),
-    ]
-    figures: dict[str, list[dict[str, float]]] = {"ours": [], "baseline": []}
+def compare(
+    options: argparse.Namespace, plan: CpuPlan, contenders: list[Contender]
+) -> None:
+    """
+    Ours and another contender in alternating rounds; medians and ratios,
+    server CPU per delivered line among them (the offered load fixes the
+    delivery rate, so the cost shows there).
+    """
+    figures: dict[str, list[dict[str, float]]] = {c.name: [] for c in contenders}
     for round in range(options.rounds):
         # Alternate who goes first, so neither always runs on a warmer machine.
         for contender in contenders if round % 2 == 0 else contenders[::-1]:
             _, measured = measure(options, plan, contender)
+            measured["cpuPerLine"] = (
+                1e6 * measured["serverCPU"] / 100 / measured["deliveredPerSecond"]
+            )
             figures[contender.name].append(measured)
             print(
                 f"  round {round + 1} {contender.name:<8}"
@@ -559,16 +573,18 @@ def compare(options: argparse.Namespace, plan: CpuPlan) -> None:
                 flush=True,
             )
     print(f"chat fan-out, {options.clients} clients, medians of {options.rounds}")
+    first, second = (contender.name for contender in contenders)
     for metric, unit in [
         ("deliveredPerSecond", "lines/s"),
         ("p99", "ms"),
         ("serverCPU", "% CPU"),
+        ("cpuPerLine", "us CPU/line"),
     ]:
-        ours = statistics.median(each[metric] for each in figures["ours"])
-        baseline = statistics.median(each[metric] for each in figures["baseline"])
+        ours = statistics.median(each[metric] for each in figures[first])
+        other = statistics.median(each[metric] for each in figures[second])
         print(
-            f"  {metric:<20} ours {ours:,.2f} {unit}, baseline {baseline:,.2f}"
-            f" {unit}, ours/baseline {ours / baseline:.3f}"
+            f"  {metric:<20} {first} {ours:,.2f} {unit}, {second} {other:,.2f}"
+            f" {unit}, {second}/{first} {other / ours:.3f}"
         )
 
 
@@ -579,7 +595,12 @@ def main(argv: list[str] | None = None) -> None:
     raiseDescriptorLimit(options.clients + options.talkers + 256)
     stopOnTerm("chat_fanout")
     if options.baseline is not None:
-        compare(options, plan)
+        baseline = serverContender(options, str(options.baseline), "baseline")
+        compare(options, plan, [serverContender(options), baseline])
+        return
+    if options.metrics:
+        ours = serverContender(options)
+        compare(options, plan, [ours, withMetrics(ours, "ours+metrics")])
         return
     rows, figures = measure(options, plan, serverContender(options))
     width = max(len(name) for name, _ in rows)
