@@ -82,8 +82,8 @@ class HTTPCounters:
         if self.otherNotFound:
             counts[GET, Kind.NOT_FOUND] -= self.otherNotFound
             counts[OTHER, Kind.NOT_FOUND] += self.otherNotFound
-        for key, count in list(self.rejected.items()):
-            counts[key] += count
+        for (kind, method), count in list(self.rejected.items()):
+            counts[method, kind] += count
         return counts
 
 
