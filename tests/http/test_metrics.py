@@ -167,6 +167,20 @@ class HTTPMetricsTests(SynchronousTestCase):
         self.assertEqual(self.value("http_request_duration_seconds_count"), 3)
         self.assertAlmostEqual(self.value("http_request_duration_seconds_sum"), 0.3)
 
+    def test_refusedAcrossReads(self) -> None:
+        """
+        A head refused once its reads pass C{maxHeaderSize} is timed from its
+        first read, like any request.
+        """
+        protocol, _ = connect(self.factory)
+        protocol.dataReceived(b"GET / HTTP/1.1\r\nX: " + b"a" * 100)
+        self.clock.advance(0.3)
+        protocol.dataReceived(b"a" * 100)
+        self.assertEqual(self.requests("GET", 431), 1)
+        bucket = "http_request_duration_seconds_bucket"
+        self.assertEqual(self.value(bucket, le="0.25"), 0)
+        self.assertEqual(self.value(bucket, le="0.5"), 1)
+
     def test_bytes(self) -> None:
         """Bytes received and sent are counted as read and written."""
         data = request("/") + request("/nope")

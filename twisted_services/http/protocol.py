@@ -279,9 +279,6 @@ class HTTPProtocol(Protocol):
             self.transport.write(written)
             self._stream.bytesSent += len(written)
             out.clear()
-        done = self.factory.requests - answered
-        if done:
-            self._timeAnswered(now, done, earlier)
         request = self._request
         if request is not None and not self._closing:
             if not request.headComplete:
@@ -295,6 +292,10 @@ class HTTPProtocol(Protocol):
                 )
             else:
                 self._bodyContinues(request, now, len(data))
+        # After the continuations, which may refuse the request under way.
+        done = self.factory.requests - answered
+        if done:
+            self._timeAnswered(now, done, earlier)
 
     def _timeAnswered(self, now: float, done: int, earlier: Request | None) -> None:
         """
