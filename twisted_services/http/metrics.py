@@ -31,7 +31,7 @@ HEAD = "HEAD"
 OTHER = "other"
 """Method classes: C{GET}, C{HEAD}, and every other method (or none parsed)."""
 
-ROUTES = {Kind.HELLO: "/", Kind.HEALTH: "/health", Kind.REQUEST_ECHO: "/request"}
+ROUTE_LABELS = {Kind.HELLO: "/", Kind.HEALTH: "/health", Kind.REQUEST_ECHO: "/request"}
 """The C{route} label of each route's responses; every other one is C{none}."""
 
 REJECTIONS = {
@@ -104,11 +104,11 @@ class HTTPCollector:
             labels=["method", "code"],
         )
         byCode: defaultdict[tuple[str, int], int] = defaultdict(int)
-        routes = dict.fromkeys([*ROUTES.values(), "none"], 0)
+        routes = dict.fromkeys([*ROUTE_LABELS.values(), "none"], 0)
         rejections = dict.fromkeys(REJECTIONS.values(), 0)
         for (method, kind), count in counts.items():
             byCode[method, STATUS[kind]] += count
-            routes[ROUTES.get(kind, "none")] += count
+            routes[ROUTE_LABELS.get(kind, "none")] += count
             if kind in REJECTIONS:
                 rejections[REJECTIONS[kind]] += count
         for (method, code), count in sorted(byCode.items()):

@@ -128,6 +128,8 @@ class MetricsResource(Resource):
         self._registry = registry
 
     def render_GET(self, request: Request) -> bytes:
+        # What generate_latest writes for names like ours is the 0.0.4 text
+        # format, which every Prometheus 2 reads (Debian's 2.42 included).
         request.setHeader(b"Content-Type", CONTENT_TYPE_PLAIN_0_0_4.encode("ascii"))
         return generate_latest(self._registry)
 
