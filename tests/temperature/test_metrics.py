@@ -15,6 +15,7 @@ from tests.support.prometheus import (
     render,
     sampleValue,
 )
+from tests.support.udp import RefusingDatagramTransport
 from twisted_services.server.udpguard import ReflectionGuard
 from twisted_services.temperature.metrics import TemperatureCollector
 from twisted_services.temperature.protocol import TemperatureProtocol
@@ -77,6 +78,27 @@ class TemperatureMetricsTests(SynchronousTestCase):
             ),
             3,
         )
+
+    def test_sendFailed(self) -> None:
+        """
+        A reply the system will not send still counts by its result, and as
+        a send_failed drop rather than answered.
+        """
+        protocol = TemperatureProtocol(self.guard)
+        attachDatagram(protocol, RefusingDatagramTransport())
+        collector = TemperatureCollector(protocol.results, self.guard.counters)
+        protocol.datagramReceived(b"100", SOURCE)
+        protocol.datagramReceived(b"hot", SOURCE)
+        results = {
+            result: sampleValue(
+                collector,
+                "twisted_services_temperature_requests_total",
+                result=result,
+            )
+            for result in ("ok", "error")
+        }
+        self.assertEqual(results, {"ok": 1, "error": 1})
+        self.assertEqual(self.dropped("send_failed"), 2)
 
     def test_promtool(self) -> None:
         """Temperature's exposition passes C{promtool check metrics}."""

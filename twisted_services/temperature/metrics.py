@@ -17,14 +17,13 @@ from twisted_services.server.metrics.families import datagramFamilies, labelled
 
 class TemperatureCounters:
     """
-    Requests converted (C{ok}) and answered with an error (C{errors}), as
-    the protocol made their replies.
+    Requests answered with an error (C{errors}), counted as the protocol
+    makes their replies; the rest of the replies are conversions.
     """
 
-    __slots__ = ("errors", "ok")
+    __slots__ = ("errors",)
 
     def __init__(self) -> None:
-        self.ok = 0
         self.errors = 0
 
 
@@ -38,13 +37,17 @@ class TemperatureCollector:
         self._datagrams = datagrams
 
     def collect(self) -> Iterator[Metric]:
-        results = self._results
+        # Every datagram the guard lets through gets a reply, which is sent
+        # (answered) or not (send_failed): those not errors are conversions.
+        # One count per error is cheaper than one per reply.
+        datagrams, errors = self._datagrams, self._results.errors
+        replies = datagrams.answered + datagrams.sendFailed
         yield labelled(
             CounterMetricFamily,
             "temperature_requests",
             "Temperature requests answered, by result: ok (converted) or error.",
             {},
             "result",
-            {"ok": results.ok, "error": results.errors},
+            {"ok": replies - errors, "error": errors},
         )
         yield from datagramFamilies("temperature", self._datagrams)
