@@ -29,22 +29,31 @@ from twisted_services.server.metrics.counters import (
 PREFIX = "twisted_services_"
 
 
-def counter(
-    name: str, documentation: str, labels: dict[str, str], value: float
-) -> CounterMetricFamily:
-    """A counter family C{PREFIX + name} (without C{_total}) with one sample."""
-    family = CounterMetricFamily(PREFIX + name, documentation, labels=list(labels))
+def _single(
+    kind: type[CounterMetricFamily] | type[GaugeMetricFamily],
+    name: str,
+    documentation: str,
+    labels: dict[str, str],
+    value: float,
+) -> Metric:
+    """A family C{PREFIX + name} of C{kind} with one sample."""
+    family = kind(PREFIX + name, documentation, labels=list(labels))
     family.add_metric(list(labels.values()), value)
     return family
+
+
+def counter(
+    name: str, documentation: str, labels: dict[str, str], value: float
+) -> Metric:
+    """A counter family C{PREFIX + name} (without C{_total}) with one sample."""
+    return _single(CounterMetricFamily, name, documentation, labels, value)
 
 
 def gauge(
     name: str, documentation: str, labels: dict[str, str], value: float
-) -> GaugeMetricFamily:
+) -> Metric:
     """A gauge family C{PREFIX + name} with one sample."""
-    family = GaugeMetricFamily(PREFIX + name, documentation, labels=list(labels))
-    family.add_metric(list(labels.values()), value)
-    return family
+    return _single(GaugeMetricFamily, name, documentation, labels, value)
 
 
 def labelled(
