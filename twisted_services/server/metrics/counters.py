@@ -56,13 +56,11 @@ RATE_LIMITED = "rate_limited"
 SEND_FAILED = "send_failed"
 """Dropped: the system would not send the reply."""
 
-DROP_REASONS = (UNANSWERABLE, RESERVED_PORT, RATE_LIMITED, SEND_FAILED)
-
 
 class DatagramCounters:
     """
     What a request/reply UDP service counts: datagrams answered, and those
-    dropped by reason (each one of L{DROP_REASONS}).
+    dropped by reason.
     """
 
     __slots__ = (
