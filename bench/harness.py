@@ -106,35 +106,43 @@ def withMetrics(contender: Contender, name: str) -> Contender:
     )
 
 
+_SCRAPE_LOOP = """
+import sys, time, urllib.request
+url, interval = sys.argv[1], float(sys.argv[2])
+while True:
+    try:
+        with urllib.request.urlopen(url, timeout=5.0) as response:
+            response.read()
+            print(response.status, flush=True)
+    except OSError as error:
+        print(error, flush=True)
+    time.sleep(interval)
+"""
+
+
 class Scraper:
     """
-    Fetches C{url} every L{SCRAPE_INTERVAL} seconds from a thread until
-    stopped, as Prometheus would, counting the scrapes that got a 200.
+    Fetches C{url} every L{SCRAPE_INTERVAL} seconds until stopped, as
+    Prometheus would: from a process of its own, so that the load
+    generator's process does not share its interpreter with the scrapes.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.scrapes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        from urllib.request import urlopen
-
-        while not self._stop.is_set():
-            with contextlib.suppress(OSError):
-                with urlopen(self.url, timeout=5.0) as response:
-                    response.read()
-                    if response.status == 200:
-                        self.scrapes += 1
-            self._stop.wait(SCRAPE_INTERVAL)
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _SCRAPE_LOOP, url, str(SCRAPE_INTERVAL)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            preexec_fn=dieWithParent,
+        )
 
     def stop(self) -> int:
-        """Stop scraping; the number of successful scrapes."""
-        self._stop.set()
-        self._thread.join(10.0)
-        return self.scrapes
+        """Stop scraping; the number of scrapes that got a 200."""
+        self._process.terminate()
+        output, _ = self._process.communicate(timeout=STOP_TIMEOUT)
+        return output.split().count("200")
 
 
 # Processes.
