@@ -75,6 +75,13 @@ class _Reply(GuardedDatagramProtocol):
         return b"ok"
 
 
+class _NonEmptyReply(_Reply):
+    """Answers every datagram but an empty one."""
+
+    def answerable(self, data: bytes) -> bool:
+        return bool(data)
+
+
 class _Drainable:
     def drain(self) -> None:
         pass
@@ -177,9 +184,17 @@ class DatagramCountingTests(SynchronousTestCase):
 
     def test_unanswerable(self) -> None:
         """What C{answerable} refuses is dropped as unanswerable."""
-        self.protocol.answerable = lambda data: bool(data)  # type: ignore[method-assign]
-        self.protocol.datagramReceived(b"", ("127.0.0.1", 5000))
+        protocol = _NonEmptyReply(self.guard)
+        attachDatagram(protocol, FakeDatagramTransport(port=7))
+        protocol.datagramReceived(b"", ("127.0.0.1", 5000))
+        protocol.datagramReceived(b"x", ("127.0.0.1", 5000))
         self.assertEqual(self.dropped("unanswerable"), 1)
+        self.assertEqual(self.guard.counters.answered, 1)
+
+    def test_notStarted(self) -> None:
+        """A datagram before the port has started cannot be answered: send_failed."""
+        _Reply(self.guard).datagramReceived(b"x", ("127.0.0.1", 5000))
+        self.assertEqual(self.dropped("send_failed"), 1)
 
     def test_sendFailed(self) -> None:
         """A reply the system will not send is dropped as send_failed."""
