@@ -5,12 +5,14 @@ send and are sent, what is dropped and why, and its rooms and members.
 L{ChatCounters} is bumped where L{ChatProtocol} and L{ChatMember} already see
 each event, so every transport that speaks through them (TCP, TLS, or a
 later one) is counted alike; rooms and members are read from the server's
-L{IChatState} at scrape time.
+L{IChatState} at scrape time, and, with C{--redis}, the Redis link's state and
+what did not cross it from the L{RedisBroker}'s own counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -23,6 +25,11 @@ from twisted_services.server.metrics.families import (
     labelled,
     streamFamilies,
 )
+
+if TYPE_CHECKING:
+    # Not imported at run time: txredisapi installs the default reactor when
+    # imported, and a chat without --redis has no broker to read.
+    from twisted_services.chat.redisbroker import RedisBroker
 
 
 class ChatCounters:
@@ -61,14 +68,22 @@ class ChatCounters:
 
 
 class ChatCollector:
-    """Collects chat's metrics from its factory's counters and state."""
+    """
+    Collects chat's metrics from its factory's counters and state, and from
+    C{redis}, the broker sharing the chat, when there is one.
+    """
 
     def __init__(
-        self, counters: ChatCounters, connections: ConnectionTracker, state: IChatState
+        self,
+        counters: ChatCounters,
+        connections: ConnectionTracker,
+        state: IChatState,
+        redis: RedisBroker | None = None,
     ) -> None:
         self._counters = counters
         self._connections = connections
         self._state = state
+        self._redis = redis
 
     def collect(self) -> Iterator[Metric]:
         connections, counters = self._connections, self._counters
@@ -108,3 +123,43 @@ class ChatCollector:
         rooms = self._state.roomCounts()
         yield gauge("chat_rooms", "Rooms on this server.", {}, len(rooms))
         yield gauge("chat_members", "Members on this server.", {}, sum(rooms.values()))
+        if self._redis is not None:
+            yield from redisFamilies(self._redis)
+
+
+def redisFamilies(broker: RedisBroker) -> Iterator[Metric]:
+    """The Redis link's state and what did not cross it, as C{broker} counted."""
+    yield counter(
+        "chat_redis_lines_dropped",
+        "Lines said here and not published to the other servers because more "
+        "than --redis-max-pending bytes awaited Redis; this server's members "
+        "got them.",
+        {},
+        broker.dropped,
+    )
+    yield counter(
+        "chat_redis_lines_unshared",
+        "Lines said here while Redis could not be reached, reaching this "
+        "server's members only.",
+        {},
+        broker.unshared,
+    )
+    yield gauge(
+        "chat_redis_link_up",
+        "1 while the chat is shared through Redis, 0 while it is this "
+        "server's alone (Redis lost or not reached yet).",
+        {},
+        1 if broker.up else 0,
+    )
+    yield counter(
+        "chat_redis_link_losses",
+        "Times the link to Redis was lost once up; each is followed by reconnecting.",
+        {},
+        broker.linkLosses,
+    )
+    yield gauge(
+        "chat_redis_pending_bytes",
+        "Bytes of published lines awaiting Redis's answer now.",
+        {},
+        broker.pending,
+    )

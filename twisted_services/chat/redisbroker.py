@@ -91,6 +91,8 @@ class RedisBroker(Service):
         answer; more are dropped (reaching this server only) and counted.
     @ivar dropped: lines not published because of C{maxPending}.
     @ivar unshared: lines said while Redis could not be reached.
+    @ivar linkLosses: times the link to Redis was lost once up (each is
+        followed by reconnecting).
     """
 
     _log = Logger()
@@ -134,6 +136,7 @@ class RedisBroker(Service):
         self._pending = 0
         self.dropped = 0
         self.unshared = 0
+        self.linkLosses = 0
         self._dropReport = ThrottledReport(clock, DROP_LOG_INTERVAL, self._logDropped)
         self._guestNumbers: deque[int] = deque()
         self._reserving = False
@@ -164,6 +167,16 @@ class RedisBroker(Service):
             goodbye.addErrback(lambda reason: None)
         self._up = False
         return goodbye.addCallback(lambda _: self.link.stop())
+
+    @property
+    def up(self) -> bool:
+        """Whether the chat is shared through Redis now (not this server's alone)."""
+        return self._up
+
+    @property
+    def pending(self) -> int:
+        """Bytes of published lines awaiting Redis's answer (at most C{maxPending})."""
+        return self._pending
 
     def _notReachedYet(self) -> None:
         self._unreachable = None
@@ -220,6 +233,7 @@ class RedisBroker(Service):
 
     def linkLost(self, reason: Failure) -> None:
         """Go on locally, and say so once."""
+        self.linkLosses += 1
         self._up = False
         self._subscriptions.clear()
         self._pending = 0

@@ -4,6 +4,8 @@ C{twistd chat}: options and service for L{twisted_services.chat.protocol}.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTCP
 from twisted.python.usage import UsageError
@@ -17,7 +19,6 @@ from twisted_services.chat.redisurl import (
     parseRedisURL,
     readPassword,
 )
-from twisted_services.chat.state import IChatBroker
 from twisted_services.chat.text import isTextEncoding
 from twisted_services.chat.web.origin import originOption
 from twisted_services.chat.web.site import webChatFactory
@@ -34,6 +35,9 @@ from twisted_services.server.options import (
 )
 from twisted_services.server.workers.options import WorkerOptions, supervising
 from twisted_services.server.workers.supervisor import supervisorService
+
+if TYPE_CHECKING:
+    from twisted_services.chat.redisbroker import RedisBroker
 
 
 def textEncoding(value: str) -> str:
@@ -306,7 +310,7 @@ def makeService(
     # rest, gives up this server's part of the chat.
     shared = [] if broker is None else [broker]
     metrics = metricsServices(
-        ChatCollector(factory.counters, factory.connections, factory.state),
+        ChatCollector(factory.counters, factory.connections, factory.state, broker),
         options["metrics"],
         reactor,
     )
@@ -317,7 +321,7 @@ def makeService(
     )
 
 
-def redisBroker(options: Options, reactor: IReactorTCP) -> IChatBroker:
+def redisBroker(options: Options, reactor: IReactorTCP) -> RedisBroker:
     """The broker sharing the chat through the Redis that C{options} names."""
     # Imported here: txredisapi installs the default reactor when imported,
     # and a chat without --redis does not need it.
