@@ -18,15 +18,18 @@ from tests.support.prometheus import (
     render,
     sampleValue,
 )
+from tests.support.tap import Tap
+from twisted_services.chat import tap
 from twisted_services.chat.metrics import ChatCollector
 from twisted_services.chat.protocol import ChatFactory
 from twisted_services.chat.redisbroker import RedisBroker
+from twisted_services.server.metrics.exposition import metricsRegistry
 
 MAX_PENDING = 100
 LINE = b"x" * 48 + b"\r\n"
 
 
-def collectorOf(broker: RedisBroker | None) -> ChatCollector:
+def collectorOf(broker: RedisBroker) -> ChatCollector:
     """Chat's collector over C{broker}'s state, as C{makeService} builds it."""
     factory = ChatFactory(Clock(), broker=broker)
     return ChatCollector(factory.counters, factory.connections, factory.state, broker)
@@ -96,11 +99,20 @@ class RedisMetricsTests(SynchronousTestCase):
         bringUp(broker, link)
         self.assertEqual(self.value(collector, "chat_redis_link_up"), 1)
 
-    def test_onlyWithRedis(self) -> None:
-        """Without C{--redis} chat exports no Redis family."""
-        collector = collectorOf(None)
-        names = [family.name for family in collector.collect()]
-        self.assertTrue(names)
+    def test_tapHandsBrokerOver(self) -> None:
+        """
+        C{twistd chat --redis URL} exports the Redis families of its broker
+        (not reached on the fake reactor, so its link is down); without
+        C{--redis} it exports none.
+        """
+        shared, _ = Tap(tap).started("--redis", "redis://127.0.0.1:1/0")
+        registry = metricsRegistry(lambda: shared)
+        self.assertEqual(
+            sampleValue(registry, "twisted_services_chat_redis_link_up"), 0
+        )
+        alone, _ = Tap(tap).started()
+        names = [family.name for family in metricsRegistry(lambda: alone).collect()]
+        self.assertIn("twisted_services_chat_members", names)
         self.assertEqual([name for name in names if "redis" in name], [])
 
     def test_promtool(self) -> None:
