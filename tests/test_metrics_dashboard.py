@@ -26,10 +26,14 @@ _NAME = re.compile(r"\b(?:twisted_services|process)_[a-z0-9_]+\b")
 
 def exportedNames() -> set[str]:
     """
-    Every sample name C{twistd services} exports, all services on, and the
-    name of each counter declared (before its first event it has none).
+    Every sample name C{twistd services} exports, all services on (chat
+    with C{--redis}, which adds its families; nothing connects on the fake
+    reactor), and the name of each counter declared (before its first
+    event it has none).
     """
-    service, _ = Tap(tap).started("--echo-args", "--udp-port 0")
+    service, _ = Tap(tap).started(
+        "--echo-args", "--udp-port 0", "--chat-args", "--redis redis://127.0.0.1:1/0"
+    )
     exposition = render([metricsRegistry(lambda: service)]).decode()
     declared = set(re.findall(r"^# TYPE (\S+) counter$", exposition, re.MULTILINE))
     return declared | {
