@@ -158,22 +158,33 @@ class MetricsExporter(MultiService):
     descriptions, as C{--listen} takes) for every L{MetricsSource} in the
     service tree it is part of; any other path is a 404.
 
+    A supervisor of workers serves another C{resource} (the workers'
+    metrics merged) on the same kind of site.
+
+    @ivar descriptions: the endpoint descriptions served.
+    @ivar registry: what this process's own tree and process export.
+
     @raise SystemExit: with a one-line message, as for any listener, for a
         description that cannot be parsed.
     """
 
-    def __init__(self, descriptions: Iterable[str], reactor: IReactorCore) -> None:
+    def __init__(
+        self,
+        descriptions: Iterable[str],
+        reactor: IReactorCore,
+        resource: Resource | None = None,
+    ) -> None:
         super().__init__()
+        self.descriptions = list(descriptions)
+        self.registry = metricsRegistry(lambda: rootOf(self))
         root = Resource()
         root.putChild(
-            b"metrics", MetricsResource(metricsRegistry(lambda: rootOf(self)))
+            b"metrics", MetricsResource(self.registry) if resource is None else resource
         )
         site = _QuietSite(root, timeout=SCRAPE_TIMEOUT, reactor=reactor)
         site.noisy = False
         limited = _Limited(site)
-        for listener in streamListeners(
-            "metrics", list(descriptions), limited, reactor
-        ):
+        for listener in streamListeners("metrics", self.descriptions, limited, reactor):
             listener.setServiceParent(self)
 
 

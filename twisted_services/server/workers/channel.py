@@ -12,9 +12,11 @@ supervisor being gone, which asks it to stop at once, so that no worker
 outlives its supervisor holding the ports.
 
 Both ways are lines, so a request and its answer fit here too: a
-supervisor's C{--metrics} can ask each worker for its exposition on its
-standard input and read it back as a control line, summing or labelling
-them by worker, without a listener of the workers' own.
+supervisor's C{--metrics} asks each worker for its metrics with
+L{metricsRequest} on its standard input, and the worker answers with one
+control line, L{encodeMetrics}: its metric families as JSON samples (no
+text format to parse back), which the supervisor merges (see
+L{twisted_services.server.workers.metrics}).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from twisted.logger import eventAsJSON, eventFromJSON
 
 SERVING = {"control": "serving"}
 RETIRE = b"retire\n"
+METRICS = "metrics"
+
+# Longest line a worker reads from its supervisor.
+MAX_REQUEST = 64
 
 # Longest report line read: longer ones (a runaway log event) are dropped.
 MAX_LINE = 1024 * 1024
@@ -42,9 +48,28 @@ def encodeEvent(event: dict[str, Any]) -> bytes:
     return eventAsJSON(event).encode("utf-8") + b"\n"
 
 
-def decodeLine(line: bytes) -> tuple[str | None, dict[str, Any] | None]:
+def metricsRequest(requestId: int) -> bytes:
+    """The line asking a worker for its metrics, answered with C{requestId}."""
+    return f"{METRICS} {requestId}\n".encode("ascii")
+
+
+def parseMetricsRequest(line: bytes) -> int | None:
+    """The id of a L{metricsRequest} line, or C{None} for any other line."""
+    words = line.split()
+    if len(words) == 2 and words[0] == METRICS.encode("ascii") and words[1].isdigit():
+        return int(words[1])
+    return None
+
+
+def encodeMetrics(requestId: int, families: list[dict[str, Any]]) -> bytes:
+    """A worker's answer to L{metricsRequest}: its families, as data."""
+    record = {"control": METRICS, "id": requestId, "families": families}
+    return json.dumps(record, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def decodeReport(line: bytes) -> tuple[str | None, dict[str, Any]]:
     """
-    A report line read back: C{(control, None)} for a control message,
+    A report line read back: C{(control, record)} for a control message,
     C{(None, event)} for a log event.
 
     @raise ValueError: for a line that is neither.
@@ -55,8 +80,19 @@ def decodeLine(line: bytes) -> tuple[str | None, dict[str, Any] | None]:
         raise ValueError("not a JSON object")
     control = record.get("control")
     if isinstance(control, str):
-        return control, None
+        return control, record
     return None, eventFromJSON(text)
+
+
+def decodeLine(line: bytes) -> tuple[str | None, dict[str, Any] | None]:
+    """
+    A report line read back: C{(control, None)} for a control message,
+    C{(None, event)} for a log event.
+
+    @raise ValueError: for a line that is neither.
+    """
+    control, record = decodeReport(line)
+    return (control, None) if control is not None else (None, record)
 
 
 class LineSplitter:

@@ -27,7 +27,13 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_services.server.reopening import IReopenable
-from twisted_services.server.workers.channel import RETIRE, LineSplitter, decodeLine
+from twisted_services.server.workers.channel import (
+    METRICS,
+    RETIRE,
+    LineSplitter,
+    decodeReport,
+    metricsRequest,
+)
 
 # A worker that dies is restarted after BACKOFF_BASE seconds, doubled for
 # each death in a row of one that had served less than STABLE_AFTER seconds,
@@ -87,6 +93,8 @@ class WorkerProcess(ProcessProtocol):
         self.killTimer: IDelayedCall | None = None
         self.pid: int | None = None
         self._lines = LineSplitter()
+        self._asked: dict[int, Deferred[list[dict[str, Any]] | None]] = {}
+        self._nextRequest = 0
 
     def makeConnection(self, transport: Any) -> None:
         # The transport forgets the pid once the process has ended.
@@ -98,17 +106,46 @@ class WorkerProcess(ProcessProtocol):
             return
         for line in self._lines.feed(data):
             try:
-                control, event = decodeLine(line)
+                control, record = decodeReport(line)
             except (ValueError, UnicodeDecodeError):
                 self.pool.unreadable(self, line)
                 continue
             if control == "serving":
                 self.pool.serving(self)
-            elif event is not None:
-                self.pool.relay(self, event)
+            elif control == METRICS:
+                self._answered(record)
+            elif control is None:
+                self.pool.relay(self, record)
 
     def processEnded(self, reason: Failure) -> None:
+        asked, self._asked = self._asked, {}
+        for waiting in asked.values():
+            waiting.callback(None)
         self.pool.ended(self, reason)
+
+    def askMetrics(self) -> Deferred[list[dict[str, Any]] | None]:
+        """
+        Ask the worker for its metric families (as data); fires with them,
+        or with C{None} if it ends first. Whoever asks sets the timeout, by
+        cancelling: a cancelled question is forgotten, and a late answer
+        dropped.
+        """
+        self._nextRequest += 1
+        requestId = self._nextRequest
+
+        def forget(_: Deferred[list[dict[str, Any]] | None]) -> None:
+            self._asked.pop(requestId, None)
+
+        waiting: Deferred[list[dict[str, Any]] | None] = Deferred(forget)
+        self._asked[requestId] = waiting
+        self.transport.write(metricsRequest(requestId))
+        return waiting
+
+    def _answered(self, record: dict[str, Any]) -> None:
+        families = record.get("families")
+        waiting = self._asked.pop(record.get("id"), None)  # type: ignore[arg-type]
+        if waiting is not None:
+            waiting.callback(families if isinstance(families, list) else None)
 
     def retire(self) -> None:
         """Ask the worker to stop accepting, then to stop."""
@@ -222,6 +259,14 @@ class WorkerPool(Service):
         ready: Deferred[None] = Deferred()
         self._ready.append(ready)
         return ready
+
+    def answering(self) -> list[WorkerProcess]:
+        """
+        The workers running that have served: the current generation's,
+        a reload's new one, and those leaving, which still hold counts.
+        """
+        found = [w for w in self._alive if w.state in (SERVING, LEAVING)]
+        return sorted(found, key=lambda w: (w.generation, w.slot))
 
     def status(self) -> str:
         """One line: how many workers serve, and what is under way."""

@@ -35,7 +35,13 @@ from twisted_services.server.listeners import (
     describeListeners,
     startupExit,
 )
+from twisted_services.server.metrics.exposition import MetricsExporter
 from twisted_services.server.tree import walk
+from twisted_services.server.workers.metrics import (
+    WorkersMetrics,
+    WorkersMetricsResource,
+    supervisorFamilies,
+)
 from twisted_services.server.workers.options import oneProcess
 from twisted_services.server.workers.pool import WorkerPool, WorkerProcess
 from twisted_services.systemd.notify import SystemdNotifier
@@ -290,7 +296,13 @@ def supervisorService(options: usage.Options, reactor: Any = None) -> MultiServi
     # The service a worker runs, built here only for its listeners: the
     # descriptions, their parsing and their errors are the plugin's own.
     single = tap.makeService(oneProcess(options), reactor)
-    listeners = [s for s in walk(single) if isinstance(s, Listener)]
+    # --metrics is the supervisor's own, answered from every worker's.
+    exporters = [s for s in walk(single) if isinstance(s, MetricsExporter)]
+    listeners = [
+        s
+        for s in walk(single)
+        if isinstance(s, Listener) and not isinstance(s.parent, MetricsExporter)
+    ]
     for listener in listeners:
         if listener.adopt is None:
             raise startupExit(
@@ -317,9 +329,15 @@ def supervisorService(options: usage.Options, reactor: Any = None) -> MultiServi
         fatal,
         reportFD=launcher.reportFD,
     )
+    merged = WorkersMetricsResource(WorkersMetrics(pool, reactor, supervisorFamilies()))
+    metrics = [
+        MetricsExporter(exporter.descriptions, reactor, merged)
+        for exporter in exporters
+    ]
     return SupervisorService(
         listeners,
         [
+            *metrics,
             HoldSockets(listeners),
             pool,
             HangupService(),

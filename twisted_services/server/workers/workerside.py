@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -20,8 +20,17 @@ from twisted.logger import Logger, globalLogBeginner
 from twisted.python.failure import Failure
 
 from twisted_services.server.listeners import Listener, StartupFailed, startupExit
+from twisted_services.server.metrics.exposition import MetricsExporter
 from twisted_services.server.tree import walk
-from twisted_services.server.workers.channel import RETIRE, LineSplitter, Reporter
+from twisted_services.server.workers.channel import (
+    MAX_REQUEST,
+    RETIRE,
+    LineSplitter,
+    Reporter,
+    encodeMetrics,
+    parseMetricsRequest,
+)
+from twisted_services.server.workers.metrics import FamilyData, familyData
 from twisted_services.server.workers.pool import RETIRE_GRACE
 
 
@@ -65,7 +74,8 @@ class SupervisorLink:
     The worker's end of the supervisor's pipe (its standard input): on
     L{RETIRE} it stops accepting, serves what it has accepted for
     C{grace} seconds, then stops; at the end of the pipe (the supervisor is
-    gone) it stops at once, so that it does not hold the ports alone.
+    gone) it stops at once, so that it does not hold the ports alone; a
+    metrics request it answers on C{reporter} with what C{metrics} returns.
     """
 
     _log = Logger()
@@ -76,18 +86,26 @@ class SupervisorLink:
         listeners: Sequence[Listener],
         stopper: Stopper,
         grace: float = RETIRE_GRACE,
+        reporter: Reporter | None = None,
+        metrics: Callable[[], list[FamilyData]] = list,
     ) -> None:
         self._reactor = reactor
         self._stopper = stopper
         self._listeners = listeners
         self._grace = grace
-        self._lines = LineSplitter(len(RETIRE))
+        self._reporter = reporter
+        self._metrics = metrics
+        self._lines = LineSplitter(MAX_REQUEST)
         self.retired = False
 
     def childDataReceived(self, name: str, data: bytes) -> None:
         """What L{ProcessReader} reads from the pipe."""
-        if RETIRE.rstrip() in self._lines.feed(data) and not self.retired:
-            self.retire()
+        for line in self._lines.feed(data):
+            requestId = parseMetricsRequest(line)
+            if requestId is not None and self._reporter is not None:
+                self._reporter.send(encodeMetrics(requestId, self._metrics()))
+            elif line == RETIRE.rstrip() and not self.retired:
+                self.retire()
 
     def childConnectionLost(self, name: str, reason: Failure) -> None:
         """The supervisor closed the pipe, or died."""
@@ -124,6 +142,23 @@ def adoptListeners(
     return listeners
 
 
+def workerMetrics(service: IService) -> Callable[[], list[FamilyData]]:
+    """
+    What a worker answers its supervisor's metrics requests with: its
+    exporter's families. The exporter's listeners are taken out of the
+    tree, unbound: the supervisor serves C{--metrics} (see
+    L{twisted_services.server.workers.metrics}).
+    """
+    exporters = [s for s in walk(service) if isinstance(s, MetricsExporter)]
+    for exporter in exporters:
+        for listener in list(exporter):
+            listener.disownServiceParent()
+    if not exporters:
+        return list
+    registry = exporters[0].registry
+    return lambda: familyData(registry.collect())
+
+
 def runWorker(spec: dict[str, Any], reactor: Any = None) -> int:
     """Serve as SPEC says until stopped; the process's exit status."""
     reporter = Reporter(spec["report"])
@@ -137,6 +172,7 @@ def runWorker(spec: dict[str, Any], reactor: Any = None) -> int:
         options.parseOptions(spec["argv"])
         options["workers"] = 1
         service = tap.makeService(options, reactor)
+        metrics = workerMetrics(service)
         listeners = adoptListeners(service, spec["listeners"])
         service.privilegedStartService()
     except StartupFailed:
@@ -149,7 +185,10 @@ def runWorker(spec: dict[str, Any], reactor: Any = None) -> int:
         return 1
     stopper = Stopper(reactor)
     stopper.install()
-    ProcessReader(reactor, SupervisorLink(reactor, listeners, stopper), "supervisor", 0)
+    link = SupervisorLink(
+        reactor, listeners, stopper, reporter=reporter, metrics=metrics
+    )
+    ProcessReader(reactor, link, "supervisor", 0)
     reactor.callWhenRunning(service.startService)
     reactor.callWhenRunning(reporter.serving)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
