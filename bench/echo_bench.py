@@ -55,7 +55,6 @@ from harness import (
     cpuSeconds,
     dieWithParent,
     interleave,
-    machine,
     median,
     medianOf,
     percentile,
@@ -66,6 +65,7 @@ from harness import (
     twistdCommand,
     watchdog,
     withMetrics,
+    writeResults,
     writeWorkloads,
 )
 
@@ -674,23 +674,18 @@ def main(argv: list[str]) -> int:
     print()
     print(table(everyone, pingRuns, idleRuns, options))
     workloads = summarize(everyone, pingRuns, idleRuns)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    raw = {
-        "when": stamp,
-        "machine": machine(),
-        "settings": {
+    writeResults(
+        RESULTS,
+        "echo",
+        {
             key: (str(value) if isinstance(value, Path) else value)
             for key, value in vars(options).items()
         },
-        "contenders": [asdict(contender) for contender in everyone],
-        "workloads": workloads,
-        "pingPong": pingRuns,
-        "idle": idleRuns,
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"echo-{stamp}.json"
-    path.write_text(json.dumps(raw, indent=2) + "\n")
-    print(f"\n  results: {path}")
+        contenders=[asdict(contender) for contender in everyone],
+        workloads=workloads,
+        pingPong=pingRuns,
+        idle=idleRuns,
+    )
     if options.json is not None:
         writeWorkloads(options.json, workloads)
         print(f"  workloads: {options.json}")

@@ -550,6 +550,22 @@ def machine() -> dict[str, object]:
     }
 
 
+def writeResults(
+    directory: Path, name: str, settings: dict[str, object], **sections: object
+) -> Path:
+    """
+    Write one run's raw results to C{directory}/C{name}-STAMP.json, with
+    when and on what machine they were measured, and say where.
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    raw = {"when": stamp, "machine": machine(), "settings": settings, **sections}
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}-{stamp}.json"
+    path.write_text(json.dumps(raw, indent=2) + "\n")
+    print(f"\n  results: {path}")
+    return path
+
+
 def writeWorkloads(
     path: Path, workloads: list[dict[str, object]], **extra: object
 ) -> None:

@@ -34,7 +34,6 @@ log costs, in a figure a busy machine hardly moves.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -59,13 +58,13 @@ from harness import (
     cpuSeconds,
     dieWithParent,
     interleave,
-    machine,
     median,
     running,
     stopOnTerm,
     twistdCommand,
     watchdog,
     withMetrics,
+    writeResults,
     writeWorkloads,
 )
 
@@ -672,33 +671,23 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(summaries, found, options))
 
-    options.results.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    path = options.results / f"http-{stamp}.json"
-    path.write_text(
-        json.dumps(
-            {
-                "when": stamp,
-                "machine": machine(),
-                "settings": {
-                    "rounds": options.rounds,
-                    "duration": options.duration,
-                    "warmup": options.warmup,
-                    "connections": CONNECTIONS,
-                    "wrkThreads": 1,
-                    "serverCPU": plan.serverCPU,
-                    "wrkCPU": plan.loadCPU,
-                },
-                "contenders": [asdict(contender) for contender in everyone],
-                "medians": [asdict(summary) for summary in summaries],
-                "ratios": found,
-                "runs": [asdict(run) for run in runs],
-            },
-            indent=2,
-        )
-        + "\n"
+    writeResults(
+        options.results,
+        "http",
+        {
+            "rounds": options.rounds,
+            "duration": options.duration,
+            "warmup": options.warmup,
+            "connections": CONNECTIONS,
+            "wrkThreads": 1,
+            "serverCPU": plan.serverCPU,
+            "wrkCPU": plan.loadCPU,
+        },
+        contenders=[asdict(contender) for contender in everyone],
+        medians=[asdict(summary) for summary in summaries],
+        ratios=found,
+        runs=[asdict(run) for run in runs],
     )
-    print(f"\n  results: {path}")
     if options.json:
         writeWorkloads(options.json, workloads(summaries))
     return 1 if any(summary.errors for summary in summaries) else 0

@@ -56,13 +56,13 @@ from harness import (
     cpuSeconds,
     dieWithParent,
     listening,
-    machine,
     median,
     raiseDescriptorLimit,
     running,
     stopOnTerm,
     twistdCommand,
     watchdog,
+    writeResults,
     writeWorkloads,
 )
 from http_bench import checkResponse, parseWrk
@@ -553,29 +553,19 @@ def main(argv: list[str]) -> int:
     summaries = {setup.name: summarize(setup, runs) for setup in SETUPS}
     print()
     print(table(summaries, runs))
-    options.results.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    path = options.results / f"workers-{stamp}.json"
-    path.write_text(
-        json.dumps(
-            {
-                "when": stamp,
-                "machine": machine(),
-                "settings": {
-                    "rounds": options.rounds,
-                    "duration": options.duration,
-                    "warmup": options.warmup,
-                    "connections": CONNECTIONS,
-                    "pinned": False,
-                },
-                "medians": [asdict(s) for s in summaries.values()],
-                "runs": [asdict(run) for run in runs],
-            },
-            indent=2,
-        )
-        + "\n"
+    writeResults(
+        options.results,
+        "workers",
+        {
+            "rounds": options.rounds,
+            "duration": options.duration,
+            "warmup": options.warmup,
+            "connections": CONNECTIONS,
+            "pinned": False,
+        },
+        medians=[asdict(s) for s in summaries.values()],
+        runs=[asdict(run) for run in runs],
     )
-    print(f"\n  results: {path}")
     if options.json:
         writeWorkloads(options.json, workloads(summaries))
     return 1 if any(s.errors for s in summaries.values()) else 0

@@ -42,11 +42,14 @@ class RedisOptionsTests(SynchronousTestCase):
         with open(path, "w") as file:
             file.write("hunter2\n")
         options = CHAT.parse(
-            "--redis", "redis://chat@10.0.0.5:6380/1", "--redis-password-file", path
+            "--redis",
+            "redis://chat@redis.example.com:6380/1",
+            "--redis-password-file",
+            path,
         )
         self.assertEqual(
             options["redis-address"],
-            RedisAddress("tcp", "10.0.0.5", 6380, db=1, username="chat"),
+            RedisAddress("tcp", "redis.example.com", 6380, db=1, username="chat"),
         )
         self.assertEqual(options["redis-password"], "hunter2")
 
