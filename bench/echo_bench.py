@@ -173,6 +173,34 @@ class PingPong(asyncio.Protocol):
             load.drained.set_result(None)
 
 
+async def connectAll(
+    load: _Load, host: str, port: int, connections: int
+) -> list[tuple[asyncio.BaseTransport, asyncio.BaseProtocol]]:
+    """Open C{connections} ping-pong clients sharing C{load}; they start at once."""
+    loop = asyncio.get_running_loop()
+    return await asyncio.wait_for(
+        asyncio.gather(
+            *(
+                loop.create_connection(lambda: PingPong(load), host, port)
+                for _ in range(connections)
+            )
+        ),
+        10.0,
+    )
+
+
+async def stopAll(
+    load: _Load, made: list[tuple[asyncio.BaseTransport, asyncio.BaseProtocol]]
+) -> None:
+    """Let the messages in flight come back, then close every client."""
+    load.sending = False
+    load.drained = asyncio.get_running_loop().create_future()
+    if load.busy:
+        await asyncio.wait_for(load.drained, 10.0)
+    for transport, _ in made:
+        transport.close()
+
+
 async def pingPong(
     host: str,
     port: int,
@@ -182,17 +210,8 @@ async def pingPong(
     warmup: float,
     duration: float,
 ) -> dict[str, float]:
-    loop = asyncio.get_running_loop()
     load = _Load(size)
-    made = await asyncio.wait_for(
-        asyncio.gather(
-            *(
-                loop.create_connection(lambda: PingPong(load), host, port)
-                for _ in range(connections)
-            )
-        ),
-        10.0,
-    )
+    made = await connectAll(load, host, port, connections)
     await asyncio.sleep(warmup)
     serverBefore, mineBefore = cpuSeconds(serverPid), time.process_time()
     busyBefore = busySeconds()
@@ -207,12 +226,7 @@ async def pingPong(
     # where loopback networking goes, are not counted): another process
     # competing for the cores makes the run noisy.
     othersUsed = max(0.0, busySeconds() - busyBefore - serverUsed - mineUsed)
-    load.sending = False
-    load.drained = loop.create_future()
-    if load.busy:
-        await asyncio.wait_for(load.drained, 10.0)
-    for transport, _ in made:
-        transport.close()
+    await stopAll(load, made)
     ordered = sorted(load.latencies)
     if not ordered:
         raise RuntimeError("no message came back during the measured run")

@@ -43,7 +43,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from echo_bench import PingPong, _Load, checkEcho
+from echo_bench import _Load, checkEcho, connectAll, stopAll
 from harness import (
     HOST,
     RESULTS,
@@ -170,19 +170,8 @@ def spread(pid: int, port: int) -> list[int]:
 
 
 async def pingPong(options: argparse.Namespace) -> dict[str, float]:
-    loop = asyncio.get_running_loop()
     load = _Load(MESSAGE)
-    made = await asyncio.wait_for(
-        asyncio.gather(
-            *(
-                loop.create_connection(
-                    lambda: PingPong(load), options.host, options.port
-                )
-                for _ in range(CONNECTIONS)
-            )
-        ),
-        10.0,
-    )
+    made = await connectAll(load, options.host, options.port, CONNECTIONS)
     await asyncio.sleep(options.warmup)
     before = treeCPU(options.server_pid)
     busyBefore, mineBefore = machineBusy(), time.process_time()
@@ -196,12 +185,7 @@ async def pingPong(options: argparse.Namespace) -> dict[str, float]:
     used = treeCPU(options.server_pid) - before
     mine = time.process_time() - mineBefore
     others = machineBusy() - busyBefore - used - mine
-    load.sending = False
-    load.drained = loop.create_future()
-    if load.busy:
-        await asyncio.wait_for(load.drained, 10.0)
-    for transport, _ in made:
-        transport.close()
+    await stopAll(load, made)
     messages = len(load.latencies)
     if not messages:
         raise RuntimeError("no message came back during the measured run")
