@@ -19,7 +19,7 @@ from twisted_services.http.tap import Options, makeService
 from twisted_services.server.connections import ShutdownService
 from twisted_services.server.hangup import HangupService
 from twisted_services.server.listeners import Listener
-from twisted_services.server.metrics.exposition import MetricsSource
+from twisted_services.server.metrics.sources import MetricsSource
 from twisted_services.systemd.notify import SystemdNotifier
 from twisted_services.testing import connect
 

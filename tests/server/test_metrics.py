@@ -33,15 +33,15 @@ from twisted_services.server.metrics.exposition import (
     MAX_SCRAPERS,
     MetricsExporter,
     MetricsResource,
-    MetricsSource,
     TreeCollector,
     metricsRegistry,
-    metricsServices,
 )
 from twisted_services.server.metrics.families import (
     datagramFamilies,
     streamFamilies,
 )
+from twisted_services.server.metrics.plugin import metricsServices
+from twisted_services.server.metrics.sources import MetricsSource
 from twisted_services.server.udpguard import GuardedDatagramProtocol, ReflectionGuard
 from twisted_services.testing import FakeDatagramTransport, attachDatagram
 

@@ -20,7 +20,7 @@ from urllib.request import urlopen
 from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.support.waiting import polling
-from twisted_services.server.metrics.exposition import Collector
+from twisted_services.server.metrics.sources import Collector
 
 PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")

@@ -21,10 +21,9 @@ from twisted_services.chat.redisurl import (
 )
 from twisted_services.chat.text import isTextEncoding
 from twisted_services.chat.web.origin import originOption
-from twisted_services.chat.web.site import webChatFactory
 from twisted_services.server.connections import ShutdownService
 from twisted_services.server.listeners import serviceWith, streamListeners
-from twisted_services.server.metrics.exposition import metricsServices
+from twisted_services.server.metrics.plugin import metricsServices
 from twisted_services.server.options import (
     ListenOptions,
     idleTimeoutParameter,
@@ -34,7 +33,6 @@ from twisted_services.server.options import (
     positiveInt,
 )
 from twisted_services.server.workers.options import WorkerOptions, supervising
-from twisted_services.server.workers.supervisor import supervisorService
 
 if TYPE_CHECKING:
     from twisted_services.chat.redisbroker import RedisBroker
@@ -271,6 +269,9 @@ def makeService(
     if reactor is None:
         from twisted.internet import reactor
     if supervising(options):
+        # Imported only for workers: it costs any other start ~50 ms.
+        from twisted_services.server.workers.supervisor import supervisorService
+
         return supervisorService(options, reactor)
     broker = None if options["redis-address"] is None else redisBroker(options, reactor)
     factory = ChatFactory(
@@ -295,6 +296,10 @@ def makeService(
         "chat", options["listen"], factory, reactor, options["backlog"]
     )
     if options["web"]:
+        # Imported only for --web: twisted.web and wsproto cost any other
+        # start ~60 ms.
+        from twisted_services.chat.web.site import webChatFactory
+
         site = webChatFactory(
             factory,
             frozenset(options["web-origin"]),

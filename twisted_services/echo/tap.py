@@ -15,7 +15,7 @@ from twisted_services.server.listeners import (
     serviceWith,
     streamListeners,
 )
-from twisted_services.server.metrics.exposition import metricsServices
+from twisted_services.server.metrics.plugin import metricsServices
 from twisted_services.server.options import (
     ListenOptions,
     idleTimeoutParameter,
@@ -26,7 +26,6 @@ from twisted_services.server.options import (
 )
 from twisted_services.server.udpguard import ReflectionGuard
 from twisted_services.server.workers.options import WorkerOptions, supervising
-from twisted_services.server.workers.supervisor import supervisorService
 
 
 class Options(WorkerOptions, ListenOptions):
@@ -73,6 +72,9 @@ def makeService(
     if reactor is None:
         from twisted.internet import reactor
     if supervising(options):
+        # Imported only for workers: it costs any other start ~50 ms.
+        from twisted_services.server.workers.supervisor import supervisorService
+
         return supervisorService(options, reactor)
     factory = EchoFactory(
         reactor,

@@ -16,7 +16,7 @@ from twisted_services.http.protocol import (
 )
 from twisted_services.server.connections import ShutdownService
 from twisted_services.server.listeners import serviceWith, streamListeners
-from twisted_services.server.metrics.exposition import metricsServices
+from twisted_services.server.metrics.plugin import metricsServices
 from twisted_services.server.options import (
     ListenOptions,
     idleTimeoutParameter,
@@ -27,7 +27,6 @@ from twisted_services.server.options import (
     positiveInt,
 )
 from twisted_services.server.workers.options import WorkerOptions, supervising
-from twisted_services.server.workers.supervisor import supervisorService
 
 
 class Options(WorkerOptions, ListenOptions):
@@ -113,6 +112,9 @@ def makeService(
     if reactor is None:
         from twisted.internet import reactor
     if supervising(options):
+        # Imported only for workers: it costs any other start ~50 ms.
+        from twisted_services.server.workers.supervisor import supervisorService
+
         return supervisorService(options, reactor)
     accessLog = None
     if not options["no-access-log"]:

@@ -24,10 +24,8 @@ from twisted_services.core.twistedprivate import getoptSpecification, optionSyno
 from twisted_services.echo import tap as echo
 from twisted_services.http import tap as http
 from twisted_services.server.listeners import serviceWith
-from twisted_services.server.metrics.exposition import MetricsExporter
 from twisted_services.server.options import metricsParameter, portNumber, tcpDescription
 from twisted_services.server.workers.options import WorkerOptions, supervising
-from twisted_services.server.workers.supervisor import supervisorService
 from twisted_services.temperature import tap as temperature
 
 
@@ -287,6 +285,9 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     if reactor is None:
         from twisted.internet import reactor
     if supervising(options):
+        # Imported only for workers: it costs any other start ~50 ms.
+        from twisted_services.server.workers.supervisor import supervisorService
+
         return supervisorService(options, reactor)
     children: list[IService] = []
     for part in PARTS:
@@ -300,6 +301,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         child.setName(part.name)
         children.append(child)
     if options["metrics"] is not None:
+        from twisted_services.server.metrics.exposition import MetricsExporter
+
         # It collects from every service in the tree it is part of.
         children.append(MetricsExporter([options["metrics"]], reactor))
     connections = sum(

@@ -17,7 +17,7 @@ from twisted_services.server.listeners import (
     serviceWith,
     startupExit,
 )
-from twisted_services.server.metrics.exposition import metricsServices
+from twisted_services.server.metrics.plugin import metricsServices
 from twisted_services.server.options import (
     metricsParameter,
     portNumber,
@@ -26,7 +26,6 @@ from twisted_services.server.options import (
 )
 from twisted_services.server.udpguard import ReflectionGuard
 from twisted_services.server.workers.options import WorkerOptions, supervising
-from twisted_services.server.workers.supervisor import supervisorService
 from twisted_services.systemd.sockets import NoSuchSocket, adoptDatagram, descriptorFor
 from twisted_services.temperature.metrics import TemperatureCollector
 from twisted_services.temperature.protocol import TemperatureProtocol
@@ -103,6 +102,9 @@ def makeService(
     if reactor is None:
         from twisted.internet import reactor
     if supervising(options):
+        # Imported only for workers: it costs any other start ~50 ms.
+        from twisted_services.server.workers.supervisor import supervisorService
+
         return supervisorService(options, reactor)
     guard = ReflectionGuard(
         "temperature",

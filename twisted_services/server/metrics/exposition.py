@@ -2,8 +2,8 @@
 C{--metrics ENDPOINT}: C{GET /metrics} in the Prometheus text format, for
 every service in the process.
 
-Each service puts a L{MetricsSource} in its service tree, holding a
-collector that reads its counters; the L{MetricsExporter} walks the whole
+Each service puts a L{MetricsSource} (L{sources}) in its service tree,
+holding a collector that reads its counters; the L{MetricsExporter} walks the whole
 tree it belongs to at each scrape, so in C{twistd services} one exporter
 serves all four services' metrics, merged into one family per name.
 
@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import Metric
-from twisted.application.service import IService, MultiService, Service
+from twisted.application.service import IService, MultiService
 from twisted.internet.interfaces import IAddress, IProtocol, IReactorCore
 from twisted.protocols.policies import WrappingFactory
 from twisted.web.resource import Resource
@@ -34,6 +33,7 @@ import twisted
 import twisted_services
 from twisted_services.server.listeners import streamListeners
 from twisted_services.server.metrics.families import PREFIX
+from twisted_services.server.metrics.sources import MetricsSource
 from twisted_services.server.tree import rootOf, walk
 
 MAX_SCRAPERS = 16
@@ -44,22 +44,6 @@ target, so this is room for a few scrapers and a curl, not a service.
 
 SCRAPE_TIMEOUT = 10.0
 """Seconds a metrics connection may sit idle before it is closed."""
-
-
-class Collector(Protocol):
-    """What C{prometheus_client} collects from: metric families, on demand."""
-
-    def collect(self) -> Iterable[Metric]: ...
-
-
-class MetricsSource(Service):
-    """
-    A service's metrics, in its service tree: whichever L{MetricsExporter}
-    the tree has collects from it. It runs nothing.
-    """
-
-    def __init__(self, collector: Collector) -> None:
-        self.collector = collector
 
 
 class TreeCollector:
@@ -186,17 +170,3 @@ class MetricsExporter(MultiService):
         limited = _Limited(site)
         for listener in streamListeners("metrics", self.descriptions, limited, reactor):
             listener.setServiceParent(self)
-
-
-def metricsServices(
-    collector: Collector, endpoint: str | None, reactor: IReactorCore
-) -> list[IService]:
-    """
-    What a plugin adds to its service for metrics: a L{MetricsSource} for
-    C{collector}, always (a combined plugin's exporter finds it), and, given
-    an C{endpoint} (its C{--metrics}), the L{MetricsExporter} serving it.
-    """
-    services: list[IService] = [MetricsSource(collector)]
-    if endpoint is not None:
-        services.append(MetricsExporter([endpoint], reactor))
-    return services
