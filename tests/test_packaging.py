@@ -87,11 +87,22 @@ def installWheel(wheel: Path, target: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(target)}
 
 
+@functools.cache
+def installedWheel() -> tuple[Path, dict[str, str]]:
+    """
+    L{builtWheel} installed once per test run, which the tests only read
+    (pip takes a second or two): its directory, and the environment that
+    imports from there first.
+    """
+    target = Path(tempfile.mkdtemp()) / "installed"
+    atexit.register(shutil.rmtree, target.parent, ignore_errors=True)
+    return target, installWheel(builtWheel(), target)
+
+
 class WheelLayoutTests(SynchronousTestCase):
     """The built wheel's file list, and twistd finding the dropin it installs."""
 
     def setUp(self) -> None:
-        self.workdir = str(temporaryDirectory(self, "wheel-"))
         self.wheel = builtWheel()
         self.names = set(zipfile.ZipFile(self.wheel).namelist())
 
@@ -136,8 +147,7 @@ class WheelLayoutTests(SynchronousTestCase):
         Installed from the wheel (not editable), the dropin is found by
         C{twistd --help}, which lists every service with its description.
         """
-        target = Path(self.workdir) / "installed"
-        env = installWheel(self.wheel, target)
+        target, env = installedWheel()
         result = subprocess.run(
             twistdCommand(["--help"]),
             cwd=target,
@@ -168,10 +178,8 @@ class UnitsFromWheelTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        workdir = temporaryDirectory(self, "units-wheel-")
-        target = workdir / "installed"
-        self.env = installWheel(builtWheel(), target)
-        self.units = workdir / "etc" / "systemd" / "system"
+        target, self.env = installedWheel()
+        self.units = temporaryDirectory(self, "units-") / "etc" / "systemd" / "system"
         self.result = subprocess.run(
             [str(target / "bin" / "twisted-services-units"), str(self.units)],
             cwd=target,
