@@ -12,6 +12,12 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # read-only install the warning about not being able to write it).
 PLUGIN_CACHE := from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))
 
+# Python writes the bytecode of what it imports, even where the environment
+# says not to (PYTHONDONTWRITEBYTECODE, set on some machines): the suite
+# starts a few hundred twistd and client processes, and without the cache
+# each compiles this package from source again.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: run test test-pytest test-trial lint fuzz install install-test bench clean
 
 $(BIN)/python:
