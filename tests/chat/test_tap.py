@@ -160,11 +160,11 @@ class MakeServiceTests(SynchronousTestCase):
         service, _ = started("--listen", "tcp:0", "--listen", "tcp:1")
         children = list(service)
         self.assertIsInstance(children[0], ShutdownService)
-        self.assertTrue(all(isinstance(child, Listener) for child in children[1:-3]))
-        self.assertIsInstance(children[-3], MetricsSource)
-        self.assertIsInstance(children[-2], HangupService)
+        self.assertTrue(all(isinstance(child, Listener) for child in children[1:-4]))
+        self.assertIsInstance(children[-4], MetricsSource)
+        self.assertIsInstance(children[-3], HangupService)
         self.assertIsInstance(children[-1], SystemdNotifier)
-        self.assertEqual(len(children), 6)
+        self.assertEqual(len(children), 7)
 
     def test_stopSaysGoodbye(self) -> None:
         """Stopping the service tells every client, closes, and stops listening."""

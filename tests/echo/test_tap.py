@@ -121,8 +121,8 @@ class MakeServiceTests(SynchronousTestCase):
             "--listen", "tcp:0", "--listen", "unix:/tmp/echo.sock", "--port", "1"
         )
         # The drain on stop, three listeners, the metrics source, then the
-        # SIGHUP service and the systemd notifier.
-        self.assertEqual(len(list(service)), 7)
+        # SIGHUP service, the heap freezer and the systemd notifier.
+        self.assertEqual(len(list(service)), 8)
         self.assertEqual([server[0] for server in reactor.tcpServers], [1, 0])
         self.assertEqual(reactor.unixServers[0][0], "/tmp/echo.sock")
         factories = {server[1] for server in reactor.tcpServers + reactor.unixServers}

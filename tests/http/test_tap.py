@@ -128,9 +128,9 @@ class MakeServiceTests(SynchronousTestCase):
             "--listen", "tcp:0", "--listen", "unix:/tmp/http.sock", "--port", "1"
         )
         # The shutdown service, the access log, three listeners, the metrics
-        # source, then the SIGHUP service and the systemd notifier
-        # serviceWith adds.
-        self.assertEqual(len(list(service)), 8)
+        # source, then the SIGHUP service, the heap freezer and the systemd
+        # notifier serviceWith adds.
+        self.assertEqual(len(list(service)), 9)
         factories = {server[1] for server in reactor.tcpServers + reactor.unixServers}
         self.assertEqual(len(factories), 1)
 
@@ -206,11 +206,11 @@ class StopTests(SynchronousTestCase):
         children = list(service)
         self.assertIsInstance(children[0], ShutdownService)
         self.assertIsInstance(children[1], AccessLog)
-        self.assertTrue(all(isinstance(child, Listener) for child in children[2:-3]))
-        self.assertIsInstance(children[-3], MetricsSource)
-        self.assertIsInstance(children[-2], HangupService)
+        self.assertTrue(all(isinstance(child, Listener) for child in children[2:-4]))
+        self.assertIsInstance(children[-4], MetricsSource)
+        self.assertIsInstance(children[-3], HangupService)
         self.assertIsInstance(children[-1], SystemdNotifier)
-        self.assertEqual(len(children), 7)
+        self.assertEqual(len(children), 8)
 
     def test_stopDrains(self) -> None:
         """

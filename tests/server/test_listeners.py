@@ -30,6 +30,7 @@ from tests.support.listeners import (
     fakeListener,
 )
 from twisted_services.server.hangup import HangupService
+from twisted_services.server.heap import StartupHeapFreezer
 from twisted_services.server.listeners import (
     Listener,
     datagramListener,
@@ -285,18 +286,22 @@ class ServiceWithTests(SynchronousTestCase):
         children = [fakeListener("demo") for _ in range(2)]
         parent = serviceWith(children)
         self.assertIsInstance(parent, MultiService)
-        self.assertEqual(list(parent)[:-2], children)
+        self.assertEqual(list(parent)[:-3], children)
         parent.startService()
         self.assertTrue(all(child.running for child in children))
 
     def test_notifierLast(self) -> None:
-        """The SIGHUP service and the notifier are added after the children."""
+        """
+        The SIGHUP service, the heap freezer and the notifier are added
+        after the children.
+        """
         echo = fakeListener("echo", IPv4Address("TCP", "0.0.0.0", 8888))
         children = list(serviceWith([echo]))
         self.assertEqual(children[0], echo)
         self.assertIsInstance(children[1], HangupService)
-        self.assertIsInstance(children[2], SystemdNotifier)
-        self.assertEqual(len(children), 3)
+        self.assertIsInstance(children[2], StartupHeapFreezer)
+        self.assertIsInstance(children[3], SystemdNotifier)
+        self.assertEqual(len(children), 4)
 
     def test_withoutNotifier(self) -> None:
         """C{notify=False} adds none, for services nested in another."""

@@ -110,9 +110,9 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual((port, interface), (1314, DEFAULT_INTERFACE))
         self.assertIsInstance(protocol, TemperatureProtocol)
         self.assertEqual(reactor.tcpServers, [])
-        # The listener, the metrics source, then the SIGHUP service and the
-        # systemd notifier serviceWith adds.
-        self.assertEqual(len(list(service)), 4)
+        # The listener, the metrics source, then the SIGHUP service, the heap
+        # freezer and the systemd notifier serviceWith adds.
+        self.assertEqual(len(list(service)), 5)
 
     def test_portAndInterface(self) -> None:
         """C{--port} and C{--interface} reach the reactor, IPv6 included."""

@@ -54,6 +54,7 @@ from twisted_services.server.dualstack import (
     listenDualStackUDP,
 )
 from twisted_services.server.hangup import HangupService
+from twisted_services.server.heap import StartupHeapFreezer
 from twisted_services.server.limits import reserveDescriptors
 from twisted_services.server.options import DEFAULT_BACKLOG
 from twisted_services.server.tls import prepareTLS
@@ -355,10 +356,11 @@ def serviceWith(
     A L{MultiService} that starts and stops C{children} together.
 
     @param notify: the process-level services too, once per process: a
-        L{HangupService} (SIGHUP reopens log files) and, last, a
-        L{SystemdNotifier}, so that under systemd C{READY=1} is sent once
-        every child has started (and C{STOPPING=1} before any stops); and
-        the descriptor limit is raised for C{connections}. A service nested
+        L{HangupService} (SIGHUP reopens log files), a
+        L{StartupHeapFreezer} and, last, a L{SystemdNotifier}, so that under
+        systemd C{READY=1} is sent once every child has started (and
+        C{STOPPING=1} before any stops); and the descriptor limit is raised
+        for C{connections}. A service nested
         in another one that has them passes C{False}.
     @param connections: how many connections the process may hold at once
         (the sum of its C{--max-connections}).
@@ -369,6 +371,7 @@ def serviceWith(
     if notify:
         reserveDescriptors(connections)
         HangupService().setServiceParent(parent)
+        StartupHeapFreezer().setServiceParent(parent)
         SystemdNotifier(describe=describeListeners).setServiceParent(parent)
     return parent
 
