@@ -236,7 +236,9 @@ class DaemonStartupFailureTests(DaemonTestCase):
             ["--pidfile", str(self.pidfile), "--logfile", str(self.logfile)]
         )
         try:
-            result = runCommand([*command, *arguments], timeout=FAILURE_TIMEOUT)
+            result = runCommand(
+                [*command, *arguments], timeout=FAILURE_TIMEOUT, forked=False
+            )
         except subprocess.TimeoutExpired:
             raise AssertionError(
                 f"twistd {' '.join(arguments)} still running after {FAILURE_TIMEOUT}s"

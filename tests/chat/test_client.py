@@ -32,6 +32,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests.clients.screen import PseudoTerminal
 from tests.clients.test_runner import assertPrintsVersion
+from tests.support import forkserver
 from tests.support.twistd import Twistd, startTwistd
 from twisted_services.chat import tap
 from twisted_services.chat.client import (
@@ -639,7 +640,7 @@ class ClientProcess:
     """The real client in a subprocess, typed at through a pipe."""
 
     def __init__(self, *arguments: str) -> None:
-        self.process = subprocess.Popen(
+        self.process = forkserver.Popen(
             chatCommand(*arguments),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -795,7 +796,7 @@ class ClientProcessTests(SynchronousTestCase):
 
     def test_usageError(self) -> None:
         """A missing SERVER argument exits with status 2 and the usage line."""
-        result = subprocess.run(
+        result = forkserver.run(
             chatCommand(), capture_output=True, text=True, timeout=PROCESS_TIMEOUT
         )
         self.assertEqual(result.returncode, 2)

@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from twisted.conch.insults import helper, insults
 from twisted.internet.testing import StringTransport
 
+from tests.support import forkserver
+
 WIDTH = 80
 HEIGHT = 24
 
@@ -62,7 +64,7 @@ class PseudoTerminal(Screen):
         fcntl.ioctl(
             self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", HEIGHT, WIDTH, 0, 0)
         )
-        self.process = subprocess.Popen(
+        self.process = forkserver.Popen(
             list(command),
             stdin=self.slave,
             stdout=self.slave,

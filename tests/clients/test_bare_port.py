@@ -11,6 +11,7 @@ import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support import forkserver
 from tests.support.twistd import startTwistd
 
 PROCESS_TIMEOUT = 15.0
@@ -21,7 +22,7 @@ def runClient(
     service: str, *arguments: str, stdin: bytes = b""
 ) -> subprocess.CompletedProcess[bytes]:
     """Run C{python -m twisted_services.SERVICE ARGUMENTS} to completion."""
-    return subprocess.run(
+    return forkserver.run(
         [sys.executable, "-m", f"twisted_services.{service}", *arguments],
         input=stdin,
         capture_output=True,

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.chat.test_client import ClientProcess, RawClient
+from tests.support import forkserver
 from tests.support.shared import SharedTwistdTestCase, sharedTwistd
 from tests.support.tls import makeCA, selfSigned, writePEM
 from tests.support.twistd import Twistd, startTwistd
@@ -34,7 +35,7 @@ def echoCommand(*arguments: str) -> list[str]:
 
 def runEcho(data: bytes, *arguments: str) -> subprocess.CompletedProcess[bytes]:
     """Run the echo client with C{data} on its standard input."""
-    return subprocess.run(
+    return forkserver.run(
         echoCommand(*arguments),
         input=data,
         capture_output=True,

@@ -7,7 +7,6 @@ coroutine on a memory reactor.
 from __future__ import annotations
 
 import io
-import subprocess
 import sys
 from typing import Any
 
@@ -26,6 +25,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import alsoProvides, implementer
 
 from tests.clients.test_runner import assertPrintsVersion
+from tests.support import forkserver
 from twisted_services import __version__
 from twisted_services.echo.client import (
     DEFAULT_PORT,
@@ -106,7 +106,7 @@ class OptionsTests(SynchronousTestCase):
 
     def test_versionCommand(self) -> None:
         """C{python -m twisted_services.echo --version} says the version and exits 0."""
-        result = subprocess.run(
+        result = forkserver.run(
             [sys.executable, "-m", "twisted_services.echo", "--version"],
             capture_output=True,
             text=True,

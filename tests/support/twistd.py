@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support import forkserver
+
 STARTUP_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
@@ -130,7 +132,7 @@ class Twistd:
         for. Tests use L{spawnTwistd} or L{startTwistd}, which also arrange
         the clean-up.
         """
-        process = subprocess.Popen(
+        process = forkserver.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -284,10 +286,18 @@ def startTwistd(
 
 
 def runCommand(
-    command: Sequence[str], timeout: float = 30.0, env: dict[str, str] | None = None
+    command: Sequence[str],
+    timeout: float = 30.0,
+    env: dict[str, str] | None = None,
+    forked: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run C{command} to completion, its output captured as text."""
-    return subprocess.run(
+    """
+    Run C{command} to completion, its output captured as text: forked from
+    the fork server if it is C{python -c}/C{-m}, unless C{forked} is false
+    (for a test that finds the process, or its daemon, by command line).
+    """
+    run = forkserver.run if forked else subprocess.run
+    return run(
         command,
         stdin=subprocess.DEVNULL,
         capture_output=True,

@@ -17,6 +17,7 @@ import time
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.support import forkserver
 from tests.support.shared import SharedTwistdTestCase, sharedTwistd
 from tests.support.sockets import (
     assertNothingWaiting,
@@ -80,7 +81,7 @@ def exchange(client: socket.socket, server: tuple[str, int], request: bytes) -> 
 
 def startClient(*arguments: str) -> subprocess.Popen[str]:
     """Start the client program with C{arguments}, its I/O on pipes."""
-    return subprocess.Popen(
+    return forkserver.Popen(
         [*CLIENT, *arguments],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
