@@ -14,9 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.metrics_core import Metric
-
 from twisted_services.chat.state import IChatState
 from twisted_services.server.connections import ConnectionTracker
 from twisted_services.server.metrics.families import (
@@ -27,6 +24,8 @@ from twisted_services.server.metrics.families import (
 )
 
 if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
     # Not imported at run time: txredisapi installs the default reactor when
     # imported, and a chat without --redis has no broker to read.
     from twisted_services.chat.redisbroker import RedisBroker
@@ -101,7 +100,6 @@ class ChatCollector:
             counters.deliveries,
         )
         yield labelled(
-            CounterMetricFamily,
             "chat_lines_dropped",
             "Lines dropped: too long, over the sender's rate (flood), or not "
             "sent to a client cut off as a slow reader.",

@@ -7,12 +7,14 @@ reflection guard keep.
 from __future__ import annotations
 
 from collections.abc import Iterator
-
-from prometheus_client.metrics_core import Metric
+from typing import TYPE_CHECKING
 
 from twisted_services.server.connections import ConnectionTracker
 from twisted_services.server.metrics.families import datagramFamilies, streamFamilies
 from twisted_services.server.udpguard import ReflectionGuard
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 
 class EchoCollector:

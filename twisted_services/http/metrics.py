@@ -12,19 +12,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.metrics_core import Metric
+from typing import TYPE_CHECKING
 
 from twisted_services.http.responses import STATUS, Kind, ResponseKey
 from twisted_services.server.connections import ConnectionTracker
 from twisted_services.server.metrics.counters import MAX_CONNECTIONS, Histogram
 from twisted_services.server.metrics.families import (
-    PREFIX,
+    counterSamples,
     histogram,
     labelled,
     streamFamilies,
 )
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 GET = "GET"
 HEAD = "HEAD"
@@ -98,11 +99,6 @@ class HTTPCollector:
         connections = self._connections
         yield from streamFamilies("http", connections.counters, len(connections))
         counts = self._counters.byMethodAndKind()
-        requests = CounterMetricFamily(
-            PREFIX + "http_requests",
-            "Requests answered, by method class (GET, HEAD, other) and status code.",
-            labels=["method", "code"],
-        )
         byCode: defaultdict[tuple[str, int], int] = defaultdict(int)
         routes = dict.fromkeys([*ROUTE_LABELS.values(), "none"], 0)
         rejections = dict.fromkeys(REJECTIONS.values(), 0)
@@ -111,11 +107,17 @@ class HTTPCollector:
             routes[ROUTE_LABELS.get(kind, "none")] += count
             if kind in REJECTIONS:
                 rejections[REJECTIONS[kind]] += count
-        for (method, code), count in sorted(byCode.items()):
+        yield counterSamples(
+            "http_requests",
+            "Requests answered, by method class (GET, HEAD, other) and status code.",
+            ["method", "code"],
             # A 0 is a GET 404 count that all went to other methods.
-            if count:
-                requests.add_metric([method, str(code)], count)
-        yield requests
+            [
+                ([method, str(code)], count)
+                for (method, code), count in sorted(byCode.items())
+                if count
+            ],
+        )
         yield histogram(
             "http_request_duration_seconds",
             "Seconds from a request's first byte to its response being written.",
@@ -123,7 +125,6 @@ class HTTPCollector:
             self._counters.duration,
         )
         yield labelled(
-            CounterMetricFamily,
             "http_responses",
             "Responses by route: /, /health, /request, or none (404s and errors).",
             {},
@@ -134,7 +135,6 @@ class HTTPCollector:
             MAX_CONNECTIONS
         ]
         yield labelled(
-            CounterMetricFamily,
             "http_rejections",
             "Requests refused, by reason: 400 bad_request, 408 timeout, 413 "
             "body_too_large, 414 uri_too_long, 431 headers_too_large, 505 "

@@ -7,12 +7,13 @@ reflection guard keep.
 from __future__ import annotations
 
 from collections.abc import Iterator
-
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.metrics_core import Metric
+from typing import TYPE_CHECKING
 
 from twisted_services.server.metrics.counters import DatagramCounters
 from twisted_services.server.metrics.families import datagramFamilies, labelled
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 
 class TemperatureCounters:
@@ -43,7 +44,6 @@ class TemperatureCollector:
         datagrams, errors = self._datagrams, self._results.errors
         replies = datagrams.answered + datagrams.sendFailed
         yield labelled(
-            CounterMetricFamily,
             "temperature_requests",
             "Temperature requests answered, by result: ok (converted) or error.",
             {},

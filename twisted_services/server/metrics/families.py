@@ -11,14 +11,9 @@ small set of values.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-)
-from prometheus_client.metrics_core import Metric
+from collections.abc import Iterable, Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from twisted_services.server.metrics.counters import (
     DatagramCounters,
@@ -26,7 +21,26 @@ from twisted_services.server.metrics.counters import (
     StreamCounters,
 )
 
+if TYPE_CHECKING:
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+    )
+    from prometheus_client.metrics_core import Metric
+
 PREFIX = "twisted_services_"
+
+
+def _prometheus() -> ModuleType:
+    """
+    C{prometheus_client.core}, imported at the first scrape rather than at
+    start-up: every service builds its collector, most are never scraped,
+    and importing C{prometheus_client} cost every start about 40 ms.
+    """
+    from prometheus_client import core
+
+    return core
 
 
 def _single(
@@ -46,37 +60,56 @@ def counter(
     name: str, documentation: str, labels: dict[str, str], value: float
 ) -> Metric:
     """A counter family C{PREFIX + name} (without C{_total}) with one sample."""
-    return _single(CounterMetricFamily, name, documentation, labels, value)
+    kind = _prometheus().CounterMetricFamily
+    return _single(kind, name, documentation, labels, value)
 
 
 def gauge(
     name: str, documentation: str, labels: dict[str, str], value: float
 ) -> Metric:
     """A gauge family C{PREFIX + name} with one sample."""
-    return _single(GaugeMetricFamily, name, documentation, labels, value)
+    kind = _prometheus().GaugeMetricFamily
+    return _single(kind, name, documentation, labels, value)
+
+
+def counterSamples(
+    name: str,
+    documentation: str,
+    labelNames: list[str],
+    samples: Iterable[tuple[list[str], float]],
+) -> Metric:
+    """A counter family C{PREFIX + name} with C{samples}: (label values, count)."""
+    family = _prometheus().CounterMetricFamily(
+        PREFIX + name, documentation, labels=labelNames
+    )
+    for values, count in samples:
+        family.add_metric(values, count)
+    return family
 
 
 def labelled(
-    kind: type[CounterMetricFamily] | type[GaugeMetricFamily],
     name: str,
     documentation: str,
     labels: dict[str, str],
     label: str,
     values: dict[str, int],
 ) -> Metric:
-    """A family C{PREFIX + name} with a sample per key of C{values} as C{label}."""
-    family = kind(PREFIX + name, documentation, labels=[*labels, label])
+    """
+    A counter family C{PREFIX + name} with a sample per key of C{values} as
+    C{label}, and C{labels} on each.
+    """
     fixed = list(labels.values())
-    for key, value in values.items():
-        family.add_metric([*fixed, key], value)
-    return family
+    samples = [([*fixed, key], value) for key, value in values.items()]
+    return counterSamples(name, documentation, [*labels, label], samples)
 
 
 def histogram(
     name: str, documentation: str, labels: dict[str, str], observed: Histogram
 ) -> HistogramMetricFamily:
     """A histogram family C{PREFIX + name} of what C{observed} recorded."""
-    family = HistogramMetricFamily(PREFIX + name, documentation, labels=list(labels))
+    family = _prometheus().HistogramMetricFamily(
+        PREFIX + name, documentation, labels=list(labels)
+    )
     family.add_metric(list(labels.values()), observed.cumulative(), observed.sum)
     return family
 
@@ -91,7 +124,6 @@ def streamFamilies(
         "connections_accepted", "Connections accepted.", labels, counters.accepted
     )
     yield labelled(
-        CounterMetricFamily,
         "connections_refused",
         "Connections refused, by the limit that refused them.",
         labels,
@@ -120,7 +152,6 @@ def datagramFamilies(service: str, counters: DatagramCounters) -> Iterator[Metri
         counters.answered,
     )
     yield labelled(
-        CounterMetricFamily,
         "udp_datagrams_dropped",
         "UDP datagrams left unanswered, by reason.",
         labels,
