@@ -125,7 +125,7 @@ class BrowserChatTests(SynchronousTestCase):
     servers: Shared[Twistd] = Shared(startChat, Twistd.kill)
 
     def setUp(self) -> None:
-        self.browser = browserFor(self)
+        self.browser = browserFor()
         self.twistd = self.servers.get(self)
 
     def openPage(self, nick: str, room: str) -> Any:
@@ -265,7 +265,7 @@ class ReconnectTests(SynchronousTestCase):
     """The page comes back by itself after the server restarts."""
 
     def setUp(self) -> None:
-        self.browser = browserFor(self)
+        self.browser = browserFor()
 
     def test_reconnectsAfterRestart(self) -> None:
         """

@@ -3,11 +3,14 @@ A real headless Chromium for tests of pages, driven by Playwright for
 Python: Debian's C{chromium-headless-shell} (Playwright's own browser
 download cannot be used here).
 
-The browser is launched for each test and closed after it: while
+One browser serves every test of a test process: launched by the first
+test that asks, closed at exit. A launch (Playwright's driver and Chromium)
+costs about 0.7 s of CPU, and each test gets a browser context of its own
+(L{Browser.newPage}), so tests share no cookies, storage or cache. While
 Playwright's sync API runs it leaves its event loop set as the thread's
-running loop, so C{asyncio.run} fails in any later test of the same
-process. What a test class can share safely (a server subprocess) is
-started by its first test (L{Shared}): trial runs no C{setUpClass}.
+running loop, which only code calling C{asyncio.run} would notice: no test
+here does. What a test class can share (a server subprocess) is started by
+its first test (L{Shared}): trial runs no C{setUpClass}.
 """
 
 from __future__ import annotations
@@ -95,17 +98,23 @@ class Browser:
             self._driver.stop()
 
 
-def browserFor(testCase: SynchronousTestCase) -> Browser:
+_browser: Browser | None = None
+
+
+def browserFor() -> Browser:
     """
-    A Chromium for C{testCase}, closed when it ends; the test is skipped,
-    saying why, where there is no browser to test with.
+    This process's Chromium, launched if this is the first ask (or the
+    last one died); the test is skipped, saying why, where there is no
+    browser to test with.
     """
+    global _browser
     reason = missing()
     if reason is not None:
         raise SkipTest(reason)
-    browser = Browser()
-    testCase.addCleanup(browser.close)
-    return browser
+    if _browser is None or not _browser.chromium.is_connected():
+        _browser = Browser()
+        atexit.register(_browser.close)
+    return _browser
 
 
 def artifactPath(name: str) -> Path:
