@@ -153,7 +153,9 @@ class BrowserChatTests(SynchronousTestCase):
         self.addCleanup(client.close)
         client.readLine()  # the welcome
         client.send(f"/nick {nick}")
-        client.expect(f"*** you are now known as {nick}")
+        # The lobby is the class's: a page of an earlier test may be heard
+        # leaving it first.
+        client.waitFor(f"*** you are now known as {nick}")
         client.send(f"/join {room}")
         client.expect(f"*** you joined {room}")
         return client
