@@ -9,7 +9,7 @@ artifact directory when it finds one. Every run also starts from the
 harness's seed corpus, C{fuzz/corpus/NAME/}, if there is one.
 
     python fuzz/run.py --seconds 60            # make fuzz
-    python fuzz/run.py --seconds 5             # the short run make test does
+    python fuzz/run.py --seconds 3             # the short run make test does
     python fuzz/run.py --seconds 60 fuzz_chat  # one harness
 """
 
