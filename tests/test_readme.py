@@ -48,7 +48,13 @@ from urllib.parse import urlsplit
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from tests.support.files import temporaryDirectory
-from tests.support.twistd import STARTUP_TIMEOUT, STOP_TIMEOUT, Twistd, spawnTwistd
+from tests.support.twistd import (
+    STARTUP_TIMEOUT,
+    STOP_TIMEOUT,
+    Twistd,
+    runTwistd,
+    spawnTwistd,
+)
 
 PROJECT = Path(__file__).resolve().parent.parent
 README = PROJECT / "README.md"
@@ -667,7 +673,7 @@ class HelpExamplesTests(SynchronousTestCase):
         """
         printed = Printed(self)
         for plugin in ("echo", "chat", "http"):
-            help = printed.run(f".venv/bin/twistd {plugin} --help").stdout.decode()
+            help = runTwistd(plugin, ["--help"]).stdout
             # usage.Options may wrap the example's line, never inside it.
             [example] = HELP_EXAMPLE.findall(help)
             status = printed.serve(
