@@ -24,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import gc
 import importlib
+import io
 import json
 import os
 import runpy
@@ -128,6 +129,40 @@ def _placeDescriptors(fds: list[int], targets: list[int]) -> None:
         os.closerange(low + 1, high)
 
 
+def _standardStreams(unbuffered: bool) -> None:
+    """
+    New C{sys.stdin}, C{stdout} and C{stderr} on the descriptors now at 0,
+    1 and 2, buffered as the interpreter buffers them at start-up for the
+    child's C{PYTHONUNBUFFERED}: this process's own were made for its own
+    environment. (Neither closes its descriptor, as the interpreter's own
+    never do.)
+    """
+    streams = []
+    for fd, old in enumerate((sys.stdin, sys.stdout, sys.stderr)):
+        raw = io.FileIO(fd, "wb" if fd else "rb", closefd=False)
+        raw.name = f"<{('stdin', 'stdout', 'stderr')[fd]}>"
+        buffered: io.RawIOBase | io.BufferedIOBase = raw
+        if not fd:
+            buffered = io.BufferedReader(raw)
+        elif not unbuffered:
+            buffered = io.BufferedWriter(raw)
+        streams.append(
+            io.TextIOWrapper(
+                buffered,  # type: ignore[arg-type]
+                encoding=old.encoding,
+                errors=old.errors,
+                # As Python 3.9 and later: stderr by lines, stdout only on
+                # a terminal.
+                line_buffering=bool(fd)
+                and not unbuffered
+                and (fd == 2 or os.isatty(fd)),
+                write_through=bool(fd) and unbuffered,
+            )
+        )
+    sys.stdin, sys.stdout, sys.stderr = streams
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams
+
+
 def _become(request: dict[str, Any], fds: list[int]) -> None:
     """Turn this forked child into C{python -c|-m TARGET ARGS} and run it."""
     _placeDescriptors(fds, request["targets"])
@@ -136,6 +171,7 @@ def _become(request: dict[str, Any], fds: list[int]) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["environment"])
+    _standardStreams(bool(os.environ.get("PYTHONUNBUFFERED")))
     if request["mode"] == "-m":
         # As the interpreter does for -m: the working directory first on
         # the path, the module's file as argv[0] (run_module sets it).

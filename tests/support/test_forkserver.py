@@ -99,6 +99,32 @@ class ForkedCommandTests(SynchronousTestCase):
         self.assertEqual((seen["cwd"], seen["session"]), (directory, True))
         self.assertFalse(report()["session"])
 
+    def test_buffering(self) -> None:
+        """
+        Standard output is buffered, or not, as C{PYTHONUNBUFFERED} in the
+        child's environment says, whatever the fork server's own says.
+        """
+        code = (
+            "import sys; print(type(sys.stdout.buffer).__name__,"
+            " sys.stdout.write_through, sys.stderr.line_buffering)"
+        )
+        for unbuffered, expected in (
+            (True, "FileIO True False"),
+            (False, "BufferedWriter False True"),
+        ):
+            environment = dict(os.environ)
+            environment.pop("PYTHONUNBUFFERED", None)
+            if unbuffered:
+                environment["PYTHONUNBUFFERED"] = "1"
+            result = forkserver.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+                env=environment,
+            )
+            self.assertEqual(result.stdout.strip(), expected, result.stderr)
+
     def test_inputAndExitStatus(self) -> None:
         """Standard input is fed, and C{sys.exit}'s status is the return code."""
         result = forkserver.run(
