@@ -23,6 +23,7 @@ import atexit
 import json
 import os
 import queue
+import signal
 import socket
 import subprocess
 import sys
@@ -56,6 +57,7 @@ class ForkServer:
         self._reported = threading.Condition()
         self._statuses: dict[int, int] = {}
         self._ended = False
+        self._closed = False
         threading.Thread(target=self._read, name="forkserver", daemon=True).start()
 
     def _read(self) -> None:
@@ -101,6 +103,8 @@ class ForkServer:
             )
             if pid in self._statuses:
                 return self._statuses.pop(pid)
+            if self._closed:
+                return -signal.SIGKILL  # by the server, as close() asked
             if self._ended:
                 raise AssertionError("the fork server exited" + self._stderr())
             return None
@@ -114,6 +118,8 @@ class ForkServer:
         """Close the control socket: the server kills its children and exits."""
         if self._control.fileno() == -1:
             return
+        with self._reported:
+            self._closed = True
         # shutdown() first: the reading thread, blocked in recv(), keeps
         # the socket open (and the server waiting) past a close() alone.
         self._control.shutdown(socket.SHUT_RDWR)

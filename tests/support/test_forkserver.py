@@ -170,6 +170,32 @@ class ForkedCommandTests(SynchronousTestCase):
         self.assertEqual(result.stdout, f"__main__ {[probe, 'x']} {directory}\n")
 
 
+class CloseTests(SynchronousTestCase):
+    """Closing a fork server (at exit) ends its children."""
+
+    def test_closeKillsChildren(self) -> None:
+        """
+        A child still running when its server is closed is killed, and its
+        status says so, as a test's clean-up after the server's will ask.
+        """
+        server = forkserver.ForkServer()
+        self.addCleanup(server.close)
+        with open(os.devnull, "rb") as devnull:
+            request = {
+                "mode": "-c",
+                "target": "import time; time.sleep(60)",
+                "arguments": [],
+                "environment": dict(os.environ),
+                "cwd": os.getcwd(),
+                "session": False,
+            }
+            pid = server.spawn(request, dict.fromkeys((0, 1, 2), devnull.fileno()))
+        self.assertIsNone(server.status(pid, 0))
+        server.close()
+        self.assertEqual(server.status(pid, 0), -signal.SIGKILL)
+        self.assertFalse(os.path.exists(f"/proc/{pid}"))
+
+
 class NewProcessTests(SynchronousTestCase):
     """Commands the fork server cannot run as given start as before."""
 
