@@ -140,7 +140,7 @@ class ForkedCommandTests(SynchronousTestCase):
         minus its number as the return code, as C{Popen} has it.
         """
         process = forkserver.Popen(
-            [sys.executable, "-c", "import time; time.sleep(60)"]
+            [sys.executable, "-c", "import signal; signal.pause()"]
         )
         self.addCleanup(process.kill)
         with self.assertRaises(subprocess.TimeoutExpired):
@@ -183,7 +183,7 @@ class CloseTests(SynchronousTestCase):
         with open(os.devnull, "rb") as devnull:
             request = {
                 "mode": "-c",
-                "target": "import time; time.sleep(60)",
+                "target": "import signal; signal.pause()",
                 "arguments": [],
                 "environment": dict(os.environ),
                 "cwd": os.getcwd(),
