@@ -94,20 +94,28 @@ def _serve(control: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
                 pidfd = os.pidfd_open(pid)
                 children[pidfd] = pid
                 selector.register(pidfd, selectors.EVENT_READ)
-                control.send(json.dumps({"pid": pid}).encode())
+                report = {"pid": pid}
             else:
                 pidfd = key.fd
                 selector.unregister(pidfd)
                 os.close(pidfd)
                 pid = children.pop(pidfd)
                 _, status = os.waitpid(pid, 0)
-                status = os.waitstatus_to_exitcode(status)
-                control.send(json.dumps({"pid": pid, "status": status}).encode())
+                report = {"pid": pid, "status": os.waitstatus_to_exitcode(status)}
+            try:
+                control.send(json.dumps(report).encode())
+            except OSError:  # the test process is gone
+                _killAll(children)
+                return None
 
 
 def _killAll(children: dict[int, int]) -> None:
+    """Kill and reap every child left: none outlives the test process."""
     for pidfd, pid in children.items():
-        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # it has exited already, and is reaped below
         os.waitpid(pid, 0)
         os.close(pidfd)
 
