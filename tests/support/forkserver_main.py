@@ -55,6 +55,11 @@ PRELOAD = (
     "twisted.protocols.policies",
     "twisted.python.systemd",
     "twisted.python.usage",
+    # What Twisted's own dropins import when twistd loads them (not the
+    # dropins: twisted.plugins finds its directories at import).
+    "twisted.cred.strcred",
+    "twisted.trial.itrial",
+    "twisted.words.iwords",
 )
 _MESSAGE = 1 << 20
 _MOST_FDS = 64
