@@ -62,11 +62,11 @@ fuzz: install-test
 # Lint, a short fuzz run of every harness and the same suite under both
 # runners, each runner spread over $(JOBS) processes, all at the same time:
 # much of the suite waits on sockets and subprocesses, and the other runs'
-# CPU fills those waits. A harness's coverage levels off within its first 3 s (about
-# 3000 inputs); make fuzz is the long run. Each sub-make's output is printed
-# whole when it ends (--output-sync), and make fails if any of them failed
-# (-k lets the others finish first). What keeps the suite fast is in
-# tests/README.md.
+# CPU fills those waits. A harness's coverage levels off within its first
+# 3 s (about 3000 inputs); make fuzz is the long run. Each sub-make's output
+# is printed whole when it ends (--output-sync), and make fails if any of
+# them failed (-k lets the others finish first). What keeps the suite fast
+# is in tests/README.md.
 FUZZ_HARNESSES := $(notdir $(basename $(wildcard fuzz/fuzz_*.py)))
 SUBMAKE := $(MAKE) --no-print-directory --output-sync=target -k
 test: install-test
